@@ -1,0 +1,22 @@
+# The README's two commands. Each makes its own virtual environment (.venv) and installs what
+# it needs; constraints.txt pins torch to the CPU build that this kind of machine has on disk,
+# so no CUDA package is ever pulled here.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kpod-lite-installed
+
+.PHONY: tiny test
+
+## make tiny: the end-to-end pipeline on the embedded tiny CPU preset, in runs/tiny
+tiny: $(STAMP)
+	$(BIN)/kpod-lite run --preset tiny --out runs/tiny
+
+## make test: every unit and property test, and every notebook under nbval
+test: $(STAMP)
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)

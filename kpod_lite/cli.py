@@ -1,0 +1,138 @@
+"""The `kpod-lite` command line: one sub-command per arrow of the pipeline (DESIGN.md).
+
+    kpod-lite synth     write the synthetic train / validation / test splits
+    kpod-lite teach     zero-shot CoT rationales from a teacher (§3.1)
+    kpod-lite run       the end-to-end pipeline on a preset, in a run folder (App. B)
+
+Each sub-command parses its arguments and calls one plain function of `kpod_lite`; nothing
+here computes anything itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from kpod_lite.config import ConfigError
+from kpod_lite.data import DataFormatError
+
+
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("synth", help="write synthetic train/validation/test splits (JSON Lines)")
+    p.add_argument("--out", type=Path, default=Path("data_samples/synthetic"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train", type=int, default=400)
+    p.add_argument("--validation", type=int, default=100)
+    p.add_argument("--test", type=int, default=100)
+    p.set_defaults(func=_run_synth)
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from kpod_lite import synthetic
+
+    sizes = {"train": args.train, "validation": args.validation, "test": args.test}
+    for split, path in synthetic.write_splits(args.out, sizes=sizes, seed=args.seed).items():
+        print(f"{split}: {sizes[split]} problems -> {path}")
+    return 0
+
+
+def _add_teach(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("teach", help="generate zero-shot CoT rationales with a teacher (§3.1)")
+    p.add_argument("--data", type=Path, required=True, help="questions file")
+    p.add_argument("--format", default="kpod", help="gsm8k, svamp, asdiv, csqa, instruction or kpod")
+    p.add_argument("--teacher", default="template", help="template, openai, hf, replay or gold")
+    p.add_argument("--out", type=Path, required=True, help="rationales JSON Lines (filtered)")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="append-only cache of every teacher answer (default: OUT with .cache.jsonl)")
+    p.add_argument("--model", default=None, help="openai: model name; hf: local folder or hub id")
+    p.add_argument("--base-url", default=None, help="openai: server URL (else $OPENAI_BASE_URL)")
+    p.add_argument("--replay-from", type=Path, default=None, help="replay: a cache file to read")
+    p.add_argument("--samples", type=int, default=1, help="rationales per question")
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--concurrency", type=int, default=8, help="parallel requests (openai)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    p.add_argument("--keep-incorrect", action="store_true",
+                   help="keep rationales whose answer is wrong (filtering is on by default)")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="skip malformed input records (and count them) instead of stopping")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run_teach)
+
+
+def _run_teach(args: argparse.Namespace) -> int:
+    from kpod_lite import data, teacher
+
+    errors: list[DataFormatError] = []
+    examples = data.load_examples(args.data, args.format, skip_invalid=args.skip_invalid, errors=errors)
+    if errors:
+        print(f"skipped {len(errors)} invalid record(s) in {args.data}", file=sys.stderr)
+    if args.limit is not None:
+        examples = examples[: args.limit]
+    backend = teacher.make_backend(
+        args.teacher,
+        model=args.model,
+        base_url=args.base_url,
+        replay_from=args.replay_from,
+        concurrency=args.concurrency,
+    )
+    report = teacher.teach(
+        examples,
+        backend,
+        out=args.out,
+        cache=args.cache,
+        samples=args.samples,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        filter_correct=not args.keep_incorrect,
+        progress=not args.no_progress,
+    )
+    print(report.summary())
+    return 0
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="the end-to-end pipeline on a preset, in a run folder")
+    p.add_argument("--preset", default=None, help="tiny, flan-t5-large, flan-t5-xl, llama-7b ($KPOD_PRESET)")
+    p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<preset>)")
+    p.add_argument("--force", action="store_true", help="re-run stages that already finished")
+    p.set_defaults(func=_run_pipeline)
+
+
+def _run_pipeline(args: argparse.Namespace) -> int:
+    from kpod_lite import config, pipeline
+
+    cfg = config.preset(args.preset)
+    run_dir = args.out or Path("runs") / cfg.name
+    summary = pipeline.run(cfg, run_dir, force=args.force)
+    print(summary)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kpod-lite", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_synth, _add_teach, _add_run):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (DataFormatError, ConfigError, FileNotFoundError) as error:
+        # Bad input is the user's to fix: one clear line, no traceback.
+        print(f"kpod-lite {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
