@@ -26,7 +26,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class KPODConfig:
     # --- identity -----------------------------------------------------------------------
-    name: str = "custom"
+    name: str = "custom"  # ours: the preset name, also the default run folder
     seed: int = 0  # ours: every random choice (data, masks, init) derives from it
 
     # --- data and teacher (§3.1) ----------------------------------------------------------
