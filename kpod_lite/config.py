@@ -32,8 +32,8 @@ class KPODConfig:
     # --- data and teacher (§3.1) ----------------------------------------------------------
     dataset: str = "synthetic"  # §4.1: gsm8k, asdiv, svamp, csqa; synthetic is ours
     data_format: str = "kpod"  # loader name in kpod_lite.data.load_examples
-    train_file: str | None = None  # None: the shipped synthetic split (tiny preset)
-    test_file: str | None = None
+    train_file: str | None = None  # None: the shipped synthetic train split (tiny preset)
+    test_file: str | None = None  # None: the shipped synthetic test split (tiny preset)
     teacher: str = "template"  # §4.1 uses GPT-3.5-Turbo; template is the offline default
     teacher_model: str | None = None  # OpenAI model name or local HF path for the teacher
     cot_prompt: str = "Let's think step by step."  # §3.1, zero-shot CoT (Kojima et al., 2022)
