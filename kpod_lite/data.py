@@ -85,6 +85,8 @@ __all__ = [
     "Step",
     "load_examples",
     "save_examples",
+    "write_atomically",
+    "write_jsonl",
     "read_jsonl",
     "append_jsonl",
     "normalize_answer",
@@ -513,13 +515,31 @@ def _dump_line(record: dict) -> bytes:
 
 def _drop_torn_tail(path: Path) -> None:
     """Before appending: a last line without its newline is a torn write (drop it) or a
-    hand-written file without a final newline (end it), so the new line stands alone."""
-    data = path.read_bytes()
-    if not data or data.endswith(b"\n"):
-        return
-    cut = data.rfind(b"\n") + 1
+    hand-written file without a final newline (end it), so the new line stands alone.
+
+    Only the end of the file is read, so an append costs the same however large the cache is.
+    """
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        # Walk back block by block to the start of the last line.
+        cut, block = size, 1 << 16
+        while cut > 0:
+            start = max(0, cut - block)
+            handle.seek(start)
+            newline = handle.read(cut - start).rfind(b"\n")
+            if newline >= 0:
+                cut = start + newline + 1
+                break
+            cut = start
+        handle.seek(cut)
+        tail = handle.read()
     try:
-        json.loads(data[cut:].decode("utf-8"))
+        json.loads(tail.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         logger.warning("%s: dropping a truncated last line before appending", path)
         with open(path, "r+b") as handle:
@@ -549,25 +569,35 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
         os.fsync(handle.fileno())
 
 
-def save_examples(path: str | os.PathLike, examples: Iterable[Example]) -> None:
-    """Write examples as kpod-format JSON Lines; `load_examples(path, "kpod")` reads them back.
+def write_atomically(path: str | os.PathLike, content: str | bytes) -> None:
+    """Write a whole file next to its destination and rename it into place.
 
-    The file is written next to its destination and renamed into place, so a reader never
-    sees half of it.
+    A reader sees the old file or the new one, never half of one; a pipeline stage whose
+    output exists therefore finished.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = b"".join(_dump_line(example.to_record()) for example in examples)
+    payload = content.encode("utf-8") if isinstance(content, str) else content
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(lines)
+            handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
+    """Write records as JSON Lines, atomically (see `write_atomically`)."""
+    write_atomically(path, b"".join(_dump_line(record) for record in records))
+
+
+def save_examples(path: str | os.PathLike, examples: Iterable[Example]) -> None:
+    """Write examples as kpod-format JSON Lines; `load_examples(path, "kpod")` reads them back."""
+    write_jsonl(path, (example.to_record() for example in examples))
 
 
 # ----------------------------------------------------------------------------------------

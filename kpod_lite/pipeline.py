@@ -18,7 +18,6 @@ Eq. 7; step difficulty, Eq. 8; the schedule, Eq. 13; distillation, Eq. 15; evalu
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -27,13 +26,6 @@ from kpod_lite import data, teacher
 from kpod_lite.config import KPODConfig
 
 STAGES = ("questions", "teach")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    # A stage's output appears whole or not at all, so "the file exists" means "the stage finished".
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict[str, Path]:
@@ -46,7 +38,8 @@ def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict[str, Path]:
     if cfg.train_file is None:
         from kpod_lite import synthetic
 
-        sizes = {"train": cfg.extra.get("train_size", 400), "test": cfg.extra.get("test_size", 100)}
+        # The three shipped sizes, so seed 0 reproduces data_samples/synthetic exactly.
+        sizes = {split: cfg.extra.get(f"{split}_size", n) for split, n in synthetic.DEFAULT_SIZES.items()}
         written = synthetic.write_splits(out, sizes=sizes, seed=cfg.seed)
         return {split: Path(written[split]) for split in paths}
     if cfg.test_file is None:
@@ -115,7 +108,7 @@ def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False) -> str:
     if force:
         for finished in (run_dir / "rationales.jsonl", *(run_dir / "questions").glob("*.jsonl")):
             finished.unlink(missing_ok=True)
-    _write_atomically(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+    data.write_atomically(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
 
     timings = {}
     start = time.perf_counter()
@@ -129,6 +122,6 @@ def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False) -> str:
     summary["seconds_by_stage"] = {k: round(v, 2) for k, v in timings.items()}
     results = run_dir / "results"
     results.mkdir(exist_ok=True)
-    _write_atomically(results / "summary.json", json.dumps(summary, indent=2) + "\n")
-    _write_atomically(results / "summary.md", _markdown(summary))
+    data.write_atomically(results / "summary.json", json.dumps(summary, indent=2) + "\n")
+    data.write_atomically(results / "summary.md", _markdown(summary))
     return _markdown(summary)
