@@ -1,0 +1,90 @@
+"""The `kpod-lite` command line and the run folder of `pipeline.run` (DESIGN.md, App. B)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kpod_lite import cli, data, pipeline, synthetic
+from kpod_lite.config import preset
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
+
+
+def test_synth_command_writes_the_three_splits(tmp_path, capsys):
+    assert cli.main(["synth", "--out", str(tmp_path), "--train", "12", "--validation", "3", "--test", "4"]) == 0
+    counts = {split: len(data.load_examples(tmp_path / f"{split}.jsonl", "kpod"))
+              for split in ("train", "validation", "test")}
+    assert counts == {"train": 12, "validation": 3, "test": 4}
+    assert "train: 12 problems" in capsys.readouterr().out
+
+
+def test_teach_command_filters_and_reports(tmp_path, capsys):
+    out = tmp_path / "rationales.jsonl"
+    code = cli.main(["teach", "--data", str(SAMPLES / "synthetic" / "train.jsonl"), "--format", "kpod",
+                     "--teacher", "template", "--out", str(out), "--limit", "40", "--samples", "2",
+                     "--temperature", "1.0", "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    kept = [r for _, r in data.read_jsonl(out)]
+    cached = [r for _, r in data.read_jsonl(out.with_suffix(".cache.jsonl"))]
+    assert len(cached) == 80
+    assert all(r["correct"] for r in kept) and len(kept) == sum(r["correct"] for r in cached) < 80
+    assert f"kept {len(kept)}, dropped {80 - len(kept)}" in printed
+    # --keep-incorrect keeps everything the cache holds, without asking the teacher again.
+    assert cli.main(["teach", "--data", str(SAMPLES / "synthetic" / "train.jsonl"), "--teacher", "template",
+                     "--out", str(out), "--limit", "40", "--samples", "2", "--temperature", "1.0",
+                     "--no-progress", "--keep-incorrect", "--cache", str(out.with_suffix(".cache.jsonl"))]) == 0
+    assert "0 generated, 80 reused" in capsys.readouterr().out
+    assert sum(1 for _ in data.read_jsonl(out)) == 80
+
+
+def test_bad_input_is_one_clear_line_with_exit_code_2(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "What is 2 + 2?", "answer": "2 + 2 = <<2+2=4>>4.\\n#### 4"}\n{"question": "Half?", "answer": "no answer line"}\n')
+    code = cli.main(["teach", "--data", str(bad), "--format", "gsm8k", "--teacher", "gold",
+                     "--out", str(tmp_path / "r.jsonl"), "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "bad.jsonl:2" in err and "answer" in err and "Traceback" not in err
+    # --skip-invalid skips and counts the bad record; the good one is taught.
+    code = cli.main(["teach", "--data", str(bad), "--format", "gsm8k", "--teacher", "gold", "--skip-invalid",
+                     "--out", str(tmp_path / "r.jsonl"), "--no-progress"])
+    assert code == 0
+    assert "skipped 1 invalid record" in capsys.readouterr().err
+    assert [r["answer"] for _, r in data.read_jsonl(tmp_path / "r.jsonl")] == ["4"]
+
+
+def test_unknown_preset_is_a_clear_error(capsys):
+    assert cli.main(["run", "--preset", "flan-t5-small"]) == 2
+    assert "unknown preset 'flan-t5-small'" in capsys.readouterr().err
+
+
+def test_pipeline_run_reuses_finished_stages(tmp_path):
+    cfg = preset("tiny", extra={"train_size": 30, "validation_size": 5, "test_size": 10})
+    first = pipeline.run(cfg, tmp_path)
+    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    assert summary["train_questions"] == 30 and summary["test_questions"] == 10
+    assert summary["rationales_kept"] == 30 and summary["teacher_accuracy"] == 1.0
+    assert 2 <= summary["steps_per_rationale_mean"] <= 4
+    assert "rationales_kept | 30" in first
+    stamp = (tmp_path / "rationales.jsonl").stat().st_mtime_ns
+    pipeline.run(cfg, tmp_path)
+    assert (tmp_path / "rationales.jsonl").stat().st_mtime_ns == stamp, "a finished stage is reused"
+    pipeline.run(cfg, tmp_path, force=True)
+    assert (tmp_path / "rationales.jsonl").stat().st_mtime_ns != stamp, "--force runs it again"
+    assert json.loads((tmp_path / "config.json").read_text())["name"] == "tiny"
+
+
+def test_tiny_pipeline_uses_the_shipped_synthetic_splits(tmp_path):
+    paths = pipeline.stage_questions(preset("tiny"), tmp_path)
+    for split in ("train", "test"):
+        assert paths[split].read_bytes() == (SAMPLES / "synthetic" / f"{split}.jsonl").read_bytes()
+
+
+def test_console_script_runs(tmp_path):
+    # The installed entry point, as a user types it.
+    result = subprocess.run([sys.executable, "-m", "kpod_lite.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "teach" in result.stdout and "run" in result.stdout
