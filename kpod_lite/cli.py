@@ -2,6 +2,7 @@
 
     kpod-lite synth     write the synthetic train / validation / test splits
     kpod-lite teach     zero-shot CoT rationales from a teacher (§3.1)
+    kpod-lite schedule  the progressive schedule D(t), S(t), c_i(t) from step difficulties (Eq. 9-13)
     kpod-lite run       the end-to-end pipeline on a preset, in a run folder (App. B)
 
 Each sub-command parses its arguments and calls one plain function of `kpod_lite`; nothing
@@ -95,6 +96,29 @@ def _run_teach(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_schedule(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("schedule", help="the progressive schedule from step difficulties (Eq. 9-13)")
+    p.add_argument("--difficulty", type=Path, required=True, help="step difficulties (JSON Lines, Eq. 8)")
+    p.add_argument("--questions", type=Path, required=True, help="records with id and question text")
+    p.add_argument("--epochs", type=int, required=True, help="training epochs (one stage each)")
+    p.add_argument("--out", type=Path, required=True, help="schedule.json")
+    p.add_argument("--preset", default=None, help="where the other knobs come from ($KPOD_PRESET)")
+    p.add_argument("--T", type=int, default=None, help="stage of maximum difficulty (default: epochs / 2)")
+    p.add_argument("--glove", type=Path, default=None, help="a local GloVe text file for the clusters")
+    p.set_defaults(func=_run_schedule)
+
+
+def _run_schedule(args: argparse.Namespace) -> int:
+    from kpod_lite import config, schedule
+
+    cfg = config.preset(args.preset, epochs=args.epochs, T=args.T)
+    built = schedule.schedule_file(args.difficulty, args.questions, args.out, cfg, glove_path=args.glove)
+    stages = len(built.stages)
+    print(f"schedule: {stages} stage(s) up to T = {cfg.stage_T}, clusters from "
+          f"{built.meta.get('embeddings')} -> {args.out}")
+    return 0
+
+
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="the end-to-end pipeline on a preset, in a run folder")
     p.add_argument("--preset", default=None, help="tiny, flan-t5-large, flan-t5-xl, llama-7b ($KPOD_PRESET)")
@@ -117,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kpod-lite", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_synth, _add_teach, _add_run):
+    for add in (_add_synth, _add_teach, _add_schedule, _add_run):
         add(sub)
     return parser
 

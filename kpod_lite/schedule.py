@@ -72,6 +72,7 @@ __all__ = [
     "mean_word_embeddings",
     "embed_questions",
     "cluster_questions",
+    "schedule_file",
 ]
 
 
@@ -420,3 +421,38 @@ def cluster_questions(embeddings, k: int = 5, seed: int = 0) -> np.ndarray:
     # n_init = 3 k-means++ restarts (ours; the paper does not say): stable labels at a third
     # of the cost of the older default of 10.
     return KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(X).astype(np.int64)
+
+
+# --- the pipeline arrow: difficulty.jsonl + questions -> schedule.json -----------------------
+
+
+def schedule_file(difficulty_path, questions_path, out_path, cfg, glove_path=None) -> Schedule:
+    """Read step difficulties (`{"id", "steps", "difficulty"}`, Eq. 8) and the questions (any
+    JSON Lines records with `id` and `question`: question or rationale records), cluster the
+    questions, build the schedule of `cfg` (Eq. 9-13) and save it to `out_path`.
+
+    Every question with a difficulty needs its text; a missing one is an error naming the id.
+    """
+    from kpod_lite.data import DataFormatError, read_jsonl
+
+    difficulties = {}
+    for line, record in read_jsonl(difficulty_path):
+        for key in ("id", "difficulty"):
+            if key not in record:
+                raise DataFormatError(difficulty_path, line, key, "missing")
+        difficulties[record["id"]] = [float(d) for d in record["difficulty"]]
+    texts = {}
+    for line, record in read_jsonl(questions_path):
+        if "id" in record and "question" in record:
+            texts.setdefault(record["id"], record["question"])
+    missing = [i for i in difficulties if i not in texts]
+    if missing:
+        raise DataFormatError(questions_path, None, "question",
+                              f"no question text for {len(missing)} id(s) with a difficulty, e.g. {missing[0]!r}")
+    ids = list(difficulties)
+    embeddings, source = embed_questions([texts[i] for i in ids], glove_path=glove_path)
+    labels = cluster_questions(embeddings, k=cfg.n_clusters, seed=cfg.seed)
+    schedule = build_schedule_from_config(cfg, difficulties, dict(zip(ids, labels.tolist())),
+                                          meta={"embeddings": source, "clusters": cfg.n_clusters})
+    schedule.save(out_path)
+    return schedule

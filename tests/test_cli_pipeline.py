@@ -88,3 +88,36 @@ def test_console_script_runs(tmp_path):
     # The installed entry point, as a user types it.
     result = subprocess.run([sys.executable, "-m", "kpod_lite.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "teach" in result.stdout and "run" in result.stdout
+
+
+def test_schedule_command_builds_a_schedule_from_difficulty_records(tmp_path, capsys):
+    # Difficulty records as `kpod-lite difficulty` writes them (Eq. 8): one d_k per step.
+    questions = data.load_examples(SAMPLES / "synthetic" / "train.jsonl", "kpod")[:60]
+    records = [{"id": q.id, "steps": [s.text for s in data.split_steps(q.meta["rationale"])]}
+               for q in questions]
+    for r in records:
+        r["difficulty"] = [1.0 + len(step) / 40 for step in r["steps"]]
+    data.write_jsonl(tmp_path / "difficulty.jsonl", records)
+    out = tmp_path / "schedule.json"
+    code = cli.main(["schedule", "--difficulty", str(tmp_path / "difficulty.jsonl"),
+                     "--questions", str(SAMPLES / "synthetic" / "train.jsonl"), "--epochs", "6", "--out", str(out)])
+    assert code == 0
+    assert "up to T = 3" in capsys.readouterr().out
+    saved = json.loads(out.read_text())
+    assert saved["T"] == 3 and len(saved["D"]) >= 4
+    assert saved["meta"]["embeddings"] == "tfidf"
+    # Every question starts by generating its last step only, and c_i(t) never increases (Eq. 11).
+    first, last = saved["stages"][0]["c"], saved["stages"][-1]["c"]
+    n_steps = {r["id"]: len(r["steps"]) for r in records}
+    assert set(first) == set(n_steps)
+    assert all(last[i] <= first[i] <= n_steps[i] - 1 for i in n_steps)
+
+
+def test_schedule_command_names_a_missing_question(tmp_path, capsys):
+    data.write_jsonl(tmp_path / "difficulty.jsonl", [{"id": "nowhere-1", "steps": ["a."], "difficulty": [1.0]}])
+    code = cli.main(["schedule", "--difficulty", str(tmp_path / "difficulty.jsonl"),
+                     "--questions", str(SAMPLES / "synthetic" / "train.jsonl"), "--epochs", "4",
+                     "--out", str(tmp_path / "s.json")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "train.jsonl" in err and "question" in err and "nowhere-1" in err
