@@ -57,6 +57,7 @@ class KPODConfig:
 
     # --- step difficulty (Eq. 8) -------------------------------------------------------------
     weighted_difficulty: bool = True  # Eq. 8; False is the paper's KPOD-w.o.-sig-dif ablation
+    difficulty_temperature: float = 1.0  # ours: softmax(w / tau) in Eq. 8; 1 is the paper's softmax(w)
 
     # --- progressive schedule (Eq. 9-13) -----------------------------------------------------
     epochs: int = 100  # App. A: 100 for FlanT5, 20 (GSM8K, CSQA) or 40 (ASDiv, SVAMP) for LLaMA
@@ -106,6 +107,8 @@ class KPODConfig:
             problems.append(f"beta must be >= 0 (Eq. 12), got {self.beta}")
         if not self.gumbel_temperature > 0:
             problems.append(f"gumbel_temperature must be > 0 (Eq. 4), got {self.gumbel_temperature}")
+        if not self.difficulty_temperature > 0:
+            problems.append(f"difficulty_temperature must be > 0 (Eq. 8), got {self.difficulty_temperature}")
         if self.teacher_temperature < 0:
             problems.append(f"teacher_temperature must be >= 0, got {self.teacher_temperature}")
         if self.teacher_samples < 1:
