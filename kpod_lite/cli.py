@@ -2,7 +2,11 @@
 
     kpod-lite synth     write the synthetic train / validation / test splits
     kpod-lite teach     zero-shot CoT rationales from a teacher (§3.1)
+    kpod-lite weigh     rationale token weights by mask learning (§3.3, Eq. 2-7)
+    kpod-lite difficulty  step difficulties under the pre-distillation student (Eq. 8)
     kpod-lite schedule  the progressive schedule D(t), S(t), c_i(t) from step difficulties (Eq. 9-13)
+    kpod-lite distill   progressive, keypoint-weighted distillation (Eq. 14-15)
+    kpod-lite evaluate  greedy generation, answer extraction, accuracy (§4)
     kpod-lite run       the end-to-end pipeline on a preset, in a run folder (App. B)
 
 Each sub-command parses its arguments and calls one plain function of `kpod_lite`; nothing
@@ -96,6 +100,46 @@ def _run_teach(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_summary(summary: dict) -> None:
+    # Summaries are JSON-safe dicts; the long per-epoch history stays in the files.
+    import json
+
+    print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
+
+
+def _add_weigh(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("weigh", help="token significance weights by mask learning (§3.3, Eq. 2-7)")
+    p.add_argument("--rationales", type=Path, required=True, help="rationale records (kpod-lite teach)")
+    p.add_argument("--out", type=Path, required=True, help="weights.jsonl")
+    p.add_argument("--preset", default=None, help="student and knobs ($KPOD_PRESET, default tiny)")
+    p.set_defaults(func=_run_weigh)
+
+
+def _run_weigh(args: argparse.Namespace) -> int:
+    from kpod_lite import config, weighting
+
+    _print_summary(weighting.weigh_file(args.rationales, args.out, config.preset(args.preset)))
+    return 0
+
+
+def _add_difficulty(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("difficulty", help="step difficulties under the pre-distillation student (Eq. 8)")
+    p.add_argument("--rationales", type=Path, required=True)
+    p.add_argument("--weights", type=Path, required=True, help="weights.jsonl (kpod-lite weigh)")
+    p.add_argument("--out", type=Path, required=True, help="difficulty.jsonl")
+    p.add_argument("--preset", default=None)
+    p.add_argument("--unweighted", action="store_true", help="KPOD-w.o.-sig-dif: mean token loss per step")
+    p.set_defaults(func=_run_difficulty)
+
+
+def _run_difficulty(args: argparse.Namespace) -> int:
+    from kpod_lite import config, difficulty
+
+    cfg = config.preset(args.preset, weighted_difficulty=not args.unweighted)
+    _print_summary(difficulty.difficulty_file(args.rationales, args.weights, args.out, cfg))
+    return 0
+
+
 def _add_schedule(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schedule", help="the progressive schedule from step difficulties (Eq. 9-13)")
     p.add_argument("--difficulty", type=Path, required=True, help="step difficulties (JSON Lines, Eq. 8)")
@@ -116,6 +160,46 @@ def _run_schedule(args: argparse.Namespace) -> int:
     stages = len(built.stages)
     print(f"schedule: {stages} stage(s) up to T = {cfg.stage_T}, clusters from "
           f"{built.meta.get('embeddings')} -> {args.out}")
+    return 0
+
+
+def _add_distill(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("distill", help="progressive keypoint-weighted distillation (Eq. 14-15)")
+    p.add_argument("--rationales", type=Path, required=True)
+    p.add_argument("--weights", type=Path, default=None, help="weights.jsonl (not needed for w.o.-sig, plain-cot)")
+    p.add_argument("--schedule", type=Path, default=None, help="schedule.json (not needed for w.o.-prog, plain-cot)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, model/)")
+    p.add_argument("--preset", default=None)
+    p.add_argument("--method", default="kpod", help="kpod, w.o.-sig, w.o.-prog or plain-cot")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run_distill)
+
+
+def _run_distill(args: argparse.Namespace) -> int:
+    from kpod_lite import config, distill
+
+    summary = distill.distill_files(args.rationales, args.weights, args.schedule, args.out,
+                                    config.preset(args.preset), method=args.method, resume=args.resume,
+                                    progress=not args.no_progress)
+    _print_summary(summary)
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="accuracy of a trained student (§4)")
+    p.add_argument("--model", type=Path, required=True, help="a saved student folder (distill's model/)")
+    p.add_argument("--data", type=Path, required=True, help="questions file")
+    p.add_argument("--format", default="kpod", help="gsm8k, svamp, asdiv, csqa, instruction or kpod")
+    p.add_argument("--out", type=Path, required=True, help="predictions.jsonl")
+    p.add_argument("--preset", default=None)
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from kpod_lite import config, evaluate
+
+    _print_summary(evaluate.evaluate_file(args.model, args.data, args.format, args.out, config.preset(args.preset)))
     return 0
 
 
@@ -141,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kpod-lite", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_synth, _add_teach, _add_schedule, _add_run):
+    for add in (_add_synth, _add_teach, _add_weigh, _add_difficulty, _add_schedule, _add_distill,
+                _add_evaluate, _add_run):
         add(sub)
     return parser
 

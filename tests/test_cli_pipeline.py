@@ -121,3 +121,27 @@ def test_schedule_command_names_a_missing_question(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "train.jsonl" in err and "question" in err and "nowhere-1" in err
+
+
+def test_difficulty_command_scores_every_step(tmp_path, capsys):
+    from kpod_lite import difficulty, models
+
+    rationales = tmp_path / "rationales.jsonl"
+    assert cli.main(["teach", "--data", str(SAMPLES / "synthetic" / "train.jsonl"), "--teacher", "template",
+                     "--out", str(rationales), "--limit", "6", "--no-progress"]) == 0
+    tokenizer = models.load_tokenizer(preset("tiny"))
+    weights = []
+    for _, r in data.read_jsonl(rationales):
+        ids, offsets = difficulty.rationale_tokens(tokenizer, r["rationale"])
+        weights.append({"id": r["id"], "sample": r["sample"], "tokens": tokenizer.convert_ids_to_tokens(ids),
+                        "offsets": [list(o) for o in offsets], "weights": [0.5] * len(ids)})
+    data.write_jsonl(tmp_path / "weights.jsonl", weights)
+    capsys.readouterr()
+    assert cli.main(["difficulty", "--rationales", str(rationales), "--weights", str(tmp_path / "weights.jsonl"),
+                     "--out", str(tmp_path / "difficulty.jsonl")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    records = [r for _, r in data.read_jsonl(tmp_path / "difficulty.jsonl")]
+    assert summary["rationales"] == len(records) == 6
+    for record, (_, r) in zip(records, data.read_jsonl(rationales)):
+        assert len(record["difficulty"]) == len(data.split_steps(r["rationale"])) == len(record["steps"])
+        assert all(d > 0 for d in record["difficulty"])  # a step's weighted NLL is positive (Eq. 8)
