@@ -68,7 +68,7 @@ from torch.nn import functional as F
 
 from kpod_lite.config import KPODConfig
 from kpod_lite.data import DataFormatError, read_jsonl, split_steps, write_jsonl
-from kpod_lite.models import load_student
+from kpod_lite.models import load_student, rationale_tokens
 from kpod_lite.teacher import ZERO_SHOT_COT_PROMPT, build_prompt
 
 __all__ = [
@@ -87,21 +87,6 @@ FAMILIES = ("t5", "llama")
 
 
 # --- the student's view: prompt and rationale tokens -----------------------------------------------
-
-
-def rationale_tokens(tokenizer, rationale: str) -> tuple[list[int], list[tuple[int, int]]]:
-    """(token ids, character offsets into `rationale`) of the rationale alone: the r_j of Eq. 8.
-
-    The same tokens as the token weight records (§3.3): the stripped rationale, tokenised
-    without special tokens, offsets shifted back to index the original string. An empty
-    rationale has no tokens.
-    """
-    text = rationale.strip()
-    if not text:
-        return [], []
-    lead = len(rationale) - len(rationale.lstrip())
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    return list(encoded["input_ids"]), [(start + lead, end + lead) for start, end in encoded["offset_mapping"]]
 
 
 def _prompt_ids(tokenizer, question: str, family: str, max_source_length: int | None, cot_prompt: str) -> list[int]:

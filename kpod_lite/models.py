@@ -618,3 +618,21 @@ def student_input_embeddings(model) -> torch.nn.Embedding:
     if not isinstance(embeddings, torch.nn.Embedding):
         raise TypeError(f"expected the input embeddings to be an nn.Embedding, got {type(embeddings).__name__}")
     return embeddings
+
+
+# --- the rationale tokens r_j every later stage shares -------------------------------------------
+
+
+def rationale_tokens(tokenizer, rationale: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """(token ids, character offsets into `rationale`) of the rationale alone: the r_j of Eq. 3,
+    5, 8 and 15, defined once here for the token weights, the step difficulty and distillation.
+
+    The stripped rationale (as `format_rationale_target` writes it), tokenised without special
+    tokens, offsets shifted back to index the original string. An empty rationale has no tokens.
+    """
+    text = rationale.strip()
+    if not text:
+        return [], []
+    lead = len(rationale) - len(rationale.lstrip())
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    return list(encoded["input_ids"]), [(start + lead, end + lead) for start, end in encoded["offset_mapping"]]
