@@ -98,7 +98,8 @@ def main(argv=None) -> None:
         "predictor": args.predictor or config.student, "rationales": len(records),
         "mean_rationale_tokens": round(tokens, 1), "batch_size": args.batch_size,
         "train_steps": results["steps"], "train_all": results["all"],
-        "train_speedup_steps_over_all": round(results["steps"]["rationales_per_s"] / results["all"]["rationales_per_s"], 1),
+        "train_speedup_steps_over_all": round(
+            results["steps"]["rationales_per_s"] / results["all"]["rationales_per_s"], 1),
         "inference_rationales_per_s": round(len(records) / inference, 1),
     }, indent=1))
 

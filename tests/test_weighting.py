@@ -3,7 +3,6 @@
 import copy
 import json
 import math
-import warnings
 
 import pytest
 import torch
@@ -15,7 +14,6 @@ from kpod_lite.synthetic import KEYPOINT_LABELS, generate_dataset
 from kpod_lite.teacher import format_rationale_target
 from kpod_lite.weighting import (
     SETTINGS,
-    TokenWeighter,
     WeightCollapseWarning,
     _Embedder,
     _training_items,
@@ -164,7 +162,8 @@ def test_prefix_lengths_eq5(tiny):
     # Each step prefix ends right after a "." token (§3.4 boundaries).
     assert all(tokenizer.decode(ids[:k]).endswith(".") for k in steps)
     no_dot = "3 + 4 = 7 and then nothing"
-    assert prefix_lengths(rationale_tokens(tokenizer, no_dot)[1], no_dot, "steps") == [len(rationale_tokens(tokenizer, no_dot)[0])]
+    no_dot_ids, no_dot_offsets = rationale_tokens(tokenizer, no_dot)
+    assert prefix_lengths(no_dot_offsets, no_dot, "steps") == [len(no_dot_ids)]
     assert prefix_lengths([], "", "steps") == [] and prefix_lengths([], "", "all") == []
     with pytest.raises(ValueError):
         prefix_lengths(offsets, text, "some")
@@ -292,7 +291,8 @@ def test_empty_rationale_gives_no_tokens_and_no_weights(tiny, records):
     assert out == [{"id": "e", "sample": 0, "tokens": [], "offsets": [], "weights": []},
                    {"id": "w", "sample": 2, "tokens": [], "offsets": [], "weights": []}]
     with pytest.warns(WeightCollapseWarning, match="no non-empty rationale"):
-        _, history = train_weighter([{**records[0], "rationale": ""}], fast_config(), student=model, tokenizer=tokenizer)
+        _, history = train_weighter([{**records[0], "rationale": ""}], fast_config(),
+                                    student=model, tokenizer=tokenizer)
     assert history["skipped_empty"] == 1 and history["epochs"] == []
 
 
@@ -321,7 +321,8 @@ def test_rationale_without_a_step_boundary_trains(tiny, records):
     items = _training_items([one_step], tokenizer, fast_config())
     assert items[0]["ks"] == [len(items[0]["ids"])]  # one step, one prefix
     weighter, history = train_weighter([one_step], fast_config(), student=model, tokenizer=tokenizer)
-    assert history["rationales"] == 1 and len(weigh([one_step], weighter, tokenizer)[0]["weights"]) == len(items[0]["ids"])
+    assert history["rationales"] == 1
+    assert len(weigh([one_step], weighter, tokenizer)[0]["weights"]) == len(items[0]["ids"])
 
 
 # --- training ------------------------------------------------------------------------------------------------
@@ -372,7 +373,8 @@ def test_predictor_must_share_the_vocabulary(tiny):
     from kpod_lite.weighting import load_predictor
 
     model, tokenizer = tiny
-    copied = load_predictor(preset("tiny"), model, tokenizer)
+    # Without a named predictor, Eq. 5's transformer is a copy of the student (the paper's setting).
+    copied = load_predictor(preset("tiny", extra={}), model, tokenizer)
     assert copied is not model and torch.equal(copied.lm_head.weight, model.lm_head.weight)
 
     class OtherVocabulary:
