@@ -68,7 +68,7 @@ from torch.nn import functional as F
 
 from kpod_lite.config import KPODConfig
 from kpod_lite.data import DataFormatError, read_jsonl, split_steps, write_jsonl
-from kpod_lite.models import load_student, rationale_tokens
+from kpod_lite.models import load_student, pad_right, rationale_tokens
 from kpod_lite.teacher import ZERO_SHOT_COT_PROMPT, build_prompt
 
 __all__ = [
@@ -105,31 +105,21 @@ def _prompt_ids(tokenizer, question: str, family: str, max_source_length: int | 
 # --- log P(r_j | r_<j, x; θ^s), teacher-forced ---------------------------------------------------------
 
 
-def _pad(rows: list[list[int]], value: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(row) for row in rows)
-    ids = torch.full((len(rows), width), value, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[i, : len(row)] = 1
-    return ids.to(device), mask.to(device)
-
-
 def _score_batch(model, prompts: list[list[int]], targets: list[list[int]], family: str, pad_id: int, device) -> list[torch.Tensor]:
     """log P of each target token given its prompt and the target tokens before it."""
     out = []
     if family == "t5":
-        input_ids, attention = _pad(prompts, pad_id, device)
+        input_ids, attention = (t.to(device) for t in pad_right(prompts, pad_id))
         # -100 marks padding; T5 turns it into pad when it shifts the labels right into the
         # decoder inputs, and its decoder is causal, so padding never reaches a real position.
-        labels, _ = _pad(targets, -100, device)
+        labels, _ = (t.to(device) for t in pad_right(targets, -100))
         logits = model(input_ids=input_ids, attention_mask=attention, labels=labels).logits
         for row, target in enumerate(targets):
             scores = F.log_softmax(logits[row, : len(target)].float(), dim=-1)
             out.append(scores.gather(-1, labels[row, : len(target), None])[:, 0])
     else:
         sequences = [prompt + target for prompt, target in zip(prompts, targets)]
-        input_ids, attention = _pad(sequences, pad_id, device)
+        input_ids, attention = (t.to(device) for t in pad_right(sequences, pad_id))
         logits = model(input_ids=input_ids, attention_mask=attention).logits
         for row, (prompt, target) in enumerate(zip(prompts, targets)):
             # The logits at position t predict token t + 1: the rationale's first token is

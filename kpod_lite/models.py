@@ -292,11 +292,11 @@ def _pretraining_batch(documents: list[list[int]], family: str, tokenizer, rng: 
     if family == "t5":
         sentinels = tokenizer.convert_tokens_to_ids(sentinel_tokens(_sentinel_count(tokenizer)))
         pairs = [span_corrupt(ids, rng, sentinels, tokenizer.eos_token_id) for ids in documents]
-        inputs, mask = _pad([p[0] for p in pairs], tokenizer.pad_token_id)
-        labels, _ = _pad([p[1] for p in pairs], -100)
+        inputs, mask = pad_right([p[0] for p in pairs], tokenizer.pad_token_id)
+        labels, _ = pad_right([p[1] for p in pairs], -100)
         return {"input_ids": inputs, "attention_mask": mask, "labels": labels}
     sequences = [[tokenizer.bos_token_id] + ids + [tokenizer.eos_token_id] for ids in documents]
-    inputs, mask = _pad(sequences, tokenizer.eos_token_id)
+    inputs, mask = pad_right(sequences, tokenizer.eos_token_id)
     return {"input_ids": inputs, "attention_mask": mask, "labels": inputs.masked_fill(mask == 0, -100)}
 
 
@@ -305,7 +305,9 @@ def _sentinel_count(tokenizer) -> int:
     return sum(1 for token in tokenizer.get_vocab() if token.startswith("<extra_id_"))
 
 
-def _pad(sequences: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_right(sequences: list[list[int]], value: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention mask) of token-id rows padded on the right with `value`; shared by every
+    module that batches token ids by hand (pretraining, weighting, difficulty)."""
     width = max(len(s) for s in sequences)
     ids = torch.full((len(sequences), width), value, dtype=torch.long)
     mask = torch.zeros((len(sequences), width), dtype=torch.long)

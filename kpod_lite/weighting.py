@@ -114,7 +114,7 @@ from torch.nn import functional as F
 
 from kpod_lite.config import KPODConfig
 from kpod_lite.data import ANSWER_TRIGGER, read_jsonl, split_steps, write_jsonl
-from kpod_lite.models import TINY_SPECS, load_student, rationale_tokens, student_input_embeddings
+from kpod_lite.models import TINY_SPECS, load_student, pad_right, rationale_tokens, student_input_embeddings
 from kpod_lite.teacher import build_prompt
 
 # Mean weight below / above which the weights are called collapsed (module docstring).
@@ -377,16 +377,6 @@ def _training_items(records, tokenizer, config: KPODConfig) -> list[dict]:
     return items
 
 
-def _pad(rows: list[list[int]], device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.zeros((len(rows), width), dtype=torch.long)
-    attention = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-        attention[i, : len(row)] = 1
-    return ids.to(device), attention.to(device)
-
-
 class _Embedder:
     """The predictor's view of fixed token ids: E(ids), e_mask, the trigger and bos."""
 
@@ -460,7 +450,7 @@ def training_step(weighter: TokenWeighter, predictor, embedder: _Embedder, batch
     embeddings, then Eq. 5, 6 and 7.
     """
     found = settings(config)
-    ids, attention = _pad([item["ids"] for item in batch], embedder.device)
+    ids, attention = (t.to(embedder.device) for t in pad_right([item["ids"] for item in batch]))
     logits = weighter(ids, attention)  # Eq. 2-3
     mask = gumbel_mask(logits, config.gumbel_temperature, found["weighting_hard"], generator)  # Eq. 4
     masked = apply_mask(embedder(ids), mask, embedder(embedder.mask_id))
