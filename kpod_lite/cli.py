@@ -208,6 +208,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default=None, help="tiny, flan-t5-large, flan-t5-xl, llama-7b ($KPOD_PRESET)")
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<preset>)")
     p.add_argument("--force", action="store_true", help="re-run stages that already finished")
+    p.add_argument("--ablations", action="store_true",
+                   help="Table 2's variants and the plain CoT baseline, not KPOD alone")
+    p.add_argument("--methods", nargs="+", default=None, help="distillation methods to run (default: kpod)")
+    p.add_argument("--seeds", type=int, default=1, help="distillation seeds: the preset's seed and the next ones")
     p.set_defaults(func=_run_pipeline)
 
 
@@ -216,7 +220,11 @@ def _run_pipeline(args: argparse.Namespace) -> int:
 
     cfg = config.preset(args.preset)
     run_dir = args.out or Path("runs") / cfg.name
-    summary = pipeline.run(cfg, run_dir, force=args.force)
+    methods = args.methods or (pipeline.ABLATIONS if args.ablations else ("kpod",))
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    seeds = [cfg.seed + k for k in range(args.seeds)]
+    summary = pipeline.run(cfg, run_dir, force=args.force, methods=methods, seeds=seeds)
     print(summary)
     return 0
 

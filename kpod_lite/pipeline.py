@@ -1,52 +1,121 @@
 """The end-to-end KPOD pipeline over a run folder (DESIGN.md; the paper's App. B, Algorithm 1).
 
-Every stage is one plain function that reads files of the run folder and writes one more:
+Every stage is one plain function that reads files of the run folder and writes more:
 
     runs/<name>/
-      config.json                     the KPODConfig of the run
-      questions/{train,test}.jsonl    question records (stage "questions")
-      rationales.jsonl                teacher rationales kept by answer filtering (stage "teach", §3.1)
-      rationales.cache.jsonl          every teacher answer, append-only: a killed run resumes
-      results/summary.{md,json}       what the run produced so far
+      config.json                       the KPODConfig of the run
+      questions/{train,test}.jsonl      question records (stage "questions")
+      questions/ood-<name>.jsonl        out-of-distribution test sets (Table 3), if the preset has any
+      rationales.jsonl                  teacher rationales kept by answer filtering (stage "teach", §3.1)
+      rationales.cache.jsonl            every teacher answer, append-only: a killed run resumes
+      weights.jsonl                     rationale token weights (stage "weigh", Eq. 2-7)
+      difficulty.jsonl                  step difficulties (stage "difficulty", Eq. 8)
+      schedule.json                     the progressive schedule (stage "schedule", Eq. 9-13)
+      students/<method>/seed-<s>/       a distilled student (stage "distill", Eq. 15), with
+                                        history.json, checkpoints/ and model/
+      students/<row>/.../eval.json      its accuracy on every test set (stage "evaluate", §4)
+      results/results.{md,csv,json}     the table: one row per method, mean ± std over seeds
+      results/figures/*.png             accuracy bars, training loss, the curriculum
+      results/summary.{md,json}         counts, the stage timings and peak memory
 
-A stage whose output already exists is reused, so re-running a finished run costs nothing and
-a notebook can pick the pipeline up in the middle. Algorithm 1's later stages (token weighting,
-Eq. 7; step difficulty, Eq. 8; the schedule, Eq. 13; distillation, Eq. 15; evaluation) join
-`STAGES` as they are built.
+A stage whose output already exists is reused, so re-running a finished run costs nothing, a
+notebook can pick the pipeline up in the middle, and a killed run resumes: the teacher from its
+cache, distillation from its last epoch checkpoint (`distill(resume=True)`).
+
+Ablations (`methods=ABLATIONS`): the paper's Table 2 rows and the plain CoT baseline. Two of
+them need inputs of their own, built next to the main ones only when asked for:
+w.o.-sig-dif reads `schedule.w.o.-sig-dif.json`, built from the unweighted Eq. 8
+(`difficulty.w.o.-sig-dif.jsonl`); w.o.-div reads `schedule.w.o.-div.json`, built with β = 0.
+
+Seeds (ours): `seeds` re-run *distillation* (initialisation, data order) with each seed; the
+teacher, the token weights and the schedule are built once, with `cfg.seed`. The spread in the
+table is therefore the spread of distillation, the stage the methods differ in.
+
+Two rows frame the table: the teacher's own accuracy on the test questions (offline teachers
+only: a paid API is not called for it unless `extra["evaluate_teacher"]` says so), and the
+student before distillation (the pretrained student prompted with the same zero-shot input).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import logging
+import resource
 import statistics
+import sys
 import time
 from pathlib import Path
 
 from kpod_lite import data, teacher
-from kpod_lite.config import KPODConfig
+from kpod_lite.config import ConfigError, KPODConfig
 
-STAGES = ("questions", "teach")
+log = logging.getLogger(__name__)
+
+STAGES = ("questions", "teach", "weigh", "difficulty", "schedule", "distill", "evaluate")
+# Table 2's variants and the plain CoT baseline (Fine-tune-CoT), in the table's order.
+ABLATIONS = ("plain-cot", "kpod", "w.o.-sig", "w.o.-sig-dif", "w.o.-div", "w.o.-prog")
+ROW_NAMES = {"teacher": "teacher (§3.1)", "before": "student before distillation",
+             "plain-cot": "plain CoT distillation (Eq. 1)", "kpod": "KPOD (Eq. 15)",
+             "w.o.-sig": "KPOD w.o.-sig", "w.o.-sig-dif": "KPOD w.o.-sig-dif",
+             "w.o.-div": "KPOD w.o.-div", "w.o.-prog": "KPOD w.o.-prog"}
+# Which schedule each method trains with (None: no progressive schedule).
+SCHEDULE_FILES = {"kpod": "schedule.json", "w.o.-sig": "schedule.json", "w.o.-sig-dif": "schedule.w.o.-sig-dif.json",
+                  "w.o.-div": "schedule.w.o.-div.json", "w.o.-prog": None, "plain-cot": None}
 
 
-def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict[str, Path]:
-    """Question records for training and testing: the user's files, or the synthetic splits."""
+def _peak_memory_mb() -> float:
+    """The process's peak resident memory so far, in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2 ** 20 if sys.platform == "darwin" else 2 ** 10), 1)
+
+
+# --- questions and rationales (§3.1) -------------------------------------------------------------
+
+
+def _synthetic_config(cfg: KPODConfig, override: dict | None = None):
+    from kpod_lite import synthetic
+
+    return synthetic.SyntheticConfig(**{**cfg.extra.get("synthetic", {}), **(override or {})})
+
+
+def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict:
+    """Question records: {"train": path, "test": path, "ood": {name: path}}.
+
+    Without a `train_file`, synthetic splits from `extra["synthetic"]` (a `SyntheticConfig`)
+    and the sizes `extra["train_size"]`, `extra["test_size"]`. Out-of-distribution sets come
+    from `extra["ood"]`: {name: {"synthetic": overrides, "size": n}} or {name: {"file": path,
+    "format": fmt}} (e.g. ASDiv and SVAMP for a GSM8K run, Table 3).
+    """
+    from kpod_lite import synthetic
+
     out = run_dir / "questions"
     out.mkdir(parents=True, exist_ok=True)
     paths = {"train": out / "train.jsonl", "test": out / "test.jsonl"}
-    if all(p.exists() for p in paths.values()):
-        return paths
-    if cfg.train_file is None:
-        from kpod_lite import synthetic
-
-        # The three shipped sizes, so seed 0 reproduces data_samples/synthetic exactly.
-        sizes = {split: cfg.extra.get(f"{split}_size", n) for split, n in synthetic.DEFAULT_SIZES.items()}
-        written = synthetic.write_splits(out, sizes=sizes, seed=cfg.seed)
-        return {split: Path(written[split]) for split in paths}
-    if cfg.test_file is None:
-        raise ValueError(f"preset {cfg.name!r} names a train_file but no test_file")
-    for split, source in (("train", cfg.train_file), ("test", cfg.test_file)):
-        data.save_examples(paths[split], data.load_examples(source, cfg.data_format))
-    return paths
+    if not all(p.exists() for p in paths.values()):
+        if cfg.train_file is None:
+            sizes = {split: cfg.extra.get(f"{split}_size", n) for split, n in synthetic.DEFAULT_SIZES.items()}
+            synthetic.write_splits(out, sizes=sizes, seed=cfg.seed, config=_synthetic_config(cfg))
+        else:
+            if cfg.test_file is None:
+                raise ConfigError(f"preset {cfg.name!r} names a train_file but no test_file")
+            for split, source in (("train", cfg.train_file), ("test", cfg.test_file)):
+                data.save_examples(paths[split], data.load_examples(source, cfg.data_format))
+    ood = {}
+    for index, (name, spec) in enumerate(sorted(cfg.extra.get("ood", {}).items()), start=1):
+        path = ood[name] = out / f"ood-{name}.jsonl"
+        if path.exists():
+            continue
+        if "synthetic" in spec:
+            # Its own seed, far from the splits', so no question is shared by accident.
+            problems = synthetic.generate_dataset(int(spec.get("size", 100)), seed=cfg.seed + 1000 * index,
+                                                  config=_synthetic_config(cfg, spec["synthetic"]),
+                                                  prefix=f"ood-{name}")
+            data.write_jsonl(path, [problem.to_record() for problem in problems])
+        else:
+            data.save_examples(path, data.load_examples(spec["file"], spec.get("format", "kpod")))
+    return {**paths, "ood": ood}
 
 
 def stage_teach(cfg: KPODConfig, run_dir: Path, train_questions: Path) -> teacher.TeachReport | None:
@@ -56,26 +125,218 @@ def stage_teach(cfg: KPODConfig, run_dir: Path, train_questions: Path) -> teache
         return None
     backend = teacher.make_backend(cfg.teacher, model=cfg.teacher_model)
     return teacher.teach(
-        data.load_examples(train_questions, "kpod"),
-        backend,
-        out=out,
-        cache=run_dir / "rationales.cache.jsonl",
-        samples=cfg.teacher_samples,
-        temperature=cfg.teacher_temperature,
-        seed=cfg.seed,
-        filter_correct=cfg.filter_correct,
-        progress=False,
-    )
+        data.load_examples(train_questions, "kpod"), backend, out=out, cache=run_dir / "rationales.cache.jsonl",
+        samples=cfg.teacher_samples, temperature=cfg.teacher_temperature, seed=cfg.seed,
+        filter_correct=cfg.filter_correct, progress=False)
+
+
+# --- token weights, step difficulty, the schedule (§3.3-3.4) ------------------------------------------
+
+
+def stage_weigh(cfg: KPODConfig, run_dir: Path) -> dict | None:
+    """Learn the token weighting on the rationales (Eq. 7) and weigh their tokens (Eq. 3).
+
+    When the rationales carry keypoint labels (the template teacher on synthetic data), the
+    summary also scores the weights against them (`weighting.keypoint_auroc`).
+    """
+    from kpod_lite import weighting
+
+    out = run_dir / "weights.jsonl"
+    if out.exists():
+        return None
+    summary = weighting.weigh_file(run_dir / "rationales.jsonl", out, cfg)
+    rationales = [r for _, r in data.read_jsonl(run_dir / "rationales.jsonl")]
+    if any(r.get("spans") for r in rationales):
+        summary["keypoints"] = weighting.keypoint_auroc([r for _, r in data.read_jsonl(out)], rationales)
+    data.write_atomically(run_dir / "weights.summary.json", json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def stage_difficulty(cfg: KPODConfig, run_dir: Path, methods) -> None:
+    """Step difficulties with the pre-distillation student (Eq. 8), and unweighted ones for w.o.-sig-dif."""
+    from kpod_lite import difficulty
+    from kpod_lite.models import load_student
+
+    wanted = [("difficulty.jsonl", cfg)]
+    if "w.o.-sig-dif" in methods:
+        wanted.append(("difficulty.w.o.-sig-dif.jsonl", cfg.replace(weighted_difficulty=False)))
+    todo = [(name, variant) for name, variant in wanted if not (run_dir / name).exists()]
+    if not todo:
+        return
+    model, tokenizer = load_student(cfg)
+    for name, variant in todo:
+        difficulty.difficulty_file(run_dir / "rationales.jsonl", run_dir / "weights.jsonl", run_dir / name,
+                                   variant, model=model, tokenizer=tokenizer)
+
+
+def stage_schedule(cfg: KPODConfig, run_dir: Path, methods) -> None:
+    """The schedule of Eq. 9-13 from the step difficulties, and the variants the ablations need."""
+    from kpod_lite import schedule
+
+    wanted = {"schedule.json": ("difficulty.jsonl", cfg)}
+    if "w.o.-sig-dif" in methods:
+        wanted["schedule.w.o.-sig-dif.json"] = ("difficulty.w.o.-sig-dif.jsonl", cfg)
+    if "w.o.-div" in methods:
+        wanted["schedule.w.o.-div.json"] = ("difficulty.jsonl", cfg.replace(diversity=False))
+    for name, (difficulty_name, variant) in wanted.items():
+        if not (run_dir / name).exists():
+            schedule.schedule_file(run_dir / difficulty_name, run_dir / "rationales.jsonl", run_dir / name, variant)
+
+
+# --- distillation and evaluation (§3.5, §4) ------------------------------------------------------------
+
+
+def student_dir(run_dir: Path, method: str, seed: int) -> Path:
+    return run_dir / "students" / method / f"seed-{seed}"
+
+
+def stage_distill(cfg: KPODConfig, run_dir: Path, method: str, seed: int) -> dict | None:
+    """Distil one student (Eq. 15) with `method` and `seed`; resumes a killed run from its checkpoint."""
+    from kpod_lite import distill
+
+    out = student_dir(run_dir, method, seed)
+    if (out / "history.json").exists() and (out / "model").exists():
+        return None
+    _, use_weights, _ = distill.method_switches(method, cfg)
+    schedule_name = SCHEDULE_FILES[method]
+    return distill.distill_files(
+        run_dir / "rationales.jsonl", run_dir / "weights.jsonl" if use_weights else None,
+        run_dir / schedule_name if schedule_name else None, out, cfg.replace(seed=seed), method=method,
+        resume=True, progress=False)
+
+
+def _test_sets(questions: dict) -> dict[str, Path]:
+    return {"test": questions["test"], **{f"ood-{name}": path for name, path in questions["ood"].items()}}
+
+
+def stage_evaluate(cfg: KPODConfig, out: Path, test_sets: dict[str, Path], model_dir: Path | None = None) -> dict:
+    """Accuracy of one student on every test set (§4); predictions in `<out>/<set>.predictions.jsonl`.
+
+    `model_dir`: a distilled student (`<student>/model`); None evaluates the student before
+    distillation. The result is cached in `<out>/eval.json`.
+    """
+    from kpod_lite import evaluate
+    from kpod_lite.models import load_student
+
+    done = out / "eval.json"
+    if done.exists():
+        return json.loads(done.read_text(encoding="utf-8"))
+    out.mkdir(parents=True, exist_ok=True)
+    model, tokenizer = evaluate.load_trained(model_dir, cfg) if model_dir else load_student(cfg)
+    model.eval()
+    result = {}
+    for name, path in test_sets.items():
+        summary = evaluate.evaluate_examples(model, tokenizer, data.load_examples(path, "kpod"), cfg,
+                                             out / f"{name}.predictions.jsonl")
+        result[name] = {"accuracy": summary["accuracy"], "no_answer": summary["no_answer"],
+                        "questions": summary["questions"]}
+    data.write_atomically(done, json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def stage_teacher_accuracy(cfg: KPODConfig, run_dir: Path, test_sets: dict[str, Path]) -> dict | None:
+    """The teacher's accuracy on the test sets (cached like the training rationales), or None
+    for a remote teacher unless `extra["evaluate_teacher"]` asks for it (it costs API calls)."""
+    if not cfg.extra.get("evaluate_teacher", cfg.teacher in ("template", "gold")):
+        return None
+    done = run_dir / "students" / "teacher" / "eval.json"
+    if done.exists():
+        return json.loads(done.read_text(encoding="utf-8"))
+    done.parent.mkdir(parents=True, exist_ok=True)
+    backend = teacher.make_backend(cfg.teacher, model=cfg.teacher_model)
+    result = {}
+    for name, path in test_sets.items():
+        report = teacher.teach(data.load_examples(path, "kpod"), backend, out=done.parent / f"{name}.jsonl",
+                               temperature=cfg.teacher_temperature, seed=cfg.seed, filter_correct=False,
+                               progress=False)
+        answered = report.generated + report.reused
+        result[name] = {"accuracy": round(report.correct / max(1, answered), 4), "no_answer": report.failed,
+                        "questions": answered}
+    data.write_atomically(done, json.dumps(result, indent=1) + "\n")
+    return result
+
+
+# --- the results table ---------------------------------------------------------------------------------
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def results_table(run_dir: Path, methods, seeds) -> list[dict]:
+    """One row per teacher / before / method: accuracy on every test set, mean and std over seeds."""
+    rows = []
+    students = run_dir / "students"
+    entries = [("teacher", [students / "teacher"]), ("before", [students / "before"])]
+    entries += [(m, [student_dir(run_dir, m, s) for s in seeds]) for m in methods]
+    for key, dirs in entries:
+        evals = [json.loads((d / "eval.json").read_text()) for d in dirs if (d / "eval.json").exists()]
+        if not evals:
+            continue
+        row = {"row": ROW_NAMES.get(key, key), "method": key, "seeds": len(evals)}
+        for test_set in evals[0]:
+            mean, std = _mean_std([100 * e[test_set]["accuracy"] for e in evals])
+            row[f"{test_set}_mean"], row[f"{test_set}_std"] = round(mean, 2), round(std, 2)
+        histories = [json.loads((d / "history.json").read_text()) for d in dirs if (d / "history.json").exists()]
+        if histories:
+            finals = [h["history"][-1]["loss"] for h in histories if h["history"] and h["history"][-1]["loss"]]
+            if finals:
+                row["final_loss"] = round(statistics.fmean(finals), 4)
+        rows.append(row)
+    return rows
+
+
+def table_markdown(rows: list[dict]) -> str:
+    """The table as markdown: accuracy (%) as mean ± std (n seeds)."""
+    sets = [k[:-5] for k in rows[0] if k.endswith("_mean")] if rows else []
+    head = "| | seeds | " + " | ".join(f"{s} accuracy (%)" for s in sets) + " |"
+    lines = [head, "|---|---|" + "---|" * len(sets)]
+    for row in rows:
+        cells = [f"{row[f'{s}_mean']:.1f} ± {row[f'{s}_std']:.1f}" if f"{s}_mean" in row else "" for s in sets]
+        lines.append(f"| {row['row']} | {row['seeds']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def table_csv(rows: list[dict]) -> str:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_figures(run_dir: Path, rows: list[dict], methods, seeds) -> list[Path]:
+    """Accuracy bars with the seed spread, training loss per epoch, and the curriculum."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; notebooks draw their own
+    from kpod_lite import viz
+
+    figures = run_dir / "results" / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    histories = {}
+    for method in methods:
+        runs = [student_dir(run_dir, method, s) / "history.json" for s in seeds]
+        histories[method] = [json.loads(p.read_text())["history"] for p in runs if p.exists()]
+    written = []
+    for name, figure in (("accuracy.png", viz.accuracy_figure(rows)),
+                         ("training_loss.png", viz.loss_figure(histories)),
+                         ("curriculum.png", viz.curriculum_figure(histories))):
+        figure.savefig(figures / name, dpi=110, bbox_inches="tight")
+        written.append(figures / name)
+    return written
+
+
+# --- the run --------------------------------------------------------------------------------------------
 
 
 def summarise(run_dir: Path) -> dict:
     """Counts and rationale statistics of whatever the run folder holds."""
     summary: dict = {"run": str(run_dir)}
     questions = run_dir / "questions"
-    for split in ("train", "test"):
-        path = questions / f"{split}.jsonl"
-        if path.exists():
-            summary[f"{split}_questions"] = sum(1 for _ in data.read_jsonl(path))
+    for path in sorted(questions.glob("*.jsonl")) if questions.exists() else ():
+        summary[f"{path.stem}_questions"] = sum(1 for _ in data.read_jsonl(path))
     rationales = run_dir / "rationales.jsonl"
     if rationales.exists():
         records = [r for _, r in data.read_jsonl(rationales)]
@@ -90,6 +351,13 @@ def summarise(run_dir: Path) -> dict:
         cached = [r for _, r in data.read_jsonl(cache, tolerate_truncated_tail=True)]
         summary["teacher_answers"] = len(cached)
         summary["teacher_accuracy"] = round(sum(bool(r.get("correct")) for r in cached) / max(1, len(cached)), 4)
+    weights = run_dir / "weights.summary.json"
+    if weights.exists():
+        record = json.loads(weights.read_text())
+        summary["mean_token_weight"] = record["mean_weight"]
+        summary["weighting_collapse"] = record["collapse"]
+        if "keypoints" in record:
+            summary["keypoint_auroc_vs_filler"] = record["keypoints"]["auroc_keypoint_vs_filler"]
     return summary
 
 
@@ -98,30 +366,83 @@ def _markdown(summary: dict) -> str:
     return f"# KPOD run summary\n\n| what | value |\n|---|---|\n{rows}\n"
 
 
-def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False) -> str:
-    """Run every stage built so far on `cfg` in `run_dir`; return a readable summary.
+def _forget_finished(run_dir: Path) -> None:
+    """`force`: remove every stage output except the teacher's cache (answers cost money)."""
+    import shutil
 
+    for path in [run_dir / "rationales.jsonl", *(run_dir / "questions").glob("*.jsonl"),
+                 *run_dir.glob("weights*.json*"), *run_dir.glob("difficulty*.jsonl"), *run_dir.glob("schedule*.json")]:
+        path.unlink(missing_ok=True)
+    shutil.rmtree(run_dir / "students", ignore_errors=True)
+
+
+def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False, methods=("kpod",), seeds=None,
+        stages=STAGES) -> str:
+    """Run the pipeline on `cfg` in `run_dir` and return the results table (markdown).
+
+    `methods`: distillation methods (`ABLATIONS` for Table 2 and the baseline); `seeds`:
+    distillation seeds (default: `cfg.seed` alone); `stages`: stop after the last one named.
     `force` re-runs finished stages (the teacher still reuses its cache: delete it to ask again).
     """
+    from kpod_lite.distill import METHODS
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ConfigError(f"unknown method(s) {unknown}; choose from {sorted(METHODS)}")
+    seeds = list(seeds) if seeds is not None else [cfg.seed]
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if force:
-        for finished in (run_dir / "rationales.jsonl", *(run_dir / "questions").glob("*.jsonl")):
-            finished.unlink(missing_ok=True)
+        _forget_finished(run_dir)
     data.write_atomically(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+    last = max(STAGES.index(s) for s in stages)
+    timings: dict[str, float] = {}
+    memory: dict[str, float] = {}
 
-    timings = {}
-    start = time.perf_counter()
-    questions = stage_questions(cfg, run_dir)
-    timings["questions"] = time.perf_counter() - start
-    start = time.perf_counter()
-    stage_teach(cfg, run_dir, questions["train"])
-    timings["teach"] = time.perf_counter() - start
+    def timed(stage: str, work):
+        start = time.perf_counter()
+        result = work()
+        timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - start, 2)
+        memory[stage] = _peak_memory_mb()
+        log.info("stage %s done in %.1f s", stage, timings[stage])
+        return result
 
-    summary = summarise(run_dir)
-    summary["seconds_by_stage"] = {k: round(v, 2) for k, v in timings.items()}
+    questions = timed("questions", lambda: stage_questions(cfg, run_dir))
+    steps = [
+        ("teach", lambda: stage_teach(cfg, run_dir, questions["train"])),
+        ("weigh", lambda: stage_weigh(cfg, run_dir)),
+        ("difficulty", lambda: stage_difficulty(cfg, run_dir, methods)),
+        ("schedule", lambda: stage_schedule(cfg, run_dir, methods)),
+    ]
+    for stage, work in steps[:last]:
+        timed(stage, work)
+    if last >= STAGES.index("distill"):
+        for method in methods:
+            for seed in seeds:
+                timed("distill", lambda: stage_distill(cfg, run_dir, method, seed))
+    test_sets = _test_sets(questions)
+    if last >= STAGES.index("evaluate"):
+        timed("evaluate", lambda: stage_teacher_accuracy(cfg, run_dir, test_sets))
+        timed("evaluate", lambda: stage_evaluate(cfg, run_dir / "students" / "before", test_sets))
+        for method in methods:
+            for seed in seeds:
+                out = student_dir(run_dir, method, seed)
+                timed("evaluate", lambda: stage_evaluate(cfg, out, test_sets, out / "model"))
+
     results = run_dir / "results"
     results.mkdir(exist_ok=True)
+    summary = summarise(run_dir)
+    summary["seconds_by_stage"] = timings
+    summary["peak_memory_mb_after_stage"] = memory
     data.write_atomically(results / "summary.json", json.dumps(summary, indent=2) + "\n")
     data.write_atomically(results / "summary.md", _markdown(summary))
-    return _markdown(summary)
+    rows = results_table(run_dir, methods, seeds)
+    if not rows:
+        return _markdown(summary)
+    table = table_markdown(rows)
+    data.write_atomically(results / "results.md", f"# KPOD results: {cfg.name}\n\n{table}")
+    data.write_atomically(results / "results.csv", table_csv(rows))
+    data.write_atomically(results / "results.json", json.dumps({"methods": list(methods), "seeds": seeds,
+                                                                "rows": rows}, indent=1) + "\n")
+    write_figures(run_dir, rows, [m for m in methods], seeds)
+    return table

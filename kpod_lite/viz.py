@@ -1,8 +1,8 @@
-"""Pictures for the course: the pipeline, labelled rationales, rationale statistics.
+"""Pictures for the course: the pipeline, labelled rationales, rationale statistics, results.
 
 Everything returns a matplotlib `Figure` or an HTML string, so a notebook decides how to show
-it and the tests can check it without a screen. Later issues add the Figure-2 weight heat maps
-(§4.5), D(t) curves (Eq. 10) and schedule plots here.
+it and the tests can check it without a screen. The results figures read the rows of
+`kpod_lite.pipeline.results_table` and the per-epoch histories that `kpod_lite.distill` writes.
 """
 
 from __future__ import annotations
@@ -79,5 +79,56 @@ def steps_histogram(step_counts: Iterable[int], title: str = "steps per rational
     ax.set_ylabel("rationales")
     ax.set_xticks(xs)
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_figure(rows: Sequence[dict], test_set: str = "test") -> Figure:
+    """Accuracy (%) per table row on one test set, with the spread over seeds as error bars."""
+    rows = [row for row in rows if f"{test_set}_mean" in row]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
+    ys = range(len(rows))
+    ax.barh(ys, [row[f"{test_set}_mean"] for row in rows], xerr=[row[f"{test_set}_std"] for row in rows],
+            color=["#7f7f7f" if row["method"] in ("teacher", "before") else
+                   "#d62728" if row["method"] == "kpod" else "#1f77b4" for row in rows], capsize=3)
+    ax.set_yticks(list(ys), [f"{row['row']} (n={row['seeds']})" for row in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{test_set} accuracy (%), mean ± std over seeds")
+    fig.tight_layout()
+    return fig
+
+
+def loss_figure(histories: dict[str, list[list[dict]]]) -> Figure:
+    """Mean training loss per epoch for each method (Eq. 15; each line is the mean over seeds).
+
+    Losses of different methods are not on one scale (token weights shrink Eq. 15, and a stage
+    with input steps has shorter targets), so read each curve for its own shape.
+    """
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for method, runs in histories.items():
+        runs = [[row["loss"] for row in run if row["loss"] is not None] for run in runs]
+        runs = [run for run in runs if run]
+        if not runs:
+            continue
+        epochs = min(len(run) for run in runs)
+        ax.plot(range(1, epochs + 1), [sum(run[e] for run in runs) / len(runs) for e in range(epochs)],
+                marker="o", markersize=3, label=method)
+    ax.set_xlabel("epoch (= stage t)")
+    ax.set_ylabel("training loss")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def curriculum_figure(histories: dict[str, list[list[dict]]]) -> Figure:
+    """Mean number of input steps c_i(t) per epoch (Eq. 11): how much of each rationale is given."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for method, runs in histories.items():
+        if runs and runs[0]:
+            ax.plot([row["epoch"] for row in runs[0]], [row["mean_input_steps"] for row in runs[0]],
+                    marker="o", markersize=3, label=method)
+    ax.set_xlabel("epoch (= stage t)")
+    ax.set_ylabel("mean input steps c_i(t)")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

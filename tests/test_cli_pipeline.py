@@ -64,22 +64,22 @@ def test_unknown_preset_is_a_clear_error(capsys):
 
 def test_pipeline_run_reuses_finished_stages(tmp_path):
     cfg = preset("tiny", extra={"train_size": 30, "validation_size": 5, "test_size": 10})
-    first = pipeline.run(cfg, tmp_path)
+    first = pipeline.run(cfg, tmp_path, stages=("questions", "teach"))
     summary = json.loads((tmp_path / "results" / "summary.json").read_text())
     assert summary["train_questions"] == 30 and summary["test_questions"] == 10
     assert summary["rationales_kept"] == 30 and summary["teacher_accuracy"] == 1.0
     assert 2 <= summary["steps_per_rationale_mean"] <= 4
     assert "rationales_kept | 30" in first
     stamp = (tmp_path / "rationales.jsonl").stat().st_mtime_ns
-    pipeline.run(cfg, tmp_path)
+    pipeline.run(cfg, tmp_path, stages=("questions", "teach"))
     assert (tmp_path / "rationales.jsonl").stat().st_mtime_ns == stamp, "a finished stage is reused"
-    pipeline.run(cfg, tmp_path, force=True)
+    pipeline.run(cfg, tmp_path, force=True, stages=("questions", "teach"))
     assert (tmp_path / "rationales.jsonl").stat().st_mtime_ns != stamp, "--force runs it again"
     assert json.loads((tmp_path / "config.json").read_text())["name"] == "tiny"
 
 
-def test_tiny_pipeline_uses_the_shipped_synthetic_splits(tmp_path):
-    paths = pipeline.stage_questions(preset("tiny"), tmp_path)
+def test_without_extra_synthetic_settings_the_pipeline_writes_the_shipped_splits(tmp_path):
+    paths = pipeline.stage_questions(preset("tiny", extra={}), tmp_path)
     for split in ("train", "test"):
         assert paths[split].read_bytes() == (SAMPLES / "synthetic" / f"{split}.jsonl").read_bytes()
 

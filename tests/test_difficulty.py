@@ -260,7 +260,7 @@ def test_keypoint_weights_change_the_difficulty(student):
 
 @pytest.fixture(scope="module")
 def t5():
-    cfg = preset("tiny", batch_size=4)
+    cfg = preset("tiny", student="tiny-t5", student_family="t5", batch_size=4)
     model, tokenizer = load_student(cfg, device="cpu")
     return cfg, model, tokenizer
 

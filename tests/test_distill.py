@@ -41,7 +41,7 @@ def rationales(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def t5():
-    config = preset("tiny")
+    config = preset("tiny", student="tiny-t5", student_family="t5")
     model, tokenizer = load_student(config, "cpu")
     return config, model, tokenizer
 
@@ -259,7 +259,7 @@ class StopAfterFirstEpoch(TrainerCallback):
 
 
 def test_resumed_run_ends_with_the_same_weights_and_stages(rationales, tmp_path):
-    config = preset("tiny", epochs=2, batch_size=8, max_source_length=96, max_target_length=96)
+    config = preset("tiny", student="tiny-t5", student_family="t5", epochs=2, batch_size=8, max_source_length=96, max_target_length=96)
     plan = schedule_for(rationales, epochs=2)
     weights = weight_records(rationales, load_student(config, "cpu")[1])
 
@@ -307,7 +307,7 @@ def test_distill_files_reads_the_pipeline_records_and_saves_the_student(rational
     """The `kpod-lite distill` step: rationales, token weights (Eq. 3) and schedule.json in."""
     from kpod_lite.data import write_jsonl
 
-    config = preset("tiny", epochs=1, batch_size=8, max_source_length=96, max_target_length=96)
+    config = preset("tiny", student="tiny-t5", student_family="t5", epochs=1, batch_size=8, max_source_length=96, max_target_length=96)
     records = rationales[:8]
     write_jsonl(tmp_path / "rationales.jsonl", records)
     write_jsonl(tmp_path / "weights.jsonl", weight_records(records, load_student(config, "cpu")[1]))

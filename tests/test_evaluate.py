@@ -72,7 +72,7 @@ def test_evaluate_datasets_gives_one_accuracy_per_test_set_table3(tmp_path):
 
 
 def test_evaluation_prompt_is_the_training_input_without_steps_eq14():
-    config = preset("tiny")
+    config = preset("tiny", student="tiny-t5", student_family="t5")
     _, tokenizer = load_student(config, "cpu")
     record = {"id": "q2", "question": EXAMPLES[1].question, "answer": "7", "rationale": "3 + 4 = 7."}
     (example,) = stage_examples([record], None, {"q2": 0}, tokenizer, config)
@@ -109,7 +109,7 @@ def test_batched_causal_generation_equals_one_prompt_at_a_time():
 
 
 def test_evaluate_file_end_to_end_on_a_saved_tiny_student(tmp_path):
-    config = preset("tiny", max_new_tokens=16)
+    config = preset("tiny", student="tiny-t5", student_family="t5", max_new_tokens=16)
     model, tokenizer = load_student(config, "cpu")
     model.save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
@@ -131,7 +131,7 @@ def test_load_trained_puts_a_lora_adapter_on_its_base_student(tmp_path):
 
     from kpod_lite.models import apply_lora
 
-    config = preset("tiny", lora=True, lora_rank=4, lora_alpha=8, max_new_tokens=8)
+    config = preset("tiny", student="tiny-t5", student_family="t5", lora=True, lora_rank=4, lora_alpha=8, max_new_tokens=8)
     model, tokenizer = load_student(config, "cpu")
     model = apply_lora(model, config)
     model.save_pretrained(tmp_path / "model")  # the adapter alone, as distill saves it

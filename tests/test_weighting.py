@@ -43,12 +43,14 @@ FAST = {"weighting_predictor_warmup_steps": 2, "weighting_batch_size": 4}
 
 def fast_config(**changes):
     extra = {**preset("tiny").extra, **FAST, **changes.pop("extra", {})}
-    return preset("tiny", **{"weighting_epochs": 1, **changes}, extra=extra)
+    return preset("tiny", **{"student": "tiny-t5", "student_family": "t5", "weighting_epochs": 1, **changes},
+                  extra=extra)
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    model, tokenizer = load_student(preset("tiny"), device="cpu")
+    # The seq2seq student: its target is the rationale itself, so token ids must agree exactly.
+    model, tokenizer = load_student(preset("tiny", student="tiny-t5", student_family="t5"), device="cpu")
     return model, tokenizer
 
 
@@ -343,7 +345,7 @@ def test_training_is_deterministic_and_logs_each_epoch(tiny, records):
         assert entry["loss"] == pytest.approx(entry["answer_loss"] + config.alpha * entry["mask_ratio"], rel=1e-3)
     assert len(history["predictor_warmup"]) == 1  # two warm-up steps, averaged per 25
     # The student itself is untouched: the predictor is a copy.
-    fresh, _ = load_student(preset("tiny"), device="cpu")
+    fresh, _ = load_student(preset("tiny", student="tiny-t5", student_family="t5"), device="cpu")
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
 
 
@@ -360,7 +362,7 @@ def test_collapse_is_detected_and_warned(tiny, records):
 
 
 def test_settings_come_from_config_extra():
-    config = preset("tiny")
+    config = preset("tiny", extra={})
     found = settings(config)
     assert set(found) == set(SETTINGS)
     assert found["weighting_batch_size"] == config.batch_size

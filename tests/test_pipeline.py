@@ -1,0 +1,105 @@
+"""The end-to-end pipeline (App. B, Algorithm 1): the tiny task, the ablation inputs, the results table."""
+
+import csv
+import io
+import json
+import re
+
+import pytest
+
+from kpod_lite import cli, data, pipeline, synthetic
+from kpod_lite.config import preset
+
+
+def test_tiny_questions_follow_the_calibrated_task_and_the_ood_sets_differ(tmp_path):
+    cfg = preset("tiny")
+    paths = pipeline.stage_questions(cfg, tmp_path)
+    train = [r for _, r in data.read_jsonl(paths["train"])]
+    assert len(train) == cfg.extra["train_size"]
+    expected = synthetic.generate_dataset(len(train) + cfg.extra["test_size"], seed=cfg.seed,
+                                          config=synthetic.SyntheticConfig(**cfg.extra["synthetic"]))
+    assert [r["question"] for r in train] == [p.question for p in expected[:len(train)]]
+    for record in train:
+        program = record["meta"]["program"]
+        assert 2 <= len(program) <= 3 and {step["op"] for step in program} <= {"+", "-"}
+        assert all(o["given"] <= 9 for step in program for o in step["operands"] if "given" in o)
+    four = [r for _, r in data.read_jsonl(paths["ood"]["four-steps"])]
+    assert four and all(len(r["meta"]["program"]) == 4 for r in four)
+    distractors = [r for _, r in data.read_jsonl(paths["ood"]["distractors"])]
+    irrelevant = [re.compile(re.escape(t).replace(r"\{name\}", r"\w+").replace(r"\{n\}", r"\d+"))
+                  for t in synthetic.DISTRACTORS]
+    assert distractors and all(any(p.search(r["question"]) for p in irrelevant) for r in distractors)
+    assert not any(any(p.search(r["question"]) for p in irrelevant) for r in train)
+    sets = [train, [r for _, r in data.read_jsonl(paths["test"])], four, distractors]
+    questions = [r["question"] for records in sets for r in records]
+    assert len(questions) == len(set(questions)), "no question is in two sets"
+
+
+def _write_eval(directory, accuracies: dict[str, float]) -> None:
+    directory.mkdir(parents=True)
+    (directory / "eval.json").write_text(json.dumps(
+        {name: {"accuracy": value, "no_answer": 0, "questions": 10} for name, value in accuracies.items()}))
+
+
+def test_results_table_is_mean_and_sample_std_over_seeds(tmp_path):
+    _write_eval(tmp_path / "students" / "before", {"test": 0.1, "ood-x": 0.0})
+    _write_eval(pipeline.student_dir(tmp_path, "kpod", 0), {"test": 0.2, "ood-x": 0.5})
+    _write_eval(pipeline.student_dir(tmp_path, "kpod", 1), {"test": 0.4, "ood-x": 0.5})
+    rows = pipeline.results_table(tmp_path, ["kpod"], [0, 1, 2])
+    assert [r["method"] for r in rows] == ["before", "kpod"], "no teacher row without its eval.json"
+    kpod = rows[1]
+    assert kpod["seeds"] == 2, "a seed without a result is not counted"
+    assert kpod["test_mean"] == 30.0 and kpod["test_std"] == pytest.approx(14.14, abs=0.01)
+    assert kpod["ood-x_mean"] == 50.0 and kpod["ood-x_std"] == 0.0
+    markdown = pipeline.table_markdown(rows)
+    assert "| KPOD (Eq. 15) | 2 | 30.0 ± 14.1 | 50.0 ± 0.0 |" in markdown
+    parsed = list(csv.DictReader(io.StringIO(pipeline.table_csv(rows))))
+    assert parsed[1]["test_mean"] == "30.0" and parsed[0]["method"] == "before"
+
+
+def test_the_whole_pipeline_runs_its_ablations_and_reuses_what_it_finished(tmp_path):
+    cfg = preset("tiny")
+    extra = {**cfg.extra, "train_size": 16, "validation_size": 0, "test_size": 4,
+             "weighting_predictor_warmup_steps": 4,
+             "ood": {name: {**spec, "size": 3} for name, spec in cfg.extra["ood"].items()}}
+    cfg = cfg.replace(epochs=2, weighting_epochs=1, max_new_tokens=16, extra=extra)
+    methods = ("plain-cot", "kpod", "w.o.-sig-dif", "w.o.-div")
+    table = pipeline.run(cfg, tmp_path, methods=methods, seeds=[0, 1])
+
+    # Each ablation trained on its own inputs (w.o.-sig-dif: unweighted Eq. 8; w.o.-div: beta = 0).
+    for name in ("weights.jsonl", "difficulty.jsonl", "difficulty.w.o.-sig-dif.jsonl", "schedule.json",
+                 "schedule.w.o.-sig-dif.json", "schedule.w.o.-div.json"):
+        assert (tmp_path / name).exists(), name
+    weighted = {r["id"]: r["difficulty"] for _, r in data.read_jsonl(tmp_path / "difficulty.jsonl")}
+    unweighted = {r["id"]: r["difficulty"] for _, r in data.read_jsonl(tmp_path / "difficulty.w.o.-sig-dif.jsonl")}
+    assert weighted.keys() == unweighted.keys() and weighted != unweighted
+    histories = {m: json.loads((pipeline.student_dir(tmp_path, m, 0) / "history.json").read_text())
+                 for m in methods}
+    assert histories["plain-cot"]["token_weights"] is False and histories["plain-cot"]["progressive"] is False
+    assert histories["kpod"]["token_weights"] is True and histories["kpod"]["progressive"] is True
+
+    rows = json.loads((tmp_path / "results" / "results.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["teacher", "before", *methods]
+    assert rows[0]["test_mean"] == 100.0, "the template teacher answers its own questions"
+    assert all(r["seeds"] == 2 for r in rows[2:]) and {"test_mean", "ood-four-steps_mean"} <= rows[2].keys()
+    assert "KPOD w.o.-div" in table and (tmp_path / "results" / "results.md").read_text().endswith(table)
+    for figure in ("accuracy.png", "training_loss.png", "curriculum.png"):
+        assert (tmp_path / "results" / "figures" / figure).read_bytes()[:4] == b"\x89PNG"
+    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    assert set(summary["seconds_by_stage"]) == set(pipeline.STAGES)
+    assert 0 < summary["keypoint_auroc_vs_filler"] <= 1
+
+    model = pipeline.student_dir(tmp_path, "kpod", 1) / "model" / "model.safetensors"
+    stamp = model.stat().st_mtime_ns
+    assert pipeline.run(cfg, tmp_path, methods=methods, seeds=[0, 1]) == table
+    assert model.stat().st_mtime_ns == stamp, "a finished student is not trained again"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--seeds", "0"], "--seeds must be >= 1"),
+    (["run", "--methods", "kpod", "distil-everything"], "unknown method(s) ['distil-everything']"),
+])
+def test_run_command_rejects_bad_options_in_one_line(tmp_path, capsys, argv, message):
+    assert cli.main(argv + ["--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
