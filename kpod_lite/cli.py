@@ -203,6 +203,12 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def pipeline_stages() -> tuple[str, ...]:
+    from kpod_lite.pipeline import STAGES
+
+    return STAGES
+
+
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="the end-to-end pipeline on a preset, in a run folder")
     p.add_argument("--preset", default=None, help="tiny, flan-t5-large, flan-t5-xl, llama-7b ($KPOD_PRESET)")
@@ -212,6 +218,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="Table 2's variants and the plain CoT baseline, not KPOD alone")
     p.add_argument("--methods", nargs="+", default=None, help="distillation methods to run (default: kpod)")
     p.add_argument("--seeds", type=int, default=1, help="distillation seeds: the preset's seed and the next ones")
+    p.add_argument("--until", choices=pipeline_stages(), default="evaluate", help="stop after this stage")
     p.set_defaults(func=_run_pipeline)
 
 
@@ -224,7 +231,7 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     seeds = [cfg.seed + k for k in range(args.seeds)]
-    summary = pipeline.run(cfg, run_dir, force=args.force, methods=methods, seeds=seeds)
+    summary = pipeline.run(cfg, run_dir, force=args.force, methods=methods, seeds=seeds, stages=(args.until,))
     print(summary)
     return 0
 

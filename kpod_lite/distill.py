@@ -190,7 +190,7 @@ def split_at_step(rationale: str, c: int) -> tuple[str, int]:
 
 
 def target_token_weights(target_offsets: Iterable[tuple[int, int]], rationale_offset: int, rationale_length: int,
-                         weight_record: Mapping | None) -> list[float]:
+                         weight_record: Mapping | None, floor: float = 0.0) -> list[float]:
     """w_j for each target token (Eq. 15), from the rationale-token weights.
 
     `target_offsets` are character spans in the target string; target character k is
@@ -198,7 +198,9 @@ def target_token_weights(target_offsets: Iterable[tuple[int, int]], rationale_of
     rationale), and part of the answer sentence after that. A token inside the remaining
     rationale gets the weight of the rationale token covering most of its characters; a token
     of the answer sentence, a special token (empty span) or any token without a weight record
-    gets 1 (the second term of Eq. 1, kept as is).
+    gets 1 (the second term of Eq. 1, kept as is). With a `floor` λ (ours, `token_weight_floor`)
+    a rationale token counts λ + (1 - λ) w_j: never less than λ of its plain loss, and a weight
+    of 1 stays 1.
     """
     target_offsets = list(target_offsets)
     if weight_record is None:
@@ -213,7 +215,7 @@ def target_token_weights(target_offsets: Iterable[tuple[int, int]], rationale_of
     for start, end in target_offsets:
         end = min(end, rationale_length)
         votes = Counter(owner[p] for p in range(rationale_offset + start, rationale_offset + end) if p in owner)
-        out.append(float(weights[votes.most_common(1)[0][0]]) if votes else 1.0)
+        out.append(floor + (1.0 - floor) * float(weights[votes.most_common(1)[0][0]]) if votes else 1.0)
     return out
 
 
@@ -264,14 +266,16 @@ def stage_examples(rationales: list[Mapping], weights: Mapping | None, input_ste
         target_ids = list(encoded["input_ids"])
         if causal:
             spans = [(max(0, a - 1), max(0, b - 1)) for a, b in encoded["offset_mapping"]]
-            target_weights = target_token_weights(spans, offset, len(remaining), weight_record) + [1.0]
+            target_weights = target_token_weights(spans, offset, len(remaining), weight_record,
+                                                  config.token_weight_floor) + [1.0]
             target_ids.append(tokenizer.eos_token_id)
             input_ids = list(prompt_ids) + target_ids
             labels = [-100] * len(prompt_ids) + target_ids  # the prompt is read, not learned
             token_weights = [0.0] * len(prompt_ids) + target_weights
         else:
             input_ids, labels = list(prompt_ids), target_ids
-            token_weights = target_token_weights(encoded["offset_mapping"], offset, len(remaining), weight_record)
+            token_weights = target_token_weights(encoded["offset_mapping"], offset, len(remaining), weight_record,
+                                                 config.token_weight_floor)
         examples.append({
             "id": record["id"], "sample": sample, "c": min(c, len(split_steps(record["rationale"]))),
             "truncated": truncated,

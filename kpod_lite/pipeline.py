@@ -15,6 +15,7 @@ Every stage is one plain function that reads files of the run folder and writes 
                                         history.json, checkpoints/ and model/
       students/<row>/.../eval.json      its accuracy on every test set (stage "evaluate", §4)
       results/results.{md,csv,json}     the table: one row per method, mean ± std over seeds
+      results/histories.json            per method, per seed: the per-epoch training history
       results/figures/*.png             accuracy bars, training loss, the curriculum
       results/summary.{md,json}         counts, the stage timings and peak memory
 
@@ -275,8 +276,10 @@ def results_table(run_dir: Path, methods, seeds) -> list[dict]:
             continue
         row = {"row": ROW_NAMES.get(key, key), "method": key, "seeds": len(evals)}
         for test_set in evals[0]:
-            mean, std = _mean_std([100 * e[test_set]["accuracy"] for e in evals])
+            values = [100 * e[test_set]["accuracy"] for e in evals]
+            mean, std = _mean_std(values)
             row[f"{test_set}_mean"], row[f"{test_set}_std"] = round(mean, 2), round(std, 2)
+            row[f"{test_set}_per_seed"] = [round(v, 2) for v in values]
         histories = [json.loads((d / "history.json").read_text()) for d in dirs if (d / "history.json").exists()]
         if histories:
             finals = [h["history"][-1]["loss"] for h in histories if h["history"] and h["history"][-1]["loss"]]
@@ -302,7 +305,8 @@ def table_csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    # Per-seed lists as one cell, values separated by spaces.
+    writer.writerows({k: " ".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()} for row in rows)
     return buffer.getvalue()
 
 
@@ -319,6 +323,7 @@ def write_figures(run_dir: Path, rows: list[dict], methods, seeds) -> list[Path]
     for method in methods:
         runs = [student_dir(run_dir, method, s) / "history.json" for s in seeds]
         histories[method] = [json.loads(p.read_text())["history"] for p in runs if p.exists()]
+    data.write_atomically(run_dir / "results" / "histories.json", json.dumps(histories, indent=1) + "\n")
     written = []
     for name, figure in (("accuracy.png", viz.accuracy_figure(rows)),
                          ("training_loss.png", viz.loss_figure(histories)),
@@ -416,21 +421,23 @@ def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False, methods=("kpo
     ]
     for stage, work in steps[:last]:
         timed(stage, work)
-    if last >= STAGES.index("distill"):
-        for method in methods:
-            for seed in seeds:
-                timed("distill", lambda: stage_distill(cfg, run_dir, method, seed))
     test_sets = _test_sets(questions)
     if last >= STAGES.index("evaluate"):
         timed("evaluate", lambda: stage_teacher_accuracy(cfg, run_dir, test_sets))
         timed("evaluate", lambda: stage_evaluate(cfg, run_dir / "students" / "before", test_sets))
-        for method in methods:
-            for seed in seeds:
-                out = student_dir(run_dir, method, seed)
-                timed("evaluate", lambda: stage_evaluate(cfg, out, test_sets, out / "model"))
+    if last >= STAGES.index("distill"):
+        # Seed by seed, so a run stopped early already holds one full row per method.
+        for seed in seeds:
+            for method in methods:
+                timed("distill", lambda: stage_distill(cfg, run_dir, method, seed))
+                if last >= STAGES.index("evaluate"):
+                    out = student_dir(run_dir, method, seed)
+                    timed("evaluate", lambda: stage_evaluate(cfg, out, test_sets, out / "model"))
 
     results = run_dir / "results"
     results.mkdir(exist_ok=True)
+    # The results folder stands alone (docs/results/ ships copies): it carries its config too.
+    data.write_atomically(results / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
     summary = summarise(run_dir)
     summary["seconds_by_stage"] = timings
     summary["peak_memory_mb_after_stage"] = memory

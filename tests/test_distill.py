@@ -154,6 +154,22 @@ def test_target_tokens_take_their_rationale_token_weights_eq15(rationales, t5):
     assert 1.0 not in later["weights"][:3]  # still inside the rationale
 
 
+def test_weight_floor_keeps_part_of_every_rationale_tokens_loss(rationales, t5):
+    """token_weight_floor = λ trains token j with λ + (1 - λ) w_j; the answer sentence stays at 1."""
+    config, _, tokenizer = t5
+    record = rationales[1]
+    (w,) = weight_records([record], tokenizer, fn=lambda j: 0.0 if j % 2 else 1.0)
+    (plain,) = distill.stage_examples([record], indexed([w]), {record["id"]: 0}, tokenizer, config)
+    (floored,) = distill.stage_examples([record], indexed([w]), {record["id"]: 0}, tokenizer,
+                                        config.replace(token_weight_floor=0.25))
+    n = len(w["weights"])
+    assert plain["weights"][:n] == [0.0 if j % 2 else 1.0 for j in range(n)], "λ = 0 is the paper's w_j"
+    assert floored["weights"][:n] == [0.25 if j % 2 else 1.0 for j in range(n)]
+    assert floored["weights"][n:] == plain["weights"][n:] == [1.0] * (len(plain["labels"]) - n)
+    with pytest.raises(ConfigError, match="token_weight_floor"):
+        config.replace(token_weight_floor=1.0)
+
+
 def test_missing_schedule_entry_or_weights_is_an_error(rationales, t5):
     config, _, tokenizer = t5
     with pytest.raises(KeyError, match="schedule"):

@@ -50,11 +50,12 @@ def test_results_table_is_mean_and_sample_std_over_seeds(tmp_path):
     kpod = rows[1]
     assert kpod["seeds"] == 2, "a seed without a result is not counted"
     assert kpod["test_mean"] == 30.0 and kpod["test_std"] == pytest.approx(14.14, abs=0.01)
-    assert kpod["ood-x_mean"] == 50.0 and kpod["ood-x_std"] == 0.0
+    assert kpod["ood-x_mean"] == 50.0 and kpod["ood-x_std"] == 0.0 and kpod["test_per_seed"] == [20.0, 40.0]
     markdown = pipeline.table_markdown(rows)
     assert "| KPOD (Eq. 15) | 2 | 30.0 ± 14.1 | 50.0 ± 0.0 |" in markdown
     parsed = list(csv.DictReader(io.StringIO(pipeline.table_csv(rows))))
     assert parsed[1]["test_mean"] == "30.0" and parsed[0]["method"] == "before"
+    assert parsed[1]["test_per_seed"] == "20.0 40.0"
 
 
 def test_the_whole_pipeline_runs_its_ablations_and_reuses_what_it_finished(tmp_path):
@@ -85,6 +86,8 @@ def test_the_whole_pipeline_runs_its_ablations_and_reuses_what_it_finished(tmp_p
     assert "KPOD w.o.-div" in table and (tmp_path / "results" / "results.md").read_text().endswith(table)
     for figure in ("accuracy.png", "training_loss.png", "curriculum.png"):
         assert (tmp_path / "results" / "figures" / figure).read_bytes()[:4] == b"\x89PNG"
+    histories = json.loads((tmp_path / "results" / "histories.json").read_text())
+    assert set(histories) == set(methods) and all(len(runs) == 2 and len(runs[0]) == 2 for runs in histories.values())
     summary = json.loads((tmp_path / "results" / "summary.json").read_text())
     assert set(summary["seconds_by_stage"]) == set(pipeline.STAGES)
     assert 0 < summary["keypoint_auroc_vs_filler"] <= 1
