@@ -219,13 +219,15 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", nargs="+", default=None, help="distillation methods to run (default: kpod)")
     p.add_argument("--seeds", type=int, default=1, help="distillation seeds: the preset's seed and the next ones")
     p.add_argument("--until", choices=pipeline_stages(), default="evaluate", help="stop after this stage")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
+                   help="change the preset: a KPODConfig field or an extra setting, e.g. token_weight_floor=0")
     p.set_defaults(func=_run_pipeline)
 
 
 def _run_pipeline(args: argparse.Namespace) -> int:
     from kpod_lite import config, pipeline
 
-    cfg = config.preset(args.preset)
+    cfg = config.with_settings(config.preset(args.preset), args.set)
     run_dir = args.out or Path("runs") / cfg.name
     methods = args.methods or (pipeline.ABLATIONS if args.ablations else ("kpod",))
     if args.seeds < 1:

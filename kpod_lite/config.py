@@ -71,9 +71,8 @@ class KPODConfig:
     progressive: bool = True  # False is KPOD-w.o.-prog
     diversity: bool = True  # False is KPOD-w.o.-div (beta = 0)
     token_weights: bool = True  # Eq. 15; False is KPOD-w.o.-sig
-    # ours: Eq. 15 trains token j with lambda + (1 - lambda) w_j; 0 is the paper's plain w_j
-    # (a student too small to write fluently needs a floor: docs/RESULTS.md, "Calibration")
-    token_weight_floor: float = 0.0
+    # A student too small to write fluently needs a floor (docs/RESULTS.md, "Calibration"):
+    token_weight_floor: float = 0.0  # ours: Eq. 15 trains token j on λ + (1 - λ) w_j; 0 is the paper's w_j
 
     # --- distillation (App. A) ---------------------------------------------------------------
     learning_rate: float = 5e-5  # App. A: 5e-5 for FlanT5, 1e-5 for LLaMA-7B (Adam)
@@ -201,6 +200,30 @@ PRESETS["llama-7b"] = _GSM8K.replace(
     lora_rank=64, lora_alpha=128, learning_rate=1e-5, gradient_checkpointing=True,
     max_source_length=512, max_target_length=512,
 )
+
+
+def with_settings(cfg: KPODConfig, settings: list[str]) -> KPODConfig:
+    """`cfg` changed by command-line settings "key=JSON" (e.g. `token_weight_floor=0`,
+    `weighting_predictor='"tiny-llama"'`): a key naming a field sets it, any other key goes into
+    `extra`. A value that is not JSON is an error naming it."""
+    import json
+
+    fields = {f.name for f in dataclasses.fields(KPODConfig)}
+    changes, extra = {}, dict(cfg.extra)
+    for item in settings:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"a setting is KEY=JSON, got {item!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"setting {key!r}: {text!r} is not JSON ({error.msg}); quote strings: "
+                              f"{key}='\"...\"'") from None
+        if key in fields:
+            changes[key] = value
+        else:
+            extra[key] = value
+    return cfg.replace(**changes, extra=extra)
 
 
 def preset(name: str | None = None, **overrides) -> KPODConfig:

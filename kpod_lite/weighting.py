@@ -722,7 +722,7 @@ def evaluate_keypoints(train_records, eval_records, config: KPODConfig, seeds=(0
 
 def main(argv=None) -> None:
     """python -m kpod_lite.weighting --train T --eval E: keypoint AUROC of the learned weights."""
-    from kpod_lite.config import preset
+    from kpod_lite.config import preset, with_settings
 
     parser = argparse.ArgumentParser(prog="python -m kpod_lite.weighting", description=main.__doc__)
     parser.add_argument("--train", required=True, help="rationale records to train on (kpod-lite teach)")
@@ -733,18 +733,14 @@ def main(argv=None) -> None:
     parser.add_argument("--prefix-mode", choices=["all", "steps"], default=None)
     parser.add_argument("--epochs", type=int, default=None, help="weighting_epochs")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
-                        help="config.extra settings, e.g. weighting_predictor='\"tiny-llama\"'")
+                        help="config fields or extra settings, e.g. weighting_predictor='\"tiny-llama\"'")
     parser.add_argument("--out", default=None, help="also write the JSON result here")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = preset(args.preset)
-    extra = dict(config.extra)
-    for item in args.set:
-        key, _, value = item.partition("=")
-        extra[key] = json.loads(value)
-    changes = {"extra": extra}
+    config = with_settings(preset(args.preset), args.set)
+    changes = {}
     if args.prefix_mode:
         changes["prefix_mode"] = args.prefix_mode
     if args.epochs:

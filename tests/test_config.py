@@ -73,3 +73,17 @@ def test_every_field_has_a_comment_citing_its_source():
     for f in dataclasses.fields(KPODConfig):
         line = next(l for l in source.splitlines() if l.strip().startswith(f"{f.name}:"))
         assert "#" in line or f.name == "extra", f"field {f.name} has no comment"
+
+
+def test_command_line_settings_set_fields_or_extra_and_name_bad_values():
+    from kpod_lite.config import with_settings
+
+    cfg = with_settings(preset("tiny"), ["token_weight_floor=0", 'weighting_predictor="tiny-t5"', "epochs=3"])
+    assert cfg.token_weight_floor == 0 and cfg.epochs == 3 and cfg.extra["weighting_predictor"] == "tiny-t5"
+    assert cfg.extra["train_size"] == preset("tiny").extra["train_size"], "other extra settings stay"
+    with pytest.raises(ConfigError, match="'weighting_predictor'.*not JSON"):
+        with_settings(preset("tiny"), ["weighting_predictor=tiny-t5"])
+    with pytest.raises(ConfigError, match="KEY=JSON"):
+        with_settings(preset("tiny"), ["epochs"])
+    with pytest.raises(ConfigError, match="epochs must be >= 1"):
+        with_settings(preset("tiny"), ["epochs=0"])
