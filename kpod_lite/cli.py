@@ -34,6 +34,19 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_synth)
 
 
+def _add_preset_options(p: argparse.ArgumentParser, help: str = "config preset ($KPOD_PRESET, default tiny)") -> None:
+    p.add_argument("--preset", default=None, help=help)
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
+                   help="change the preset: a KPODConfig field or an extra setting, e.g. token_weight_floor=0")
+
+
+def _config(args: argparse.Namespace, **overrides):
+    """The preset of `--preset` with the command's own overrides, then `--set` (which wins)."""
+    from kpod_lite import config
+
+    return config.with_settings(config.preset(args.preset, **overrides), args.set)
+
+
 def _run_synth(args: argparse.Namespace) -> int:
     from kpod_lite import synthetic
 
@@ -111,14 +124,14 @@ def _add_weigh(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weigh", help="token significance weights by mask learning (§3.3, Eq. 2-7)")
     p.add_argument("--rationales", type=Path, required=True, help="rationale records (kpod-lite teach)")
     p.add_argument("--out", type=Path, required=True, help="weights.jsonl")
-    p.add_argument("--preset", default=None, help="student and knobs ($KPOD_PRESET, default tiny)")
+    _add_preset_options(p, help="student and knobs ($KPOD_PRESET, default tiny)")
     p.set_defaults(func=_run_weigh)
 
 
 def _run_weigh(args: argparse.Namespace) -> int:
     from kpod_lite import config, weighting
 
-    _print_summary(weighting.weigh_file(args.rationales, args.out, config.preset(args.preset)))
+    _print_summary(weighting.weigh_file(args.rationales, args.out, _config(args)))
     return 0
 
 
@@ -127,7 +140,7 @@ def _add_difficulty(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rationales", type=Path, required=True)
     p.add_argument("--weights", type=Path, required=True, help="weights.jsonl (kpod-lite weigh)")
     p.add_argument("--out", type=Path, required=True, help="difficulty.jsonl")
-    p.add_argument("--preset", default=None)
+    _add_preset_options(p)
     p.add_argument("--unweighted", action="store_true", help="KPOD-w.o.-sig-dif: mean token loss per step")
     p.set_defaults(func=_run_difficulty)
 
@@ -135,7 +148,7 @@ def _add_difficulty(sub: argparse._SubParsersAction) -> None:
 def _run_difficulty(args: argparse.Namespace) -> int:
     from kpod_lite import config, difficulty
 
-    cfg = config.preset(args.preset, weighted_difficulty=not args.unweighted)
+    cfg = _config(args, weighted_difficulty=not args.unweighted)
     _print_summary(difficulty.difficulty_file(args.rationales, args.weights, args.out, cfg))
     return 0
 
@@ -146,7 +159,7 @@ def _add_schedule(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--questions", type=Path, required=True, help="records with id and question text")
     p.add_argument("--epochs", type=int, required=True, help="training epochs (one stage each)")
     p.add_argument("--out", type=Path, required=True, help="schedule.json")
-    p.add_argument("--preset", default=None, help="where the other knobs come from ($KPOD_PRESET)")
+    _add_preset_options(p, help="where the other knobs come from ($KPOD_PRESET)")
     p.add_argument("--T", type=int, default=None, help="stage of maximum difficulty (default: epochs / 2)")
     p.add_argument("--glove", type=Path, default=None, help="a local GloVe text file for the clusters")
     p.set_defaults(func=_run_schedule)
@@ -155,7 +168,7 @@ def _add_schedule(sub: argparse._SubParsersAction) -> None:
 def _run_schedule(args: argparse.Namespace) -> int:
     from kpod_lite import config, schedule
 
-    cfg = config.preset(args.preset, epochs=args.epochs, T=args.T)
+    cfg = _config(args, epochs=args.epochs, T=args.T)
     built = schedule.schedule_file(args.difficulty, args.questions, args.out, cfg, glove_path=args.glove)
     stages = len(built.stages)
     print(f"schedule: {stages} stage(s) up to T = {cfg.stage_T}, clusters from "
@@ -169,7 +182,7 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", type=Path, default=None, help="weights.jsonl (not needed for w.o.-sig, plain-cot)")
     p.add_argument("--schedule", type=Path, default=None, help="schedule.json (not needed for w.o.-prog, plain-cot)")
     p.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, model/)")
-    p.add_argument("--preset", default=None)
+    _add_preset_options(p)
     p.add_argument("--method", default="kpod", help="kpod, w.o.-sig, w.o.-prog or plain-cot")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument("--no-progress", action="store_true")
@@ -180,7 +193,7 @@ def _run_distill(args: argparse.Namespace) -> int:
     from kpod_lite import config, distill
 
     summary = distill.distill_files(args.rationales, args.weights, args.schedule, args.out,
-                                    config.preset(args.preset), method=args.method, resume=args.resume,
+                                    _config(args), method=args.method, resume=args.resume,
                                     progress=not args.no_progress)
     _print_summary(summary)
     return 0
@@ -192,14 +205,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, required=True, help="questions file")
     p.add_argument("--format", default="kpod", help="gsm8k, svamp, asdiv, csqa, instruction or kpod")
     p.add_argument("--out", type=Path, required=True, help="predictions.jsonl")
-    p.add_argument("--preset", default=None)
+    _add_preset_options(p)
     p.set_defaults(func=_run_evaluate)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from kpod_lite import config, evaluate
 
-    _print_summary(evaluate.evaluate_file(args.model, args.data, args.format, args.out, config.preset(args.preset)))
+    _print_summary(evaluate.evaluate_file(args.model, args.data, args.format, args.out, _config(args)))
     return 0
 
 
@@ -211,7 +224,7 @@ def pipeline_stages() -> tuple[str, ...]:
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="the end-to-end pipeline on a preset, in a run folder")
-    p.add_argument("--preset", default=None, help="tiny, flan-t5-large, flan-t5-xl, llama-7b ($KPOD_PRESET)")
+    _add_preset_options(p, help="tiny, flan-t5-large, flan-t5-xl, llama-7b ($KPOD_PRESET)")
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<preset>)")
     p.add_argument("--force", action="store_true", help="re-run stages that already finished")
     p.add_argument("--ablations", action="store_true",
@@ -219,15 +232,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", nargs="+", default=None, help="distillation methods to run (default: kpod)")
     p.add_argument("--seeds", type=int, default=1, help="distillation seeds: the preset's seed and the next ones")
     p.add_argument("--until", choices=pipeline_stages(), default="evaluate", help="stop after this stage")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
-                   help="change the preset: a KPODConfig field or an extra setting, e.g. token_weight_floor=0")
     p.set_defaults(func=_run_pipeline)
 
 
 def _run_pipeline(args: argparse.Namespace) -> int:
     from kpod_lite import config, pipeline
 
-    cfg = config.with_settings(config.preset(args.preset), args.set)
+    cfg = _config(args)
     run_dir = args.out or Path("runs") / cfg.name
     methods = args.methods or (pipeline.ABLATIONS if args.ablations else ("kpod",))
     if args.seeds < 1:

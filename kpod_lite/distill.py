@@ -110,7 +110,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from kpod_lite.config import ConfigError, KPODConfig
 from kpod_lite.data import read_jsonl, split_steps
-from kpod_lite.models import apply_lora, load_student
+from kpod_lite.models import apply_lora, bf16_supported, load_student
 from kpod_lite.schedule import Schedule
 from kpod_lite.teacher import build_prompt, format_rationale_target
 
@@ -467,7 +467,7 @@ def training_arguments(config: KPODConfig, checkpoint_dir: Path | str, progress:
         weight_decay=float(extra.get("weight_decay", 0.0)),
         max_grad_norm=float(extra.get("max_grad_norm", 1.0)),
         optim="adamw_torch",
-        bf16=bool(config.bf16 and cuda and torch.cuda.is_bf16_supported()),
+        bf16=bool(config.bf16 and cuda and bf16_supported()),
         use_cpu=not cuda,
         seed=config.seed,
         data_seed=config.seed,

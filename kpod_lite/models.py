@@ -543,9 +543,23 @@ def student_dtype(config: KPODConfig, device: torch.device) -> torch.dtype:
 
     CPUs keep float32: bfloat16 matrix products on most CPUs are slower, not faster.
     """
-    if config.bf16 and device.type == "cuda" and torch.cuda.is_bf16_supported():
+    if config.bf16 and device.type == "cuda" and bf16_supported():
         return torch.bfloat16
     return torch.float32
+
+
+def bf16_supported() -> bool:
+    """Whether the GPU computes in bfloat16 natively (Ampere or newer; not a T4).
+
+    torch's own check counts emulated bfloat16 as support (a T4 says yes, then runs slowly);
+    `including_emulation` exists from torch 2.3 on.
+    """
+    if not torch.cuda.is_available():
+        return False
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # torch < 2.3
+        return torch.cuda.is_bf16_supported()
 
 
 def load_student(config: KPODConfig, device: str | torch.device | None = None):
@@ -570,7 +584,14 @@ def load_student(config: KPODConfig, device: str | torch.device | None = None):
     model.to(device)
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    return model, load_tokenizer(config)
+    tokenizer = load_tokenizer(config)
+    # LLaMA-family checkpoints name no padding token; the tokenizer pads with </s>
+    # (load_tokenizer), and the model must agree or every Trainer and generate() warns.
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+        if model.generation_config is not None:
+            model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
 
 
 # --- LoRA (App. A) -------------------------------------------------------------------------------

@@ -312,9 +312,8 @@ def table_csv(rows: list[dict]) -> str:
 
 def write_figures(run_dir: Path, rows: list[dict], methods, seeds) -> list[Path]:
     """Accuracy bars with the seed spread, training loss per epoch, and the curriculum."""
-    import matplotlib
+    import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")  # files only; notebooks draw their own
     from kpod_lite import viz
 
     figures = run_dir / "results" / "figures"
@@ -329,6 +328,7 @@ def write_figures(run_dir: Path, rows: list[dict], methods, seeds) -> list[Path]
                          ("training_loss.png", viz.loss_figure(histories)),
                          ("curriculum.png", viz.curriculum_figure(histories))):
         figure.savefig(figures / name, dpi=110, bbox_inches="tight")
+        plt.close(figure)  # files only: a notebook that called run() draws its own
         written.append(figures / name)
     return written
 

@@ -580,7 +580,9 @@ class HFTeacher:
         config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=False)
         self.is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
         model_class = AutoModelForSeq2SeqLM if self.is_seq2seq else AutoModelForCausalLM
-        dtype = torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+        from kpod_lite.models import bf16_supported
+
+        dtype = torch.bfloat16 if self.device.type == "cuda" and bf16_supported() else torch.float32
         # transformers renamed `torch_dtype` to `dtype` (4.56); Colab may still have the old one.
         dtype_argument = "dtype" if _version_at_least(transformers.__version__, (4, 56)) else "torch_dtype"
         self.model = model_class.from_pretrained(model_name_or_path, trust_remote_code=False,

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 # One colour per synthetic label (kpod_lite.synthetic.LABELS): keypoints warm, filler grey.
 LABEL_COLOURS = {
@@ -114,6 +115,7 @@ def loss_figure(histories: dict[str, list[list[dict]]]) -> Figure:
         ax.plot(range(1, epochs + 1), [sum(run[e] for run in runs) / len(runs) for e in range(epochs)],
                 marker="o", markersize=3, label=method)
     ax.set_xlabel("epoch (= stage t)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("training loss")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -128,6 +130,7 @@ def curriculum_figure(histories: dict[str, list[list[dict]]]) -> Figure:
             ax.plot([row["epoch"] for row in runs[0]], [row["mean_input_steps"] for row in runs[0]],
                     marker="o", markersize=3, label=method)
     ax.set_xlabel("epoch (= stage t)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("mean input steps c_i(t)")
     ax.legend(fontsize=8)
     fig.tight_layout()

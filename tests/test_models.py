@@ -367,6 +367,24 @@ def test_trust_remote_code_comes_from_the_config_and_defaults_off(trust, monkeyp
 
 def test_bf16_only_where_the_device_supports_it(monkeypatch):
     assert models.student_dtype(preset("tiny", bf16=True), torch.device("cpu")) == torch.float32
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    asked = []
+
+    def native_only(including_emulation=True):
+        asked.append(including_emulation)
+        return not including_emulation  # an Ampere GPU
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", native_only)
     assert models.student_dtype(preset("tiny", bf16=True), torch.device("cuda")) == torch.bfloat16
     assert models.student_dtype(preset("tiny", bf16=False), torch.device("cuda")) == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert models.student_dtype(preset("tiny", bf16=True), torch.device("cuda")) == torch.float32, \
+        "a T4 only emulates bf16: float32 there"
+    assert asked == [False], "emulated bf16 never counts"
+
+
+def test_causal_student_and_its_tokenizer_agree_on_padding(llama_folder):
+    # Otherwise every Trainer and generate() call warns that it "aligned" them itself.
+    model, tokenizer = models.load_student(tiny_config("tiny-llama"), device="cpu")
+    assert tokenizer.pad_token_id is not None
+    assert model.config.pad_token_id == model.generation_config.pad_token_id == tokenizer.pad_token_id
