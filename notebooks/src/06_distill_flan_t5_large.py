@@ -1,0 +1,575 @@
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/kpod-lite/kpod-lite/blob/main/notebooks/06_distill_flan_t5_large.ipynb)
+#
+# # 06. Distilling the student: progressive, keypoint-weighted training (Eq. 14-15)
+#
+# Everything so far prepared two inputs for one training loop: a weight w_j for every
+# rationale token (notebook 02) and, for every question and every epoch, a number c_i(t) of
+# rationale steps the student is *given* rather than asked to write (notebooks 03-05). This
+# notebook is that loop. At stage t the student reads the question plus the first c_i(t)
+# steps and learns to write the rest (Eq. 14); each token it writes counts with its weight
+# w_j (Eq. 15). You build one stage's training example, its per-token weights and the batch
+# loss from scratch, check each against `kpod_lite.distill`, then distil two students with
+# `kpod_lite.pipeline` — plain CoT distillation (Eq. 1) and KPOD — and look at their
+# training curves, the curriculum, their accuracy and their generations. The same cells run
+# FlanT5-Large on a GPU when the config cell says so (last section).
+#
+# **After this notebook you can** write down the input and the target of any question at any
+# stage, say which tokens of a target carry how much loss and why the answer sentence keeps
+# weight 1, compute Eq. 15 over a padded batch by hand for a seq2seq or a causal student, run
+# a distillation through the Hugging Face Trainer with `kpod_lite`, and move the run to
+# FlanT5-Large or LLaMA-7B on a GPU.
+#
+# **Paper:** §3.4 (Eq. 14), §3.5 (Eq. 15), App. A (students, LoRA, optimiser, epochs),
+# App. B (Algorithm 1).
+
+# %%
+# Install (Colab only). Outside Colab this cell does nothing: run the README's set-up command.
+import sys
+
+if "google.colab" in sys.modules:
+    import os
+    import subprocess
+
+    if not os.path.isdir("/content/kpod-lite"):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/kpod-lite/kpod-lite",
+                        "/content/kpod-lite"], check=True)
+    # kpod-lite asks for torch>=2.1 only, which Colab's torch satisfies: pip leaves it alone.
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/kpod-lite[teacher]"], check=True)
+    sys.path.insert(0, "/content/kpod-lite")  # an editable install is seen only after a restart
+    os.chdir("/content/kpod-lite/notebooks")
+
+# %% tags=["parameters"]
+import os
+
+PRESET = os.environ.get("KPOD_PRESET", "tiny")  # tiny | flan-t5-large | flan-t5-xl | llama-7b
+# What the GPU presets hold (App. A; Adam, batch size 4 for every student):
+#   flan-t5-large / flan-t5-xl: LoRA r = 128, learning rate 5e-5, 100 epochs (T = 50)
+#   llama-7b:                   LoRA r = 64,  learning rate 1e-5, 20 epochs on GSM8K (T = 10)
+# LLaMA-7B instead of FlanT5-Large is a change of this cell only: PRESET = "llama-7b" and
+# STUDENT = a local folder or hub id of LLaMA-7B weights (they are gated, so you name them).
+# GPU memory: see README 'Which preset on which GPU'
+STUDENT = None  # None: the preset's student
+TRAIN_FILE = None  # GPU presets: your copy of GSM8K's train.jsonl (data_format "gsm8k")
+TEST_FILE = None  # GPU presets: your copy of GSM8K's test.jsonl
+SHORT_TINY_RUN = True  # tiny only: 160 questions, 4 epochs, for a ~2-minute lesson; False: the full tiny preset
+RUN_DIR = None  # None: a new temporary folder for tiny, ../runs/nb06-<preset> otherwise
+
+# %%
+import io
+import json
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import HTML, Image, Markdown, display
+from torch.nn import functional as F
+from transformers.utils import logging as hf_logging
+
+from kpod_lite import data, distill, pipeline, viz
+from kpod_lite.config import preset
+from kpod_lite.models import load_student
+from kpod_lite.schedule import Schedule
+
+hf_logging.disable_progress_bar()  # a progress widget per model load would clutter the notebook
+
+cfg = preset(PRESET)
+if STUDENT:
+    cfg = cfg.replace(student=STUDENT)
+if TRAIN_FILE:
+    cfg = cfg.replace(train_file=TRAIN_FILE, test_file=TEST_FILE)
+if cfg.name == "tiny" and SHORT_TINY_RUN:
+    # A SHORTENED tiny run: a fifth of the questions, half the epochs, a shorter mask learning.
+    cfg = cfg.replace(epochs=4, weighting_epochs=2,
+                      extra={**cfg.extra, "train_size": 160, "test_size": 50, "ood": {},
+                             "weighting_predictor_warmup_steps": 100})
+if cfg.name != "tiny" and cfg.train_file is None:
+    raise ValueError(f"preset {cfg.name!r} trains on GSM8K: download its train.jsonl and test.jsonl "
+                     "and set TRAIN_FILE and TEST_FILE in the config cell")
+run_dir = Path(RUN_DIR) if RUN_DIR else (
+    Path(tempfile.mkdtemp(prefix="kpod-nb06-")) if cfg.name == "tiny" else Path("..") / "runs" / f"nb06-{cfg.name}")
+causal = cfg.student_family == "llama"
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"preset {cfg.name}: student {cfg.student} ({cfg.student_family}, "
+      f"{'causal' if causal else 'seq2seq'}), LoRA {cfg.lora}" + (f" r = {cfg.lora_rank}" if cfg.lora else ""))
+print(f"distillation: {cfg.epochs} epochs (T = {cfg.stage_T}), lr {cfg.learning_rate}, batch {cfg.batch_size}, "
+      f"bf16 requested: {cfg.bf16}")
+print(f"questions: {cfg.train_file or 'synthetic'}; train_size {cfg.extra.get('train_size', 'all')}, "
+      f"test_size {cfg.extra.get('test_size', 'all')}; teacher {cfg.teacher}")
+
+# %% [markdown]
+# **About the tiny run in this notebook.** With the tiny preset the notebook runs a
+# *shortened* version of it (160 training questions instead of 800, 4 epochs instead of 8,
+# 2 epochs of mask learning after 100 warm-up steps instead of 4 after 400, 50 test
+# questions, no out-of-distribution sets) so that it finishes in a few minutes on 2 CPU
+# cores. Its accuracies are **not** the calibrated tiny result, and a difference between the
+# two students here means nothing: both have barely started to learn. The full tiny preset and
+# its ablation table with 3 seeds per method are in notebook 07 and docs/RESULTS.md, made by
+#
+#     kpod-lite run --preset tiny --ablations --seeds 3
+#
+# What this run does show faithfully is the mechanics: the examples, the weights, the loss,
+# the curriculum and the Trainer loop are exactly those of the full run.
+#
+# ## 1. The run folder, up to the schedule
+#
+# Distillation needs three files that earlier notebooks taught how to make: the teacher's
+# rationales (§3.1, notebook 01), their token weights (Eq. 2-7, notebook 02) and the schedule
+# of input steps (Eq. 8-13, notebooks 03-05). `pipeline.run` with `stages=("schedule",)`
+# makes them and stops; called again later without `stages` it reuses them and carries on.
+
+# %%
+start = time.perf_counter()
+pipeline.run(cfg, run_dir, methods=("plain-cot", "kpod"), stages=("schedule",))
+seconds_before_distill = json.loads((run_dir / "results" / "summary.json").read_text())["seconds_by_stage"]
+print(f"run folder {run_dir.name}: {sorted(p.name for p in run_dir.iterdir())}")
+print("seconds by stage:", seconds_before_distill)
+
+rationales = [record for _, record in data.read_jsonl(run_dir / "rationales.jsonl")]
+weight_records = {(r["id"], int(r.get("sample", 0))): r for _, r in data.read_jsonl(run_dir / "weights.jsonl")}
+plan = Schedule.load(run_dir / "schedule.json")
+print(f"{len(rationales)} rationales, {len(weight_records)} weight records, "
+      f"a schedule for stages 0..{len(plan.stages) - 1} (T = {cfg.stage_T}; c_i = 0 after T)")
+
+# %% [markdown]
+# ## 2. The stage-t example (Eq. 14), from scratch
+#
+# Eq. 14 sums the student's loss over the rationale tokens from p_{c_i(t)+1}, the first token
+# of step c_i(t) + 1, to q_{n_i}, the last token of the last step. Everything before that
+# position is *input*. With steps cut at "." (§3.4, `data.split_steps`), one question at
+# stage t becomes
+#
+#     input  = "Q: <question>\nA: Let's think step by step." + the first c steps
+#     target = the remaining steps + "Therefore, the answer is <y>."
+#
+# The prompt is the zero-shot CoT template of §3.1, the same the student sees at test time
+# (with c = 0). The answer sentence is the second term of Eq. 1, which §3.5 leaves out of
+# Eq. 15 "as it remains constant": it is always part of the target. One question of the
+# run, and the c_i(t) that the schedule gives it at each epoch:
+
+# %%
+record = next(r for r in rationales if len(data.split_steps(r["rationale"])) >= 3)
+steps = [s.text for s in data.split_steps(record["rationale"])]
+print(f"question {record['id']}, {len(steps)} steps, answer {record['answer']}")
+for k, step in enumerate(steps, 1):
+    print(f"  step {k}: {step}")
+print("c_i(t) for t = 0 ..", cfg.epochs - 1, ":", [plan.input_steps(t)[record["id"]] for t in range(cfg.epochs)])
+
+
+# %% [markdown]
+# Before stage 0 every question holds n_i − 1 given steps (only its last step to write);
+# each stage that selects it takes Δs = 1 step away (Eq. 11), and after stage T every c_i is
+# 0 (App. B). Now the example for c = 0, 1, 2, by hand, and the same built by
+# `distill.split_at_step` and `distill.stage_examples`, whose token ids we decode back to
+# text (input = the tokens with label −100, target = the labelled ones):
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def my_stage_example(record, c):
+    """(input, target) of Eq. 14 for one rationale given c input steps."""
+    text, steps = record["rationale"], data.split_steps(record["rationale"])
+    cut = steps[c].start if c < len(steps) else len(text)  # p_{c+1}: where step c + 1 starts
+    given, remaining = text[:cut].strip(), text[cut:].strip()
+    prompt = f"Q: {record['question']}\nA: Let's think step by step."  # §3.1
+    answer = f"Therefore, the answer is {record['answer']}."  # the second term of Eq. 1
+    return (f"{prompt} {given}" if given else prompt), (f"{remaining} {answer}" if remaining else answer)
+
+
+def my_token_ids(source, target):
+    """(input ids, label ids) the student is trained on: one sequence for a causal student."""
+    if causal:  # "<s> input target </s>", the input part labelled -100 (read, not learned)
+        source_ids = tokenizer(source)["input_ids"]
+        target_ids = tokenizer(" " + target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        return source_ids + target_ids, [-100] * len(source_ids) + target_ids
+    return tokenizer(source)["input_ids"], tokenizer(target)["input_ids"]  # encoder / decoder (+ </s>)
+
+
+model, tokenizer = load_student(cfg)  # the student before distillation
+decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+for c in (0, 1, 2):
+    source, target = my_stage_example(record, c)
+    given, offset = distill.split_at_step(record["rationale"], c)  # kpod_lite: the first c steps, p_{c+1}
+    assert source.endswith(given) and target.startswith(record["rationale"][offset:].strip())
+    example = distill.stage_examples([record], weight_records, {record["id"]: c}, tokenizer, cfg)[0]
+    assert my_token_ids(source, target) == (example["input_ids"], example["labels"])
+    n_input = example["labels"].count(-100) if causal else len(example["input_ids"])
+    print(f"--- c = {c}, as kpod_lite tokenised it ({n_input} input tokens, "
+          f"{sum(t != -100 for t in example['labels'])} target tokens)")
+    print(f"INPUT : {decode(example['input_ids'][:n_input])}")
+    print(f"TARGET: {decode([t for t in example['labels'] if t != -100]).strip()}")
+
+# %% [markdown]
+# The token ids built by hand are exactly those of `kpod_lite`, and three things are worth
+# noting. The rationale text is never rewritten: it is cut at the character where step
+# c + 1 starts, so the target of stage t is a suffix of the teacher's rationale plus the
+# answer sentence. (Decoded FlanT5 text shows the "\n" of the prompt as a space: T5's
+# vocabulary has no newline.) For a causal student (the tiny LLaMA, LLaMA-7B) input and target
+# are one sequence whose input positions carry the label −100, so they are read but not
+# learned; for FlanT5 the input goes to the encoder and the target to the decoder. And the
+# evaluation prompt is exactly the c = 0 input: the curriculum ends where the test begins.
+#
+# ## 3. The weight of each target token (Eq. 15)
+#
+# The weights were computed once per token of the *rationale* (the weight record holds the
+# tokens, their character offsets in the rationale and their weights). The target is a
+# different string (a suffix, with the answer sentence appended), so its tokens are mapped
+# back: a target token takes the weight of the rationale token that covers most of its
+# characters; a token of the answer sentence, and the end-of-sequence token, get 1.
+#
+# One addition is ours, not the paper's: a floor λ (`token_weight_floor`). A rationale token
+# is trained with λ + (1 − λ) w_j, so no token falls below λ of its plain loss. The paper's
+# Eq. 15 is λ = 0, which the GPU presets keep; the tiny preset sets λ = 0.2, because its
+# student, with the connecting words weighted near 0, never learned to write a sentence
+# (docs/RESULTS.md, "Calibration"). From scratch:
+
+# %%
+def my_target_weights(record, c, weight_record, floor=cfg.token_weight_floor):
+    """(target token ids, their weights in Eq. 15) for the target of Eq. 14 at c input steps."""
+    steps = data.split_steps(record["rationale"])
+    rationale_start = steps[c].start if c < len(steps) else len(record["rationale"])  # p_{c+1}
+    n_remaining = len(record["rationale"][rationale_start:].strip())  # rationale characters in the target
+    target = (" " if causal else "") + my_stage_example(record, c)[1]  # a causal target follows a space
+    shift = 1 if causal else 0
+    encoded = tokenizer(target, add_special_tokens=not causal, return_offsets_mapping=True)
+    owner = {}  # rationale character -> index of the rationale token covering it
+    for index, (a, b) in enumerate(weight_record["offsets"]):
+        for position in range(a, b):
+            owner.setdefault(position, index)
+    ids, weights = list(encoded["input_ids"]), []
+    for a, b in encoded["offset_mapping"]:
+        chars = [k - shift for k in range(a, b) if 0 <= k - shift < n_remaining]  # rationale part only
+        votes = Counter(owner[rationale_start + k] for k in chars if rationale_start + k in owner)
+        w = weight_record["weights"][votes.most_common(1)[0][0]] if votes else 1.0  # 1: answer sentence
+        weights.append(floor + (1 - floor) * w)  # λ + (1 - λ) w_j; λ = 0 is the paper's w_j
+    if causal:  # "</s>" closes the sequence: the student must learn to stop (weight 1)
+        ids, weights = ids + [tokenizer.eos_token_id], weights + [1.0]
+    return ids, weights
+
+
+checked = 0
+for r in rationales[:200]:  # the tiny run has 160; GSM8K's 7,473 would only take longer
+    for c in range(len(data.split_steps(r["rationale"])) + 1):
+        example = distill.stage_examples([r], weight_records, {r["id"]: c}, tokenizer, cfg)[0]
+        if any(example["truncated"]):  # kpod_lite cut it to max_target_length; not modelled here
+            continue
+        lib = [(t, w) for t, w in zip(example["labels"], example["weights"]) if t != -100]
+        ids, weights = my_target_weights(r, c, weight_records[(r["id"], int(r.get("sample", 0)))])
+        assert ids == [t for t, _ in lib]
+        assert torch.allclose(torch.tensor(weights), torch.tensor([w for _, w in lib]))
+        checked += 1
+print(f"target tokens and weights (floor λ = {cfg.token_weight_floor}) match kpod_lite "
+      f"for all {checked} (rationale, c) pairs")
+
+# %% [markdown]
+# The weights of the example question's target at c = n_i − 1 (its last step and the
+# answer sentence), token by token:
+
+# %%
+c = len(steps) - 1
+weight_record = weight_records[(record["id"], int(record.get("sample", 0)))]
+ids, raw = my_target_weights(record, c, weight_record, floor=0.0)  # the learned w_j
+_, trained = my_target_weights(record, c, weight_record)  # what Eq. 15 multiplies (with the floor)
+pieces = [tokenizer.decode([i]) for i in ids]
+print(f"target at c = {c}: {len(ids)} tokens; mean w_j {sum(raw) / len(raw):.3f}, "
+      f"mean trained weight {sum(trained) / len(trained):.3f} (λ = {cfg.token_weight_floor})")
+print(f"{'j':>3}  {'token':<13} {'w_j':>5} {'λ+(1-λ)w_j':>10}    " * 2)
+rows = [f"{j:>3}  {piece!r:<13} {w:5.3f} {v:10.3f}    " for j, (piece, w, v) in enumerate(zip(pieces, raw, trained))]
+for k in range(0, len(rows), 2):
+    print("".join(rows[k:k + 2]))
+
+# %%
+def weight_strip(pieces, weights):
+    """The target as HTML: the lower the weight, the paler the token (hover for w_j)."""
+    spans = [f'<span title="w = {w:.3f}" style="background: rgba(214, 39, 40, {w:.2f}); padding: 1px">'
+             f'{piece.replace("<", "&lt;")}</span>' for piece, w in zip(pieces, weights)]
+    return f'<div style="font-family: monospace; line-height: 1.8">{"".join(spans)}</div>'
+
+
+ids0, weights0 = my_target_weights(record, 0, weight_record, floor=0.0)  # the learned w_j
+display(HTML(weight_strip([tokenizer.decode([i]) for i in ids0], weights0)))
+
+# %% [markdown]
+# The learned w_j of the whole target (c = 0): deep red is weight 1 (the answer sentence
+# always is), pale is a low weight. How sharp the
+# contrast is depends on the mask learning: the shortened tiny run trains it briefly, so its
+# weights stay close to the starting value and separate keypoints from filler words only
+# mildly; notebook 02 trains it properly and scores the result against the synthetic
+# keypoint labels.
+#
+# ## 4. The loss of a batch (Eq. 15), from scratch
+#
+# Eq. 15 is a sum of −w_j log P(r_j | r_<j, x) over the target tokens of every question.
+# `kpod_lite` normalises it (the paper writes plain sums):
+#
+# $$\text{loss} = \frac{\sum_{\text{target tokens } j} w_j \cdot \big(-\log P(r_j \mid r_{<j}, x)\big)}
+#   {\text{number of target tokens in the batch}}$$
+#
+# Dividing by the token count, not by Σ w_j, keeps the weights' effect: a low weight really
+# shrinks its token's gradient, and with every w_j = 1 the loss is the ordinary mean token
+# cross-entropy, so the learning rate keeps its usual meaning. A batch is a few stage-0
+# examples padded to one length by `distill.pad_batch`: ids with the pad token, labels with
+# −100 and weights with 0, so padding never counts.
+
+# %%
+examples = distill.stage_examples(rationales[:4], weight_records, plan.input_steps(0), tokenizer, cfg)
+batch = distill.pad_batch(examples, tokenizer.pad_token_id)
+batch = {key: value.to(model.device) for key, value in batch.items()}
+print({key: tuple(value.shape) for key, value in batch.items()},
+      "| target tokens per example:", (batch["labels"] != -100).sum(dim=1).tolist())
+
+with torch.no_grad():
+    if causal:  # position k predicts token k + 1: drop the last logits, the first labels
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits_, labels_, weights_ = logits[:, :-1], batch["labels"][:, 1:], batch["weights"][:, 1:]
+    else:  # T5 builds its decoder inputs from the labels; logits line up with them
+        logits = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "labels")}).logits
+        logits_, labels_, weights_ = logits, batch["labels"], batch["weights"]
+    is_target = labels_ != -100
+    log_p = torch.log_softmax(logits_.float(), dim=-1)
+    nll = -log_p.gather(-1, labels_.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # -log P(r_j | r_<j, x)
+    my_loss = (weights_ * nll * is_target).sum() / is_target.sum()  # Eq. 15, normalised
+    my_loss_ones = (nll * is_target).sum() / is_target.sum()  # every w_j = 1 (plain CoT, Eq. 1)
+
+    # kpod_lite: the Trainer's own compute_loss (it only needs to know the family) ...
+    lib_loss = distill.KPODTrainer.compute_loss(SimpleNamespace(family=cfg.student_family), model, dict(batch))
+    # ... which shifts labels and weights (not the logits) and calls weighted_token_loss.
+    shifted = (F.pad(batch["labels"][:, 1:], (0, 1), value=-100), F.pad(batch["weights"][:, 1:], (0, 1))) \
+        if causal else (batch["labels"], batch["weights"])
+    lib_ones = distill.weighted_token_loss(logits, shifted[0], torch.ones_like(shifted[1]))
+    model_loss = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "labels")}).loss
+
+tol = 1e-5 if logits.dtype == torch.float32 else 1e-2
+assert torch.allclose(my_loss, lib_loss, atol=tol)
+assert torch.allclose(my_loss_ones, lib_ones, atol=tol) and torch.allclose(my_loss_ones, model_loss.float(), atol=tol)
+print(f"Eq. 15, weighted:   mine {my_loss.item():.4f}   KPODTrainer.compute_loss {lib_loss.item():.4f}")
+print(f"all weights 1:      mine {my_loss_ones.item():.4f}   weighted_token_loss {lib_ones.item():.4f}   "
+      f"the model's own loss {model_loss.item():.4f}")
+print(f"mean target weight {(weights_ * is_target).sum().item() / is_target.sum().item():.3f}; "
+      f"weighted / unweighted loss = {my_loss.item() / my_loss_ones.item():.3f}")
+
+# %% [markdown]
+# With all weights 1 the hand-made loss equals the loss the `transformers` model computes
+# itself from the labels, so plain CoT distillation (Eq. 1) is the special case w ≡ 1 with
+# c_i(t) = 0. With the learned weights the loss is smaller, by about the mean weight of the
+# target tokens (not exactly: the weights multiply token losses of different sizes).
+#
+# ## 5. The whole run: plain CoT against KPOD
+#
+# `pipeline.run(cfg, run_dir, methods=("plain-cot", "kpod"))` now trains one student per
+# method on the Hugging Face Trainer (`distill.KPODTrainer`, whose `compute_loss` you just
+# checked), with `distill.CurriculumCallback` moving every question to its c_i(t) at the
+# start of each epoch, and evaluates each on the test questions: greedy generation from the
+# c = 0 prompt and the answer read off "Therefore, the answer is …" (§4.1). Stages already in
+# the run folder are reused. A run that is killed resumes from its last epoch checkpoint.
+
+# %%
+del model, logits, logits_, log_p  # the pipeline loads its own students: free the memory (on a GPU it matters)
+if torch.cuda.is_available():
+    torch.cuda.empty_cache()
+table = pipeline.run(cfg, run_dir, methods=("plain-cot", "kpod"))
+summary = json.loads((run_dir / "results" / "summary.json").read_text())
+seconds = {stage: round(seconds_before_distill.get(stage, 0.0) + summary["seconds_by_stage"].get(stage, 0.0), 1)
+           for stage in pipeline.STAGES}
+print("seconds by stage (both calls):", seconds, f"| this notebook so far: {time.perf_counter() - start:.0f} s")
+display(Markdown(table))
+
+# %% [markdown]
+# The rows "teacher" and "student before distillation" frame the table: the template teacher
+# is right by construction, and the pretrained student, given the same zero-shot prompt, has
+# never seen a rationale written this way. Again: in the shortened tiny run both students
+# have seen 160 rationales 4 times; their accuracies are not a comparison of the methods
+# (notebook 07 has that, with 3 seeds).
+#
+# **The training curves and the curriculum.** Each student folder holds `history.json`, one
+# row per epoch (= stage): the mean training loss and the statistics of that stage's
+# examples.
+
+# %%
+histories = {m: [json.loads((pipeline.student_dir(run_dir, m, cfg.seed) / "history.json").read_text())["history"]]
+             for m in ("plain-cot", "kpod")}
+print(f"{'method':<10} {'epoch':>5} {'mean c_i(t)':>11} {'full rationales':>15} {'target tokens':>13} {'loss':>7}")
+for m, (rows,) in histories.items():
+    for row in rows:
+        print(f"{m:<10} {row['epoch']:>5} {row['mean_input_steps']:>11.2f} {row['full_rationales']:>15.0%} "
+              f"{row['target_tokens']:>13} {row['loss']:>7.4f}")
+
+
+def show(fig):
+    """Display a figure as a PNG. pipeline.run saved its figures to results/figures/ and switched
+    matplotlib to a file-only backend on the way, so plt.show() would display nothing."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    display(Image(buffer.getvalue()))
+
+
+show(viz.loss_figure(histories))
+show(viz.curriculum_figure(histories))
+
+# %% [markdown]
+# Read the two curves of the first plot each for its own shape, not against each other: KPOD's
+# loss is scaled down by its weights, and in its early stages its targets are shorter (the
+# given steps are not learned), so its numbers are not on plain CoT's scale. The second plot
+# is the progressive schedule at work: KPOD starts with part of each rationale given
+# (mean c_i(t) > 0) and the count falls to 0 by stage T = epochs / 2, after which both
+# methods train on whole rationales; plain CoT stays at 0 throughout. The "target tokens"
+# column says the same in tokens.
+
+# %%
+results = json.loads((run_dir / "results" / "results.json").read_text())
+show(viz.accuracy_figure(results["rows"]))
+
+# %% [markdown]
+# **What the students write.** Each evaluated student leaves `<set>.predictions.jsonl` with
+# the generated text, the answer read off it and whether it is right. The same test questions,
+# side by side:
+
+# %%
+predictions = {m: {p["id"]: p for _, p in data.read_jsonl(pipeline.student_dir(run_dir, m, cfg.seed)
+                                                           / "test.predictions.jsonl")}
+               for m in ("plain-cot", "kpod")}
+ids = list(predictions["kpod"])
+both = Counter((predictions["kpod"][i]["correct"], predictions["plain-cot"][i]["correct"]) for i in ids)
+print(f"{len(ids)} test questions: both right {both[True, True]}, only KPOD {both[True, False]}, "
+      f"only plain CoT {both[False, True]}, neither {both[False, False]}")
+print("generations with the answer sentence 'Therefore, the answer is ...':",
+      {m: sum("Therefore, the answer is" in p["generated"] for p in predictions[m].values()) for m in predictions})
+print("most frequent answers:", {m: Counter(p["prediction"] for p in predictions[m].values()).most_common(3)
+                                 for m in predictions})
+
+shown = [i for i in ids if predictions["kpod"][i]["correct"] or predictions["plain-cot"][i]["correct"]][:2]
+shown += [i for i in ids if i not in shown][:4 - len(shown)]
+for i in shown:
+    print(f"\nQ: {predictions['kpod'][i]['question']}\n   gold answer {predictions['kpod'][i]['answer']}")
+    for m in ("kpod", "plain-cot"):
+        p = predictions[m][i]
+        print(f"   {m:<9} -> {p['prediction']!s:>5} ({'right' if p['correct'] else 'wrong'}): {p['generated'][:300]}")
+
+# %% [markdown]
+# After this short a training the students have learned the *shape* of a rationale (steps,
+# an operation, the answer sentence) but not yet to take the numbers from the question: the
+# numbers they write are mostly their favourite ones, and a "right" answer is often that
+# favourite matching the gold one by chance (compare the most frequent answers above). The
+# full tiny run takes ten times as many optimisation steps; judge the methods on it, in
+# notebook 07.
+#
+# ## 6. The same cells on a GPU: FlanT5-Large, then LLaMA-7B
+#
+# Nothing above is specific to the tiny student. To distil FlanT5-Large as in the paper:
+#
+# * **Runtime.** On Colab choose a GPU runtime, open this notebook with the badge and run the
+#   install cell (it keeps Colab's torch). The `flan-t5-large` preset trains LoRA adapters
+#   (rank 128, App. A) on `google/flan-t5-large`, downloaded from the Hugging Face Hub.
+# * **Precision.** The GPU presets ask for bf16 (`bf16=True`); `kpod_lite` uses it only where
+#   the GPU supports it (`student_dtype`, `training_arguments`). Ampere and newer (A100, L4,
+#   RTX 30xx/40xx) have bf16. A T4 has not: set `cfg = cfg.replace(bf16=False)` and train in
+#   fp32, which is what LoRA on a 780M model fits into. fp16 is not offered: T5 models are
+#   known to overflow in fp16 (inf/NaN activations), which bf16's wider range avoids. (Recent
+#   torch reports bf16 as "supported" on a T4 through emulation, which is slow; hence the
+#   explicit `bf16=False`.)
+# * **Data.** GSM8K is not shipped. Download its `train.jsonl` and `test.jsonl` (the files of
+#   the original GSM8K release by Cobbe et al., one `{"question", "answer"}` object per line
+#   with the answer after `####`) and set `TRAIN_FILE` and `TEST_FILE` in the config cell; the
+#   preset's `data_format` is `"gsm8k"`.
+# * **Teacher.** The preset's teacher is `"openai"` (§4.1 uses GPT-3.5-Turbo): it reads
+#   `OPENAI_API_KEY` (and optionally `OPENAI_BASE_URL` for any OpenAI-compatible server, e.g.
+#   vLLM) and the model name from `KPOD_TEACHER_MODEL`, from the environment only; the key is
+#   never written to the run folder, a cache, a log or this notebook. On Colab, put it in
+#   Colab's Secrets and copy it into `os.environ` in a cell of your own. Answers are cached in
+#   `rationales.cache.jsonl`, so an interrupted teacher run resumes without paying twice.
+#   `teacher="gold"` (GSM8K's own worked solutions) needs no API at all.
+# * **Time.** App. A trains FlanT5 for 100 epochs over GSM8K's 7,473 questions, far more than
+#   one Colab session; try `cfg.replace(epochs=...)` with fewer epochs first (T follows as half
+#   of them). The run folder `../runs/nb06-flan-t5-large` keeps every finished stage and an
+#   epoch checkpoint, so re-running the notebook resumes; on Colab, point `RUN_DIR` at a
+#   mounted Google Drive folder so it outlives the session.
+# * **Several GPUs.** The Trainer runs data-parallel under `accelerate`; a notebook kernel is
+#   one process, so launch the distillation step from a terminal (in `notebooks/`) once the
+#   notebook has made the schedule (section 1), then re-run the notebook: it finds the
+#   trained student and only evaluates it. For the preset as it is:
+#
+#       accelerate launch --multi_gpu --num_processes 2 -m kpod_lite.cli distill --preset flan-t5-large \
+#           --method kpod --rationales ../runs/nb06-flan-t5-large/rationales.jsonl \
+#           --weights ../runs/nb06-flan-t5-large/weights.jsonl --schedule ../runs/nb06-flan-t5-large/schedule.json \
+#           --out ../runs/nb06-flan-t5-large/students/kpod/seed-0 --resume
+#
+#   `kpod-lite distill` reads the preset unchanged. If the config cell changed it (`STUDENT`,
+#   `bf16=False`, fewer epochs), put the same `cfg` in a small script and launch that instead:
+#
+#       # distill_ddp.py -- accelerate launch --multi_gpu --num_processes 2 distill_ddp.py
+#       from kpod_lite import distill
+#       from kpod_lite.config import preset
+#       cfg = preset("flan-t5-large").replace(bf16=False)  # the config cell's changes
+#       run = "../runs/nb06-flan-t5-large"
+#       distill.distill_files(f"{run}/rationales.jsonl", f"{run}/weights.jsonl", f"{run}/schedule.json",
+#                             f"{run}/students/kpod/seed-{cfg.seed}", cfg, method="kpod", resume=True)
+#
+#   Each process takes `batch_size` examples per step, so the total batch is 4 × the number
+#   of processes (App. A's is 4: set `batch_size` lower, or adjust the learning rate).
+#
+# **LLaMA-7B** is the config cell alone: `PRESET = "llama-7b"` and `STUDENT` naming your
+# LLaMA-7B weights. The preset sets App. A's values (LoRA r = 64, learning rate 1e-5, 20
+# epochs) and the causal family, so every cell above takes the causal branch, as the tiny
+# LLaMA did here. It needs a GPU with bf16 (the preset also turns on gradient checkpointing).
+
+# %% [markdown]
+# ## Recap
+#
+# * Stage t of Eq. 14: input = the §3.1 prompt + the first c_i(t) steps, target = the
+#   remaining steps + "Therefore, the answer is y."; at test time c = 0.
+# * Eq. 15 weights each target token with the weight of the rationale token under it; the
+#   answer sentence and the end token keep weight 1.
+# * `kpod_lite` divides Σ w_j · NLL_j by the number of target tokens: with w ≡ 1 it is the
+#   model's own cross-entropy, i.e. plain CoT distillation (Eq. 1); for a causal student the
+#   labels and weights shift left by one.
+# * `KPODTrainer` + `CurriculumCallback` put this on the Hugging Face Trainer, one stage per
+#   epoch; `pipeline.run` adds the evaluation, the table and the figures.
+# * FlanT5-Large or LLaMA-7B: the config cell, GSM8K files, an API key in the environment, a
+#   GPU (bf16 on Ampere and newer), `accelerate launch` for several.
+#
+# **Exercise 1.** Add the ablation KPOD-w.o.-sig (the schedule without token weights, Table 2)
+# to the run: `pipeline.run(cfg, run_dir, methods=("plain-cot", "kpod", "w.o.-sig"))` reuses
+# the two finished students. Compare its loss curve and accuracy with KPOD's. What does one
+# seed of a shortened run let you conclude?
+#
+# **Exercise 2.** Over the whole-rationale targets (c = 0) of the run, which target tokens
+# carry the lowest weights and which the highest? Are the low ones the filler words of the
+# synthetic rationales?
+
+# %% [markdown] jupyter={"source_hidden": true}
+# **Solutions** (expand)
+#
+# ```python
+# # 1. Only the new student is trained; the table gains a row.
+# table = pipeline.run(cfg, run_dir, methods=("plain-cot", "kpod", "w.o.-sig"))
+# display(Markdown(table))
+# histories = {m: [json.loads((pipeline.student_dir(run_dir, m, cfg.seed) / "history.json").read_text())["history"]]
+#              for m in ("kpod", "w.o.-sig")}
+# fig = viz.loss_figure(histories)
+# plt.show()
+# # w.o.-sig's loss is larger (its weights are all 1) with the same curriculum. With one seed
+# # and 50 test questions, one question is 2 points: a difference of a few points is noise.
+# # Notebook 07 compares the methods over 3 seeds of the full tiny preset.
+#
+# # 2. Gather (token, weight) over every c = 0 target, average per token text.
+# totals, counts = Counter(), Counter()
+# for r in rationales:
+#     ids, weights = my_target_weights(r, 0, weight_records[(r["id"], int(r.get("sample", 0)))])
+#     for i, w in zip(ids, weights):
+#         piece = tokenizer.decode([i]).strip()
+#         totals[piece] += w
+#         counts[piece] += 1
+# mean = {p: totals[p] / counts[p] for p in counts if counts[p] >= 20}
+# ranked = sorted(mean.items(), key=lambda kv: kv[1])
+# print("lowest: ", [(p, round(w, 3)) for p, w in ranked[:10]])
+# print("highest:", [(p, round(w, 3)) for p, w in ranked[-10:]])
+# # With the full weighting (notebook 02) filler words ("actually", "basically", "Okay") sit
+# # at the bottom and digits and results at the top; the shortened run shows the same order
+# # only faintly.
+# ```
