@@ -383,14 +383,17 @@ def ftgp(costs, clusters, budget, beta: float = 12.0, eps: float = 0.1) -> list[
     Proposition 3.1. Guarantee: G(result) >= (1 - ε)/(2 - ε) G(OPT) >= (1/2 - ε) G(OPT),
     with G = F + ΔD (module docstring for the algorithm and the proof; App. D for Lemma 1-2).
 
-    ΔD < 0 makes even ∅ infeasible (ΔH(∅) = 0 > ΔD): we return [] ("no question advances").
+    ΔD < 0 (beyond float rounding) makes even ∅ infeasible (ΔH(∅) = 0 > ΔD): we return []
+    ("no question advances").
     ΔD = 0 still admits the zero-cost questions, which are taken.
     """
     w, labels, budget, beta = _check_inputs(costs, clusters, budget, beta)
     _check_eps(eps)
-    if budget < 0 or w.size == 0:
-        return []
     limit = _limit(budget)
+    # A budget below 0 by float rounding only (ΔD = D(T) - Σh at T is 0 up to it) still
+    # admits the zero-cost questions.
+    if limit < 0 or w.size == 0:
+        return []
     free, greedy_order, m_free = _threshold_greedy(w, labels, limit, beta, eps)  # steps 1-3
     candidates = np.flatnonzero((w > 0) & (w <= limit))
     ascending = candidates[np.argsort(w[candidates], kind="stable")]

@@ -107,6 +107,15 @@ def test_schedule_invariants(diffs, labels, epochs, delta_s, beta, c0):
         assert all(last[i] == max(0, before[i] - delta_s) for i in difficulties)
 
 
+def test_a_budget_below_zero_by_rounding_still_moves_zero_cost_steps():
+    # Found by hypothesis: at T, ΔD = D(T) - Σh is 0 up to float rounding (here -8.9e-16);
+    # the last step to give up costs 0, so it must still be given up (App. B: whole rationales).
+    diffs = {0: [0.0, 1.3178624270816721, 3.6409599263264476, 0.5237297794877517]}
+    sched = build_schedule(diffs, {0: 0}, epochs=1, delta_s=2, beta=0.0, c0_fraction=1.0)
+    assert sched.stages[1].delta_D < 0
+    assert sched.stages[0].c == {0: 1} and sched.stages[1].c == {0: 0}
+
+
 def test_defaults_follow_app_a_and_stage0_reaches_c0():
     sched = build_schedule(DIFFS, LABELS, epochs=10)
     assert sched.T == 5 and sched.params["p"] == 0.5
