@@ -41,14 +41,15 @@ def rationales(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def t5():
-    config = preset("tiny", student="tiny-t5", student_family="t5")
+    # token_weight_floor=0: Eq. 15's w_j exactly, so weights can be checked token by token.
+    config = preset("tiny", student="tiny-t5", student_family="t5", token_weight_floor=0.0)
     model, tokenizer = load_student(config, "cpu")
     return config, model, tokenizer
 
 
 @pytest.fixture(scope="module")
 def llama():
-    config = preset("tiny", student="tiny-llama", student_family="llama")
+    config = preset("tiny", student="tiny-llama", student_family="llama", token_weight_floor=0.0)
     model, tokenizer = load_student(config, "cpu")
     return config, model, tokenizer
 
