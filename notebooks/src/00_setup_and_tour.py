@@ -8,7 +8,7 @@
 # answer (learned by masking, §3.3), and let the student learn each rationale from its last
 # steps backwards, on a schedule that grows the difficulty stage by stage (§3.4). This
 # notebook checks your environment, shows the presets, the data files and the pipeline, and
-# runs the part of the pipeline that exists so far on the tiny CPU preset.
+# runs the first stages of the pipeline on the tiny CPU preset.
 #
 # **After this notebook you can** pick a preset, load any of the four benchmark formats the
 # paper uses, read a synthetic problem whose keypoint tokens are known, and start a run folder.
@@ -58,13 +58,14 @@ print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "n
 # ## 2. The pipeline
 #
 # Every arrow of Algorithm 1 (App. B) is one function of `kpod_lite` and one `kpod-lite`
-# sub-command; every box is a file in a run folder. Filled boxes exist in this version of the
-# course; the others arrive with the later notebooks.
+# sub-command; every box is a file in a run folder. Each box has its notebook: the teacher
+# 01, token weights 02, step difficulty 03, the schedule 04 and 05, distillation and
+# evaluation 06 and 07.
 
 # %%
 from kpod_lite import pipeline, viz
 
-fig = viz.pipeline_figure(done={"questions", "teacher"})
+fig = viz.pipeline_figure(done={name for name, _ in viz.PIPELINE_BOXES})
 
 # %% [markdown]
 # ## 3. The presets
@@ -133,16 +134,19 @@ print("steps:", len(data.split_steps(example.meta["rationale"])))
 display(HTML(viz.labelled_html(example.meta["rationale"], synthetic.spans_from_record(example))))
 
 # %% [markdown]
-# ## 6. Run the pipeline so far
+# ## 6. Run the first stages of the pipeline
 #
-# `pipeline.run` is what `kpod-lite run --preset tiny` calls. Here it writes the question
-# splits and the teacher's rationales into a run folder; a second call reuses both.
+# `pipeline.run` is what `kpod-lite run --preset tiny` calls. Here it stops after the teacher
+# (`stages=("teach",)`): it writes the question splits and the teacher's rationales into a run
+# folder, and a second call would reuse both. The whole run, through token weighting,
+# difficulty, the schedule, distillation and evaluation, takes minutes on a CPU
+# (docs/BENCHMARKS.md); notebook 06 makes one.
 
 # %%
 import tempfile
 
 run_dir = Path(tempfile.mkdtemp(prefix="kpod-tour-")) if PRESET == "tiny" else Path("runs") / PRESET
-summary = pipeline.run(cfg, run_dir)
+summary = pipeline.run(cfg, run_dir, stages=("teach",))
 print(summary)
 
 # %%
