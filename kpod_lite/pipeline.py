@@ -21,7 +21,9 @@ Every stage is one plain function that reads files of the run folder and writes 
 
 A stage whose output already exists is reused, so re-running a finished run costs nothing, a
 notebook can pick the pipeline up in the middle, and a killed run resumes: the teacher from its
-cache, distillation from its last epoch checkpoint (`distill(resume=True)`).
+cache, distillation from its last epoch checkpoint (`distill(resume=True)`). Reuse goes by
+the files alone: a run folder does not notice a changed config, so change settings with
+`force=True` (`--force`) or in a new folder.
 
 Ablations (`methods=ABLATIONS`): the paper's Table 2 rows and the plain CoT baseline. Two of
 them need inputs of their own, built next to the main ones only when asked for:
