@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("questions", "teach", "weigh", "difficulty", "schedule", "distill", "evaluate")
+sys.path.insert(0, str(REPO))
+
+from kpod_lite.pipeline import STAGES  # noqa: E402
 
 
 def run_stage(run_dir: Path, stage: str, env: dict) -> dict:

@@ -129,7 +129,7 @@ def _add_weigh(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_weigh(args: argparse.Namespace) -> int:
-    from kpod_lite import config, weighting
+    from kpod_lite import weighting
 
     _print_summary(weighting.weigh_file(args.rationales, args.out, _config(args)))
     return 0
@@ -146,7 +146,7 @@ def _add_difficulty(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_difficulty(args: argparse.Namespace) -> int:
-    from kpod_lite import config, difficulty
+    from kpod_lite import difficulty
 
     cfg = _config(args, weighted_difficulty=not args.unweighted)
     _print_summary(difficulty.difficulty_file(args.rationales, args.weights, args.out, cfg))
@@ -166,7 +166,7 @@ def _add_schedule(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_schedule(args: argparse.Namespace) -> int:
-    from kpod_lite import config, schedule
+    from kpod_lite import schedule
 
     cfg = _config(args, epochs=args.epochs, T=args.T)
     built = schedule.schedule_file(args.difficulty, args.questions, args.out, cfg, glove_path=args.glove)
@@ -190,7 +190,7 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_distill(args: argparse.Namespace) -> int:
-    from kpod_lite import config, distill
+    from kpod_lite import distill
 
     summary = distill.distill_files(args.rationales, args.weights, args.schedule, args.out,
                                     _config(args), method=args.method, resume=args.resume,
@@ -210,7 +210,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from kpod_lite import config, evaluate
+    from kpod_lite import evaluate
 
     _print_summary(evaluate.evaluate_file(args.model, args.data, args.format, args.out, _config(args)))
     return 0
@@ -236,7 +236,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_pipeline(args: argparse.Namespace) -> int:
-    from kpod_lite import config, pipeline
+    from kpod_lite import pipeline
 
     cfg = _config(args)
     run_dir = args.out or Path("runs") / cfg.name

@@ -114,12 +114,7 @@ def loss_figure(histories: dict[str, list[list[dict]]]) -> Figure:
         epochs = min(len(run) for run in runs)
         ax.plot(range(1, epochs + 1), [sum(run[e] for run in runs) / len(runs) for e in range(epochs)],
                 marker="o", markersize=3, label=method)
-    ax.set_xlabel("epoch (= stage t)")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("training loss")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _per_epoch(fig, ax, "training loss")
 
 
 def curriculum_figure(histories: dict[str, list[list[dict]]]) -> Figure:
@@ -129,9 +124,14 @@ def curriculum_figure(histories: dict[str, list[list[dict]]]) -> Figure:
         if runs and runs[0]:
             ax.plot([row["epoch"] for row in runs[0]], [row["mean_input_steps"] for row in runs[0]],
                     marker="o", markersize=3, label=method)
+    return _per_epoch(fig, ax, "mean input steps c_i(t)")
+
+
+def _per_epoch(fig: Figure, ax, ylabel: str) -> Figure:
+    """The axes of a per-epoch plot: whole epochs (one stage each, App. B), a legend."""
     ax.set_xlabel("epoch (= stage t)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("mean input steps c_i(t)")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
