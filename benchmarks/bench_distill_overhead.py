@@ -69,7 +69,9 @@ from kpod_lite import distill as distillation  # noqa: E402
 from kpod_lite import schedule as scheduling  # noqa: E402
 from kpod_lite.config import preset  # noqa: E402
 from kpod_lite.data import load_examples, split_steps  # noqa: E402
-from kpod_lite.models import apply_lora, load_student, load_tokenizer, rationale_tokens  # noqa: E402
+from kpod_lite.families import family_of  # noqa: E402
+from kpod_lite.models import apply_lora, load_student, load_tokenizer  # noqa: E402
+from kpod_lite.templates import rationale_tokens  # noqa: E402
 from kpod_lite.teacher import TemplateTeacher, teach  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -271,16 +273,18 @@ def train_plain(make_model, tokenizer, args, per_epoch_plain, record: list):
 
 def train_kpod(make_model, tokenizer, args, records, weights, plan, config, record: list):
     """Arm B: `distill`'s path. Returns ((wall, CPU seconds), (wall, CPU seconds) in stage rebuilds, trainer)."""
-    dataset = distillation.ProgressiveDataset(records, weights, plan, tokenizer, config)  # stage 0: untimed
+    model = make_model()
+    dataset = distillation.ProgressiveDataset(records, weights, plan, tokenizer, config,
+                                              family_of(model))  # stage 0: untimed
     curriculum = _TimedCurriculum()
 
     def collator(features):
         return distillation.pad_batch(features, tokenizer.pad_token_id)
 
     trainer = _quiet(distillation.KPODTrainer(
-        model=make_model(), args=args, train_dataset=dataset,
+        model=model, args=args, train_dataset=dataset,
         data_collator=_recording(collator, record),
-        processing_class=tokenizer, callbacks=[curriculum], family=config.student_family))
+        processing_class=tokenizer, callbacks=[curriculum], family=family_of(model)))
     seconds = _timed_train(trainer)
     return seconds, curriculum.rebuild_seconds, trainer
 
@@ -427,7 +431,7 @@ def bench_model(name: str, options, records: list[dict], workdir: Path) -> dict:
     family, tokenizer_name = MODELS[name]
     steps_per_epoch = math.ceil(len(records) / options.batch_size)
     epochs = math.ceil(options.steps / steps_per_epoch)
-    config = preset("tiny", student=tokenizer_name, student_family=family, epochs=epochs,
+    config = preset("tiny", student=tokenizer_name, epochs=epochs,
                     batch_size=options.batch_size, lora=options.lora, bf16=options.bf16, seed=options.seed)
     if options.lora:
         rank = options.lora_rank or (128 if family == "t5" else 64)
@@ -442,7 +446,7 @@ def bench_model(name: str, options, records: list[dict], workdir: Path) -> dict:
                                use_cpu=options.device == "cpu", bf16=options.bf16 and options.device == "cuda")
 
     # Arm A's data: B's stage-e examples, tokenised once here (untimed), without the weights.
-    scratch = distillation.ProgressiveDataset(records, weights, plan, tokenizer, config)
+    scratch = distillation.ProgressiveDataset(records, weights, plan, tokenizer, config, family_of(make_model()))
     per_epoch_b, stage_stats = [], []
     for epoch in range(epochs):
         stage_stats.append(scratch.set_stage(epoch))

@@ -36,8 +36,9 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 def _add_preset_options(p: argparse.ArgumentParser, help: str = "config preset ($KPOD_PRESET, default tiny)") -> None:
     p.add_argument("--preset", default=None, help=help)
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
-                   help="change the preset: a KPODConfig field or an extra setting, e.g. token_weight_floor=0")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=JSON",
+                   help="change the preset: a KPODConfig field (group.field for a group), applied in order; "
+                        "repeatable, e.g. --set token_weight_floor=0 --set synthetic.max_steps=4")
 
 
 def _config(args: argparse.Namespace, **overrides):
@@ -141,14 +142,15 @@ def _add_difficulty(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", type=Path, required=True, help="weights.jsonl (kpod-lite weigh)")
     p.add_argument("--out", type=Path, required=True, help="difficulty.jsonl")
     _add_preset_options(p)
-    p.add_argument("--unweighted", action="store_true", help="KPOD-w.o.-sig-dif: mean token loss per step")
+    p.add_argument("--unweighted", action="store_true",
+                   help="KPOD-w.o.-sig-dif: mean token loss per step (the same as --set method='\"w.o.-sig-dif\"')")
     p.set_defaults(func=_run_difficulty)
 
 
 def _run_difficulty(args: argparse.Namespace) -> int:
     from kpod_lite import difficulty
 
-    cfg = _config(args, weighted_difficulty=not args.unweighted)
+    cfg = _config(args, **({"method": "w.o.-sig-dif"} if args.unweighted else {}))
     _print_summary(difficulty.difficulty_file(args.rationales, args.weights, args.out, cfg))
     return 0
 
@@ -183,7 +185,7 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--schedule", type=Path, default=None, help="schedule.json (not needed for w.o.-prog, plain-cot)")
     p.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, model/)")
     _add_preset_options(p)
-    p.add_argument("--method", default="kpod", help="kpod, w.o.-sig, w.o.-prog or plain-cot")
+    p.add_argument("--method", default=None, help="a row of Table 2 or plain-cot (default: the preset's method, kpod)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run_distill)

@@ -7,7 +7,7 @@ problem into one record type, `Example`; it also holds the three pieces of text 
 rest of the pipeline leans on:
 
 * **answers** -- the teacher and the student both end with the §3.1 template sentence
-  "Therefore, the answer is <y>" (`ANSWER_TRIGGER`). `extract_answer` reads y back out of free
+  "Therefore, the answer is <y>" (`kpod_lite.templates.ANSWER_TRIGGER`). `extract_answer` reads y back out of free
   text (Kojima et al.'s answer cleansing), `normalize_answer` gives every answer one canonical
   spelling ("1,250" -> "1250", "18.0" -> "18", "(b)" -> "B") and `answers_match` compares two.
 * **steps** -- §3.4: "we utilize the symbol '.' to separate steps in a rationale".
@@ -74,9 +74,9 @@ except ImportError:  # pragma: no cover - depends on the environment
 from xml.etree.ElementTree import Element, ParseError
 from xml.parsers.expat import errors as expat_errors
 
+from kpod_lite.templates import ANSWER_TRIGGERS
+
 __all__ = [
-    "ANSWER_TRIGGER",
-    "ANSWER_TRIGGERS",
     "ABBREVIATIONS",
     "FORMATS",
     "NUMBER_PATTERN",
@@ -95,19 +95,8 @@ __all__ = [
     "split_steps",
 ]
 
+
 logger = logging.getLogger(__name__)
-
-# §3.1: "Q: <x> A: <p> <r> Therefore, the answer is <y>".
-ANSWER_TRIGGER = "Therefore, the answer is"
-
-# Every phrase after which the answer follows (Kojima et al., 2022, answer cleansing); the
-# last two are their second-stage prompts for arithmetic and for five-way multiple choice.
-ANSWER_TRIGGERS = (
-    ANSWER_TRIGGER,
-    "the answer is",
-    "answer (arabic numerals) is",
-    "among A through E, the answer is",
-)
 
 FORMATS = ("gsm8k", "svamp", "asdiv", "csqa", "instruction", "kpod")
 

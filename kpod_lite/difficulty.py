@@ -17,13 +17,14 @@ important tokens are unlikely, however many filler words surround them.
 The pieces, in the order a reader meets them:
 
 * `token_logprobs` gives log P(r_j | r_<j, x; θ^s) for every rationale token, in one
-  teacher-forced forward pass per batch. A seq2seq student (T5) reads the question in its
-  encoder and the rationale tokens as decoder labels; a causal student (LLaMA) reads
-  prompt + rationale as one sequence, and only the rationale positions are scored. The
+  teacher-forced forward pass per batch. Prompt and rationale are joined into ids exactly as
+  distillation joins them (`kpod_lite.templates.encode_student_example`; a seq2seq student
+  reads the question in its encoder and the rationale as decoder labels, a causal one reads
+  one sequence and only the rationale positions are scored, `kpod_lite.families`). The
   question is given as the student reads it in the §3.1 template,
-  "Q: <x>\nA: Let's think step by step." (`kpod_lite.teacher.build_prompt`), and the
+  "Q: <x>\nA: Let's think step by step." (`kpod_lite.templates.build_prompt`), and the
   rationale tokens are exactly those of the token weight records: the student tokenizer on
-  the rationale alone, without special tokens (`rationale_tokens`).
+  the rationale alone, without special tokens (`kpod_lite.templates.rationale_tokens`).
 * `token_steps` says which step each token belongs to: **the step containing the first
   non-space character at or after the token's start**. A token such as " Lastly" that carries
   the space before a step belongs to that step; a token that is whitespace only (a lone
@@ -43,7 +44,7 @@ Eq. 8 exactly, and a smaller τ moves d_k towards the NLL of the step's highest-
 (τ = 0.1 lets a w ≈ 1 token count e^10 times a w ≈ 0 one). This knob is ours.
 
 **The unweighted variant.** The ablation KPOD-w.o.-sig-dif (Table 2, `weighted=False`,
-`config.weighted_difficulty = False`) computes d_k "without using the token significance
+`method="w.o.-sig-dif"`) computes d_k "without using the token significance
 weight". Here that is Eq. 8 with every w_j equal: the softmax of a constant is uniform, so
 ŵ_j = 1 / |step| and d_k is the **mean token NLL of the step**. Not the plain sum: both
 variants then measure difficulty on the same per-token scale and differ only in which tokens
@@ -68,11 +69,17 @@ from torch.nn import functional as F
 
 from kpod_lite.config import KPODConfig
 from kpod_lite.data import DataFormatError, read_jsonl, split_steps, write_jsonl
-from kpod_lite.models import load_student, pad_right, rationale_tokens
-from kpod_lite.teacher import ZERO_SHOT_COT_PROMPT, build_prompt
+from kpod_lite.models import load_student, pad_right
+from kpod_lite.families import family_of
+from kpod_lite.templates import (
+    ZERO_SHOT_COT_PROMPT,
+    StudentExample,
+    build_prompt,
+    encode_student_example,
+    rationale_tokens,
+)
 
 __all__ = [
-    "FAMILIES",
     "rationale_tokens",
     "token_logprobs",
     "token_steps",
@@ -82,71 +89,35 @@ __all__ = [
     "difficulty_file",
 ]
 
-# "t5": seq2seq (FlanT5, tiny-t5); "llama": causal (LLaMA, tiny-llama). As config.student_family.
-FAMILIES = ("t5", "llama")
-
-
-# --- the student's view: prompt and rationale tokens -----------------------------------------------
-
-
-def _prompt_ids(tokenizer, question: str, family: str, max_source_length: int | None, cot_prompt: str) -> list[int]:
-    """x as the student reads it: the §3.1 prompt, with the tokenizer's own special tokens.
-
-    A seq2seq encoder gets them as in training (T5: "... </s>"). A causal model keeps a
-    leading bos but never an end-of-sequence token, since the rationale continues the prompt.
-    """
-    kwargs = {"truncation": True, "max_length": max_source_length} if max_source_length else {}
-    ids = list(tokenizer(build_prompt(question, cot_prompt=cot_prompt), add_special_tokens=True, **kwargs)["input_ids"])
-    if family == "llama" and ids and tokenizer.eos_token_id is not None and ids[-1] == tokenizer.eos_token_id:
-        ids = ids[:-1]
-    return ids
-
-
 # --- log P(r_j | r_<j, x; θ^s), teacher-forced ---------------------------------------------------------
 
 
-def _score_batch(model, prompts: list[list[int]], targets: list[list[int]], family: str, pad_id: int, device) -> list[torch.Tensor]:
+def _score_batch(model, family, examples: list[StudentExample], pad_id: int, device) -> list[torch.Tensor]:
     """log P of each target token given its prompt and the target tokens before it."""
-    out = []
-    if family == "t5":
-        input_ids, attention = (t.to(device) for t in pad_right(prompts, pad_id))
-        # -100 marks padding; T5 turns it into pad when it shifts the labels right into the
-        # decoder inputs, and its decoder is causal, so padding never reaches a real position.
-        labels, _ = (t.to(device) for t in pad_right(targets, -100))
-        logits = model(input_ids=input_ids, attention_mask=attention, labels=labels).logits
-        for row, target in enumerate(targets):
-            scores = F.log_softmax(logits[row, : len(target)].float(), dim=-1)
-            out.append(scores.gather(-1, labels[row, : len(target), None])[:, 0])
-    else:
-        sequences = [prompt + target for prompt, target in zip(prompts, targets)]
-        input_ids, attention = (t.to(device) for t in pad_right(sequences, pad_id))
-        logits = model(input_ids=input_ids, attention_mask=attention).logits
-        for row, (prompt, target) in enumerate(zip(prompts, targets)):
-            # The logits at position t predict token t + 1: the rationale's first token is
-            # predicted from the prompt's last position.
-            start = len(prompt) - 1
-            scores = F.log_softmax(logits[row, start : start + len(target)].float(), dim=-1)
-            out.append(scores.gather(-1, input_ids[row, len(prompt) : len(prompt) + len(target), None])[:, 0])
-    return [scores.cpu() for scores in out]
+    input_ids, attention = (t.to(device) for t in pad_right([e.input_ids for e in examples], pad_id))
+    labels, _ = (t.to(device) for t in pad_right([e.labels for e in examples], -100))
+    outputs, labels = family.forward(model, labels, input_ids=input_ids, attention_mask=attention)
+    scores = F.log_softmax(outputs.logits.float(), dim=-1).gather(-1, labels.clamp(min=0)[..., None])[..., 0]
+    # The target's positions are the labelled ones, in order, in every row of either family.
+    return [scores[row][labels[row] != -100].cpu() for row in range(len(examples))]
 
 
 @torch.no_grad()
-def token_logprobs(model, tokenizer, questions: Sequence[str], rationales: Sequence[str], family: str,
+def token_logprobs(model, tokenizer, questions: Sequence[str], rationales: Sequence[str],
                    batch_size: int = 8, device: str | torch.device | None = None, *,
                    max_source_length: int | None = None, cot_prompt: str = ZERO_SHOT_COT_PROMPT) -> list[torch.Tensor]:
     """log P(r_j | r_<j, x; θ^s) for every token of every rationale (the log term of Eq. 8).
 
     One float32 CPU tensor per rationale, as long as `rationale_tokens(tokenizer, r)`; an empty
-    rationale gets an empty tensor. `family` is "t5" (seq2seq: question in the encoder,
-    rationale as decoder labels) or "llama" (causal: prompt then rationale, prompt positions
-    not scored). Runs in eval mode without gradients, `batch_size` rationales per forward pass,
-    longest first (less padding; the order of the result is the order of the input). `device`:
-    where to run, default the model's device (a given device moves the model there).
-    `max_source_length` truncates the prompt; the rationale is never truncated, as every token
-    needs its log-probability.
+    rationale gets an empty tensor. Prompt and rationale are joined as in distillation
+    (`templates.encode_student_example`, without the end-of-sequence token), so Eq. 8 scores
+    exactly the tokens Eq. 15 trains; seq2seq or causal is read off the model
+    (`kpod_lite.families`). Runs in eval mode without gradients, `batch_size` rationales per
+    forward pass, longest first (less padding; the order of the result is the order of the
+    input). `device`: where to run, default the model's device (a given device moves the model
+    there). `max_source_length` truncates the prompt; the rationale is never truncated, as
+    every token needs its log-probability.
     """
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     if len(questions) != len(rationales):
         raise ValueError(f"{len(questions)} questions but {len(rationales)} rationales")
     if batch_size < 1:
@@ -154,24 +125,27 @@ def token_logprobs(model, tokenizer, questions: Sequence[str], rationales: Seque
     if device is not None:
         model.to(device)
     device = next(model.parameters()).device
-    prompts = [_prompt_ids(tokenizer, q, family, max_source_length, cot_prompt) for q in questions]
-    targets = [rationale_tokens(tokenizer, r)[0] for r in rationales]
+    family = family_of(model)
+    examples = [encode_student_example(tokenizer, family, build_prompt(q, cot_prompt=cot_prompt), r,
+                                       max_source_length=max_source_length, end_of_sequence=False)
+                for q, r in zip(questions, rationales)]
     limit = getattr(model.config, "max_position_embeddings", None)
-    if family == "llama" and limit:
-        for i, (prompt, target) in enumerate(zip(prompts, targets)):
-            if len(prompt) + len(target) > limit:
-                raise ValueError(f"rationale {i}: prompt ({len(prompt)} tokens) + rationale ({len(target)}) "
-                                 f"exceed the student's {limit} positions; lower max_source_length")
+    if not family.seq2seq and limit:
+        for i, example in enumerate(examples):
+            if len(example.input_ids) > limit:
+                raise ValueError(f"rationale {i}: prompt ({len(example.prompt_ids)} tokens) + rationale "
+                                 f"({len(example.target_ids)}) exceed the student's {limit} positions; "
+                                 f"lower max_source_length")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    result: list[torch.Tensor] = [torch.zeros(0) for _ in targets]
-    order = sorted((i for i in range(len(targets)) if targets[i]), key=lambda i: -(len(prompts[i]) + len(targets[i])))
+    result: list[torch.Tensor] = [torch.zeros(0) for _ in examples]
+    order = sorted((i for i in range(len(examples)) if examples[i].target_ids),
+                   key=lambda i: -(len(examples[i].prompt_ids) + len(examples[i].target_ids)))
     was_training = model.training
     model.eval()  # dropout off: the same rationale always gets the same difficulty
     try:
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            scored = _score_batch(model, [prompts[i] for i in batch], [targets[i] for i in batch], family, pad_id, device)
-            for i, scores in zip(batch, scored):
+            for i, scores in zip(batch, _score_batch(model, family, [examples[i] for i in batch], pad_id, device)):
                 result[i] = scores
     finally:
         model.train(was_training)
@@ -294,7 +268,7 @@ def _difficulty_records(rationales: list[tuple[dict, dict]], weights: list[tuple
             raise _error(where, "id", f"a second weight record for this id and sample (first: {by_key[key][0]['record']}"
                          + (f", line {by_key[key][0]['line']})" if by_key[key][0]["line"] else ")"))
         by_key[key] = (where, record)
-    weighted = config.weighted_difficulty
+    weighted = config.switches.weighted_difficulty
     temperature = config.difficulty_temperature
     jobs = []
     for where, record in rationales:
@@ -312,7 +286,7 @@ def _difficulty_records(rationales: list[tuple[dict, dict]], weights: list[tuple
         check_alignment(tokenizer, record["rationale"], weight_record, weight_where)
         jobs.append((record, weight_record))
     logprobs = token_logprobs(model, tokenizer, [r["question"] for r, _ in jobs], [r["rationale"] for r, _ in jobs],
-                              config.student_family, config.batch_size, max_source_length=config.max_source_length,
+                              config.batch_size, max_source_length=config.max_source_length,
                               cot_prompt=config.cot_prompt)
     out = []
     for (record, weight_record), scores in zip(jobs, logprobs):
@@ -332,8 +306,8 @@ def difficulty_records(rationale_records: Iterable[dict], weight_records: Iterab
     Rationale records `{"id", "question", "rationale", "sample"?, ...}` are matched to token
     weight records `{"id", "sample"?, "tokens", "offsets"?, "weights"}` by (id, sample); `steps`
     are the §3.4 step texts, `difficulty` their d_k. The student (`model`, `tokenizer`) is the
-    pre-trained one, of family `config.student_family`. `config.weighted_difficulty` False gives
-    KPOD-w.o.-sig-dif (mean NLL per step); `config.difficulty_temperature` is τ (default
+    pre-trained one. A `config.method` whose difficulty is unweighted (w.o.-sig-dif,
+    `kpod_lite.methods`) gives the mean NLL per step; `config.difficulty_temperature` is τ (default
     1, Eq. 8 as written). A missing weight record, tokens that do not match the rationale's, an
     empty rationale or a duplicate weight record raise `DataFormatError` naming the record.
     """
@@ -363,7 +337,7 @@ def difficulty_file(rationales_path, weights_path, out_path, config: KPODConfig,
         "steps": len(all_d),
         "mean_difficulty": round(sum(all_d) / len(all_d), 4) if all_d else None,
         "max_difficulty": round(max(all_d), 4) if all_d else None,
-        "weighted": config.weighted_difficulty,
+        "weighted": config.switches.weighted_difficulty,
         "temperature": config.difficulty_temperature,
         "student": config.student,
         "device": str(next(model.parameters()).device),

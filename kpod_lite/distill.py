@@ -15,8 +15,8 @@ and learns to write the rest. Steps are §3.4's "."-steps (`kpod_lite.data.split
     input  = "Q: <x>\nA: Let's think step by step. <r_1> ... <r_c>"
     target = "<r_{c+1}> ... <r_n> Therefore, the answer is <y>."
 
-The input is the §3.1 template (`kpod_lite.teacher.build_prompt`) followed by the given steps;
-the target is `kpod_lite.teacher.format_rationale_target` of the remaining steps. As t grows
+The input is the §3.1 template followed by the given steps (`kpod_lite.templates.student_prompt`);
+the target is `kpod_lite.templates.format_rationale_target` of the remaining steps. As t grows
 c_i(t) falls to 0, and after stage T every question writes its whole rationale (App. B,
 Algorithm 1). For a seq2seq student (FlanT5) input and target feed the encoder and the
 decoder; for a causal student (LLaMA) they are one sequence and the input part carries the
@@ -32,8 +32,9 @@ constant": the tokens of "Therefore, the answer is <y>." and the end-of-sequence
 weight 1. Weights are stored per token of the *rationale alone* (`{"id", "sample", "tokens",
 "offsets", "weights"}`, offsets are characters of the rationale); the target is tokenised
 again with offsets, and each target token takes the weight of the rationale token that
-covers most of its characters. Where the tokenisations agree (they do except at the first
-token of the target, which lost its leading space), that is exactly its own weight.
+covers most of its characters. The target is tokenised as the rationale is
+(`kpod_lite.templates.encode_student_example`), so where a stage's target starts with the
+first step the two tokenisations agree, and that is exactly the token's own weight.
 
 Normalisation (ours; the paper writes plain sums). A batch's loss is
 
@@ -45,22 +46,12 @@ by Σ w_j keeps the weights meaningful: low weights really do shrink a token's g
 instead of being normalised away, and the learning rate keeps the scale it has for plain
 fine-tuning. With gradient accumulation the Trainer averages the per-micro-batch means.
 
-Ablations (Table 2) and the baseline, chosen by `method`
--------------------------------------------------------
-=============  =============  ================  ==========================================
-method         token weights  progressive c_i   what else differs
-=============  =============  ================  ==========================================
-kpod           w_j            schedule          --
-w.o.-sig       all 1          schedule          --
-w.o.-sig-dif   w_j            schedule          schedule built from unweighted Eq. 8
-w.o.-div       w_j            schedule          schedule built with β = 0 (Eq. 12)
-w.o.-prog      w_j            c_i = 0 always    --
-plain-cot      all 1          c_i = 0 always    Fine-tune-CoT (Ho et al., 2023): Eq. 1
-=============  =============  ================  ==========================================
-
-w.o.-sig-dif and w.o.-div only change how the schedule was built, which is an input here; they
-are accepted as names so an ablation table can be written with one loop. Without a `method`,
-the switches come from the config (`token_weights`, `progressive`).
+Ablations (Table 2) and the baseline
+------------------------------------
+`config.method` names a row of `kpod_lite.methods.METHODS`. Here only two of its switches
+matter: token weights (w_j, or all 1 for w.o.-sig and plain CoT) and progressive inputs (the
+schedule's c_i(t), or c_i = 0 for w.o.-prog and plain CoT). w.o.-sig-dif and w.o.-div only
+change how the schedule was built, which is an input here.
 
 The Trainer integration
 -----------------------
@@ -98,6 +89,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -108,18 +100,16 @@ from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArgu
 from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import get_last_checkpoint
 
-from kpod_lite.config import ConfigError, KPODConfig
+from kpod_lite.config import KPODConfig
 from kpod_lite.data import read_jsonl, split_steps
+from kpod_lite.families import StudentFamily, family_of
 from kpod_lite.models import apply_lora, bf16_supported, load_student
 from kpod_lite.schedule import Schedule
-from kpod_lite.teacher import build_prompt, format_rationale_target
+from kpod_lite.templates import encode_student_example, format_rationale_target, student_prompt
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "METHODS",
-    "method_switches",
-    "student_prompt",
     "split_at_step",
     "target_token_weights",
     "stage_examples",
@@ -128,48 +118,13 @@ __all__ = [
     "ProgressiveDataset",
     "KPODTrainer",
     "CurriculumCallback",
+    "KPODTrainingArguments",
     "training_arguments",
     "distill",
     "distill_files",
 ]
 
-# method -> (token weights on, progressive schedule on); see the table in the module docstring.
-METHODS: dict[str, tuple[bool, bool]] = {
-    "kpod": (True, True),
-    "w.o.-sig": (False, True),
-    "w.o.-sig-dif": (True, True),
-    "w.o.-div": (True, True),
-    "w.o.-prog": (True, False),
-    "plain-cot": (False, False),
-}
-
-
-def method_switches(method: str | None, config: KPODConfig) -> tuple[str, bool, bool]:
-    """(method name, use token weights, use the progressive schedule) for a run.
-
-    `method` names a row of Table 2 (or the plain CoT baseline); None reads
-    `config.extra["method"]`, and failing that the config's `token_weights` and `progressive`.
-    """
-    method = method or config.extra.get("method")
-    if method is None:
-        use_weights, progressive = config.token_weights, config.progressive
-        name = {(True, True): "kpod", (False, True): "w.o.-sig", (True, False): "w.o.-prog",
-                (False, False): "plain-cot"}[(use_weights, progressive)]
-        return name, use_weights, progressive
-    if method not in METHODS:
-        raise ConfigError(f"unknown distillation method {method!r}; choose one of {sorted(METHODS)}")
-    return (method, *METHODS[method])
-
-
 # --- the stage-t example (Eq. 14) -----------------------------------------------------------------
-
-
-def student_prompt(question: str, choices: Mapping[str, str] | None = None, given_steps: str = "") -> str:
-    """The student's input: "Q: <x>\\nA: Let's think step by step." (§3.1), then the c_i(t)
-    rationale steps it is given at this stage (Eq. 14; none at evaluation time)."""
-    prompt = build_prompt(question, dict(choices) if choices else None)
-    given_steps = given_steps.strip()
-    return f"{prompt} {given_steps}" if given_steps else prompt
 
 
 def split_at_step(rationale: str, c: int) -> tuple[str, int]:
@@ -220,7 +175,7 @@ def target_token_weights(target_offsets: Iterable[tuple[int, int]], rationale_of
 
 
 def stage_examples(rationales: list[Mapping], weights: Mapping | None, input_steps: Mapping,
-                   tokenizer, config: KPODConfig) -> list[dict]:
+                   tokenizer, config: KPODConfig, family: StudentFamily) -> list[dict]:
     """The tokenised stage-t training examples, one per rationale record (Eq. 14-15).
 
     `rationales`: rationale records `{"id", "question", "answer", "rationale", "sample"?}`;
@@ -228,59 +183,37 @@ def stage_examples(rationales: list[Mapping], weights: Mapping | None, input_ste
     plain CoT); `input_steps`: id -> c_i(t), clipped to each rationale's step count.
     Each example holds `input_ids`, `attention_mask`, `labels` (-100: no loss) and `weights`
     (one per label), plus `id`, `sample`, `c` and `truncated` (input, target) for inspection.
-    Seq2seq students get the input as encoder ids and the target as labels; causal students one
-    sequence "<s> input target </s>" whose input part is masked out of the loss. Inputs are cut
-    to `config.max_source_length` tokens and targets to `config.max_target_length`, at the end
-    (a cut target loses its answer sentence: size the limits so that few are cut).
+    Prompt and target become ids in `templates.encode_student_example`, and `family` decides
+    how they are joined (`kpod_lite.families`). Inputs are cut to `config.max_source_length`
+    tokens and targets to `config.max_target_length`, at the end (a cut target loses its
+    answer sentence: size the limits so that few are cut).
     """
     missing = [r["id"] for r in rationales if r["id"] not in input_steps]
     if missing:
         raise KeyError(f"the schedule has no c_i for {len(missing)} question(s), e.g. {missing[0]!r}")
-    causal = config.student_family == "llama"
     examples = []
     for record in rationales:
         sample = int(record.get("sample", 0))
         c = int(input_steps[record["id"]])
         given, offset = split_at_step(record["rationale"], c)
         remaining = record["rationale"][offset:].strip()
-        target = format_rationale_target(remaining, record["answer"])
         weight_record = None
         if weights is not None:
-            weight_record = weights.get((record["id"], sample))
+            weight_record = weights.get((str(record["id"]), sample))
             if weight_record is None:
                 raise KeyError(f"no token weights for rationale {record['id']!r} sample {sample}")
-        prompt = student_prompt(record["question"], given_steps=given)
-        source_limit, target_limit = config.max_source_length, config.max_target_length
-        if causal:
-            # One sequence; the target follows the prompt after a space, which its first
-            # token carries, so the target's character k is character k + 1 here.
-            target, target_limit, special = " " + target, target_limit - 1, False  # room for </s>
-        else:
-            special = True  # T5 appends </s> (span (0, 0): weight 1)
-        prompt_ids = tokenizer(prompt, truncation=True, max_length=source_limit)["input_ids"]
-        encoded = tokenizer(target, add_special_tokens=special, return_offsets_mapping=True,
-                            truncation=True, max_length=target_limit)
-        truncated = (len(prompt_ids) == source_limit and len(tokenizer(prompt)["input_ids"]) > source_limit,
-                     len(encoded["input_ids"]) == target_limit
-                     and len(tokenizer(target, add_special_tokens=special)["input_ids"]) > target_limit)
-        target_ids = list(encoded["input_ids"])
-        if causal:
-            spans = [(max(0, a - 1), max(0, b - 1)) for a, b in encoded["offset_mapping"]]
-            target_weights = target_token_weights(spans, offset, len(remaining), weight_record,
-                                                  config.token_weight_floor) + [1.0]
-            target_ids.append(tokenizer.eos_token_id)
-            input_ids = list(prompt_ids) + target_ids
-            labels = [-100] * len(prompt_ids) + target_ids  # the prompt is read, not learned
-            token_weights = [0.0] * len(prompt_ids) + target_weights
-        else:
-            input_ids, labels = list(prompt_ids), target_ids
-            token_weights = target_token_weights(encoded["offset_mapping"], offset, len(remaining), weight_record,
-                                                 config.token_weight_floor)
+        example = encode_student_example(
+            tokenizer, family, student_prompt(record["question"], given_steps=given, cot_prompt=config.cot_prompt),
+            format_rationale_target(remaining, record["answer"]),
+            max_source_length=config.max_source_length, max_target_length=config.max_target_length)
+        target_weights = target_token_weights(example.target_offsets, offset, len(remaining), weight_record,
+                                              config.token_weight_floor)
         examples.append({
             "id": record["id"], "sample": sample, "c": min(c, len(split_steps(record["rationale"]))),
-            "truncated": truncated,
-            "input_ids": input_ids, "attention_mask": [1] * len(input_ids),
-            "labels": labels, "weights": token_weights,
+            "truncated": example.truncated,
+            "input_ids": example.input_ids, "attention_mask": [1] * len(example.input_ids),
+            "labels": example.labels,
+            "weights": [0.0] * (len(example.labels) - len(target_weights)) + target_weights,
         })
     return examples
 
@@ -333,7 +266,7 @@ class ProgressiveDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, rationales: list[Mapping], weights: Mapping | None, schedule: Schedule | None,
-                 tokenizer, config: KPODConfig, progressive: bool = True):
+                 tokenizer, config: KPODConfig, family: StudentFamily, progressive: bool = True):
         if progressive and schedule is None:
             raise ValueError("a progressive run needs a schedule (or choose method 'w.o.-prog' / 'plain-cot')")
         self.rationales = list(rationales)
@@ -341,6 +274,7 @@ class ProgressiveDataset(torch.utils.data.Dataset):
         self.schedule = schedule if progressive else None
         self.tokenizer = tokenizer
         self.config = config
+        self.family = family
         self._cache: dict[tuple[int, int], dict] = {}
         self._warned = False
         self.stage = -1
@@ -362,7 +296,8 @@ class ProgressiveDataset(torch.utils.data.Dataset):
                            f"e.g. {missing[0]!r}")
         keys = [(i, int(c[r["id"]])) for i, r in enumerate(self.rationales)]
         todo = [key for key in keys if key not in self._cache]
-        built = stage_examples([self.rationales[i] for i, _ in todo], self.weights, c, self.tokenizer, self.config)
+        built = stage_examples([self.rationales[i] for i, _ in todo], self.weights, c, self.tokenizer, self.config,
+                               self.family)
         self._cache.update(zip(todo, built))
         self.examples = [self._cache[key] for key in keys]
         self.stage = stage
@@ -418,62 +353,60 @@ class CurriculumCallback(TrainerCallback, ExportableState):
 class KPODTrainer(Trainer):
     """A `Trainer` whose loss is Eq. 15: the batch carries one weight per label (`pad_batch`).
 
-    The model's own loss is not used. Seq2seq students get the labels (T5 turns them into its
-    decoder inputs); causal students predict token k + 1 from position k, so labels and
-    weights are shifted left by one before `weighted_token_loss`.
+    The model's own loss is not used. `family` aligns labels and weights with the logits
+    (`StudentFamily.forward`: a causal student predicts token k + 1 from position k).
     """
 
     # compute_loss returns a per-micro-batch mean; the Trainer divides it by the accumulation steps.
     loss_is_scaled_for_ga = False
 
-    def __init__(self, *args, family: str = "t5", **kwargs):
+    def __init__(self, *args, family: StudentFamily, **kwargs):
         super().__init__(*args, **kwargs)
         self.family = family
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        weights = inputs.pop("weights")
-        labels = inputs["labels"]
-        if self.family == "t5":
-            outputs = model(**inputs)
-            logits = outputs.logits
-        else:
-            outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
-            # Shift labels and weights left rather than slicing the (larger) logits, as
-            # transformers' own causal loss does: the last position gets no target.
-            logits = outputs.logits
-            labels = F.pad(labels[:, 1:], (0, 1), value=-100)
-            weights = F.pad(weights[:, 1:], (0, 1), value=0.0)
-        loss = weighted_token_loss(logits, labels, weights)
+        weights = self.family.align(inputs.pop("weights"), 0.0)
+        labels = inputs.pop("labels")
+        outputs, labels = self.family.forward(model, labels, **inputs)
+        loss = weighted_token_loss(outputs.logits, labels, weights)
         return (loss, outputs) if return_outputs else loss
 
 
-def training_arguments(config: KPODConfig, checkpoint_dir: Path | str, progress: bool = True) -> TrainingArguments:
-    """The `TrainingArguments` of a KPOD run (App. A: Adam, lr, batch size, epochs; ours: the rest).
+@dataclass
+class KPODTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with the KPOD settings the trainer reads, the way TRL's trainer
+    configs extend them. Build one from a `KPODConfig` with `training_arguments`."""
 
-    `config.extra` may set `gradient_accumulation_steps` (1), `lr_scheduler_type` ("linear"),
-    `warmup_ratio` (0), `weight_decay` (0: Adam as in App. A), `save_total_limit` (2 checkpoints
-    kept) and `max_grad_norm` (1.0).
+    method: str = field(default="kpod", metadata={"help": "Table 2 row (kpod_lite.methods)"})
+    token_weight_floor: float = field(default=0.0, metadata={"help": "λ of Eq. 15's λ + (1 - λ) w_j (ours)"})
+
+
+# The KPODConfig fields that are the Trainer's own knobs, passed through by name.
+TRAINER_FIELDS = ("gradient_accumulation_steps", "lr_scheduler_type", "weight_decay", "max_grad_norm",
+                  "save_total_limit", "learning_rate", "seed")
+
+
+def training_arguments(config: KPODConfig, checkpoint_dir: Path | str, progress: bool = True) -> KPODTrainingArguments:
+    """The arguments of a KPOD run (App. A: Adam, lr, batch size, epochs; ours: the rest).
+
+    The Trainer's knobs come from the config fields of the same name (`TRAINER_FIELDS`;
+    `warmup_ratio` is a share of all steps); one epoch is one stage (App. B).
     """
-    extra = config.extra
     cuda = torch.cuda.is_available()
-    return TrainingArguments(
+    return KPODTrainingArguments(
         output_dir=str(checkpoint_dir),
+        method=config.method,
+        token_weight_floor=config.token_weight_floor,
+        **{name: getattr(config, name) for name in TRAINER_FIELDS},
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=int(extra.get("gradient_accumulation_steps", 1)),
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=extra.get("lr_scheduler_type", "linear"),
-        warmup_steps=float(extra.get("warmup_ratio", 0.0)),  # a float in [0, 1): a share of all steps
-        weight_decay=float(extra.get("weight_decay", 0.0)),
-        max_grad_norm=float(extra.get("max_grad_norm", 1.0)),
+        warmup_steps=config.warmup_ratio,  # a float in [0, 1): a share of all steps
         optim="adamw_torch",
         bf16=bool(config.bf16 and cuda and bf16_supported()),
         use_cpu=not cuda,
-        seed=config.seed,
         data_seed=config.seed,
         logging_strategy="epoch",
         save_strategy="epoch",
-        save_total_limit=extra.get("save_total_limit", 2),
         restore_callback_states_from_checkpoint=True,  # the curriculum stage
         remove_unused_columns=False,  # keep "weights" in the batch
         label_names=["labels"],
@@ -490,7 +423,7 @@ def training_arguments(config: KPODConfig, checkpoint_dir: Path | str, progress:
 def _index_weights(weight_records: Iterable[Mapping] | None) -> dict | None:
     if weight_records is None:
         return None
-    return {(r["id"], int(r.get("sample", 0))): r for r in weight_records}
+    return {(str(r["id"]), int(r.get("sample", 0))): r for r in weight_records}
 
 
 def _epoch_history(log_history: list[dict], stages: list[dict]) -> list[dict]:
@@ -507,7 +440,7 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
 
     `weight_records`: token weight records (Eq. 3), needed when the method uses them;
     `schedule`: the `Schedule` of Eq. 11 (one stage per epoch), needed when it is progressive;
-    `method`: a row of Table 2 or "plain-cot" (module docstring; None: from the config);
+    `method`: a row of Table 2 or "plain-cot" (`kpod_lite.methods`; None: `config.method`);
     `resume`: True continues from the last checkpoint in `<output_dir>/checkpoints` if there is
     one (a path names one); `model`/`tokenizer`: a student to train (default: `load_student`,
     with LoRA when `config.lora`). Returns `(model, tokenizer, history)`, history being one row
@@ -515,7 +448,8 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
     """
     from transformers import set_seed
 
-    name, use_weights, progressive = method_switches(method, config)
+    config = config.replace(method=method) if method else config
+    switches = config.switches
     output_dir = Path(output_dir)
     set_seed(config.seed)  # LoRA's initialisation happens before the Trainer seeds itself
     if model is None:
@@ -524,10 +458,11 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
             model = apply_lora(model, config)
     elif tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
-    weights = _index_weights(weight_records) if use_weights else None
-    if use_weights and weights is None:
-        raise ValueError(f"method {name!r} uses token weights (Eq. 15): pass the weight records")
-    dataset = ProgressiveDataset(rationale_records, weights, schedule, tokenizer, config, progressive)
+    weights = _index_weights(weight_records) if switches.token_weights else None
+    if switches.token_weights and weights is None:
+        raise ValueError(f"method {config.method!r} uses token weights (Eq. 15): pass the weight records")
+    family = family_of(model)
+    dataset = ProgressiveDataset(rationale_records, weights, schedule, tokenizer, config, family, switches.progressive)
     curriculum = CurriculumCallback()
     trainer = KPODTrainer(
         model=model,
@@ -536,7 +471,7 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
         data_collator=lambda features: pad_batch(features, tokenizer.pad_token_id),
         processing_class=tokenizer,
         callbacks=[curriculum, *(callbacks or [])],
-        family=config.student_family,
+        family=family,
     )
     if not progress:
         # Without a progress bar the Trainer prints every log line instead; the history keeps them.
@@ -553,7 +488,7 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
     history = _epoch_history(trainer.state.log_history, curriculum.stages)
     trainer.save_model(str(output_dir / "model"))  # safetensors; the adapter alone for LoRA
     if trainer.is_world_process_zero():
-        record = {"method": name, "token_weights": use_weights, "progressive": progressive,
+        record = {"method": config.method, "token_weights": switches.token_weights, "progressive": switches.progressive,
                   "config": config.to_dict(), "history": history}
         (output_dir / "history.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return trainer.model, tokenizer, history
@@ -570,7 +505,7 @@ def distill_files(rationales_path, weights_path, schedule_path, out_dir, config:
     rationales = [record for _, record in read_jsonl(rationales_path)]
     weights = [record for _, record in read_jsonl(weights_path)] if weights_path else None
     schedule = Schedule.load(schedule_path) if schedule_path else None
-    name, _, _ = method_switches(method, config)
+    name = method or config.method
     _, _, history = distill(rationales, weights, schedule, config, out_dir, method=method, resume=resume,
                             progress=progress)
     losses = [row["loss"] for row in history if row["loss"] is not None]

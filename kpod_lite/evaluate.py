@@ -5,7 +5,7 @@ rationale and an answer from the question alone, the answer is read off the text
 counts when it equals the gold answer (§4.1, "Following previous works (Fu et al., 2023),
 we use the accuracy (%) metric"). Here, one test question x:
 
-    prompt     = "Q: <x>\nA: Let's think step by step."           (§3.1; `distill.student_prompt`)
+    prompt     = "Q: <x>\nA: Let's think step by step."           (§3.1; `templates.student_prompt`)
     generated  = greedy decoding, at most `config.max_new_tokens` new tokens
     prediction = `kpod_lite.data.extract_answer(generated, kind)`  (the number / option after
                  the last "Therefore, the answer is", else the last one in the text)
@@ -35,8 +35,9 @@ import torch
 
 from kpod_lite.config import KPODConfig
 from kpod_lite.data import Example, answers_match, extract_answer, load_examples, write_jsonl
-from kpod_lite.distill import student_prompt
-from kpod_lite.models import student_dtype
+from kpod_lite.families import StudentFamily, family_of
+from kpod_lite.models import load_student, student_dtype, student_family
+from kpod_lite.templates import ZERO_SHOT_COT_PROMPT, encode_student_example, student_prompt
 
 __all__ = [
     "prompts_for",
@@ -53,36 +54,34 @@ __all__ = [
 Generator = Callable[[list[str]], list[str]]
 
 
-def prompts_for(examples: Sequence[Example]) -> list[str]:
+def prompts_for(examples: Sequence[Example], cot_prompt: str = ZERO_SHOT_COT_PROMPT) -> list[str]:
     """The student's input for each test question: the §3.1 template, no rationale steps given."""
-    return [student_prompt(e.question, e.choices) for e in examples]
+    return [student_prompt(e.question, e.choices, cot_prompt=cot_prompt) for e in examples]
 
 
-def _is_causal(model) -> bool:
-    return not getattr(model.config, "is_encoder_decoder", False)
-
-
-def encode_prompts(tokenizer, prompts: list[str], causal: bool, max_length: int) -> dict[str, torch.Tensor]:
-    """A padded batch of prompts: padded on the left for a causal model, on the right otherwise.
-
-    The tokenizer's own `padding_side` is left as it was.
-    """
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left" if causal else "right"
-    try:
-        return tokenizer(prompts, return_tensors="pt", padding=True, truncation=True, max_length=max_length)
-    finally:
-        tokenizer.padding_side = side
+def encode_prompts(tokenizer, prompts: list[str], family: StudentFamily, max_length: int) -> dict[str, torch.Tensor]:
+    """A padded batch of prompts, each tokenised as in training (`templates.encode_student_example`):
+    padded on the left for a causal model, on the right for a seq2seq one
+    (`StudentFamily.generation_padding_side`)."""
+    rows = [encode_student_example(tokenizer, family, prompt, max_source_length=max_length).input_ids
+            for prompt in prompts]
+    width = max(len(row) for row in rows)
+    pad = tokenizer.pad_token_id
+    left = family.generation_padding_side == "left"
+    ids = [[pad] * (width - len(row)) + row if left else row + [pad] * (width - len(row)) for row in rows]
+    mask = [[0] * (width - len(row)) + [1] * len(row) if left else [1] * len(row) + [0] * (width - len(row))
+            for row in rows]
+    return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask)}
 
 
 @torch.no_grad()
 def generate(model, tokenizer, prompts: list[str], config: KPODConfig, batch_size: int | None = None) -> list[str]:
     """Greedy continuations of `prompts` (the new text only, special tokens removed), in order.
 
-    `batch_size` defaults to `config.extra["eval_batch_size"]`, else twice `config.batch_size`.
+    `batch_size` defaults to `config.eval_batch_size`, else twice `config.batch_size`.
     """
-    batch_size = batch_size or int(config.extra.get("eval_batch_size", 2 * config.batch_size))
-    causal = _is_causal(model)
+    batch_size = batch_size or config.eval_batch_size or 2 * config.batch_size
+    family = family_of(model)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -92,7 +91,7 @@ def generate(model, tokenizer, prompts: list[str], config: KPODConfig, batch_siz
     try:
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
-            batch = encode_prompts(tokenizer, [prompts[i] for i in rows], causal, config.max_source_length)
+            batch = encode_prompts(tokenizer, [prompts[i] for i in rows], family, config.max_source_length)
             batch = {key: value.to(device) for key, value in batch.items()}
             generated = model.generate(
                 **batch,
@@ -102,8 +101,7 @@ def generate(model, tokenizer, prompts: list[str], config: KPODConfig, batch_siz
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,
             )
-            if causal:  # the prompt is echoed; with left padding it fills the first columns
-                generated = generated[:, batch["input_ids"].shape[1]:]
+            generated = family.generated_tokens(generated, batch["input_ids"].shape[1])
             texts = tokenizer.batch_decode(generated, skip_special_tokens=True)
             for i, text in zip(rows, texts):
                 outputs[i] = text.strip()
@@ -147,7 +145,7 @@ def evaluate_examples(model, tokenizer, examples: Sequence[Example], config: KPO
     how many generations had no readable answer, seconds.
     """
     started = time.perf_counter()
-    prompts = prompts_for(examples)
+    prompts = prompts_for(examples, config.cot_prompt)
     texts = generate_fn(prompts) if generate_fn else generate(model, tokenizer, prompts, config)
     records = score(examples, texts)
     if out_path is not None:
@@ -180,9 +178,7 @@ def load_trained(model_dir: Path | str, config: KPODConfig, device: str | torch.
     A full model loads with `from_pretrained` (safetensors only); a LoRA adapter
     (`adapter_config.json`) is put on the base student of `config` (`models.load_student`).
     """
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-
-    from kpod_lite.models import load_student
+    from transformers import AutoTokenizer
 
     model_dir = Path(model_dir)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -195,13 +191,12 @@ def load_trained(model_dir: Path | str, config: KPODConfig, device: str | torch.
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
             model = PeftModel.from_pretrained(base, str(model_dir))
     else:
-        model_class = AutoModelForSeq2SeqLM if config.student_family == "t5" else AutoModelForCausalLM
-        model = model_class.from_pretrained(model_dir, use_safetensors=True, dtype=student_dtype(config, device),
-                                            trust_remote_code=config.trust_remote_code)
+        model = student_family(config.replace(student=str(model_dir))).model_class.from_pretrained(
+            model_dir, use_safetensors=True, dtype=student_dtype(config, device),
+            trust_remote_code=config.trust_remote_code)
         model.to(device)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=config.trust_remote_code)
-    if tokenizer.pad_token is None:  # LLaMA-family tokenizers (see models.load_tokenizer)
-        tokenizer.pad_token = tokenizer.eos_token
+    family_of(model).prepare_tokenizer(tokenizer)  # LLaMA-family tokenizers pad with </s>
     model.eval()
     return model, tokenizer
 

@@ -54,6 +54,8 @@ import torch
 from filelock import FileLock
 
 from kpod_lite.config import ConfigError, KPODConfig
+from kpod_lite.families import StudentFamily, family_of, lora_target_modules
+from kpod_lite.templates import build_prompt, format_rationale_target
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ class TinySpec:
     never sees a test question.
     """
 
-    family: str  # "t5" or "llama"
+    model_type: str  # "t5" (seq2seq, like FlanT5) or "llama" (causal, like LLaMA)
     d_model: int = 128
     layers: int = 2
     heads: int = 4
@@ -114,8 +116,8 @@ class TinySpec:
 
 
 TINY_SPECS: dict[str, TinySpec] = {
-    "tiny-t5": TinySpec(family="t5", layers=2, d_ff=384),
-    "tiny-llama": TinySpec(family="llama", layers=2, d_ff=344),  # LLaMA's 8/3 x d_model
+    "tiny-t5": TinySpec(model_type="t5", layers=2, d_ff=384),
+    "tiny-llama": TinySpec(model_type="llama", layers=2, d_ff=344),  # LLaMA's 8/3 x d_model
 }
 
 # One vocabulary for both: pad, eos, unk and bos first (T5 wants pad = 0 as its decoder
@@ -139,9 +141,8 @@ def pretraining_corpus(seed: int, size: int, exclude: frozenset[str] = frozenset
     rationale with its answer sentence, "<r> Therefore, the answer is <y>." Problems whose
     question document is in `exclude` are skipped (held-out text must be unseen).
     """
-    # Imported here: models serves every stage of the pipeline, teacher included.
+    # Imported here: the synthetic generator is needed only to build the tiny students.
     from kpod_lite.synthetic import generate_dataset
-    from kpod_lite.teacher import build_prompt, format_rationale_target
 
     documents = []
     for problem in generate_dataset(size, seed=seed, prefix="pretrain"):
@@ -198,7 +199,7 @@ def train_tokenizer(texts, vocab_size: int = 1024, sentinels: int = 16):
     return tokenizer
 
 
-def wrap_tokenizer(tokenizer, family: str, model_max_length: int = 512):
+def wrap_tokenizer(tokenizer, model_type: str, model_max_length: int = 512):
     """The trained tokenizer as a `PreTrainedTokenizerFast` that behaves like its family's.
 
     Like FlanT5's, the T5 variant appends `</s>` to every sequence and pads with `<pad>`.
@@ -210,7 +211,7 @@ def wrap_tokenizer(tokenizer, family: str, model_max_length: int = 512):
 
     tokenizer = Tokenizer.from_str(tokenizer.to_str())  # a copy: the two families differ
     ids = {token: tokenizer.token_to_id(token) for token in (PAD, EOS, BOS)}
-    if family == "t5":
+    if model_type == "t5":
         tokenizer.post_processor = processors.TemplateProcessing(
             single=f"$A {EOS}", pair=f"$A {EOS} $B {EOS}", special_tokens=[(EOS, ids[EOS])])
         specials = dict(pad_token=PAD, eos_token=EOS, unk_token=UNK,
@@ -230,7 +231,7 @@ def tiny_model_config(spec: TinySpec, vocab_size: int, tokenizer):
     """The `T5Config` or `LlamaConfig` of a tiny student (randomly initialised from it)."""
     from transformers import LlamaConfig, T5Config
 
-    if spec.family == "t5":
+    if spec.model_type == "t5":
         return T5Config(
             vocab_size=vocab_size, d_model=spec.d_model, d_kv=spec.d_model // spec.heads,
             d_ff=spec.d_ff, num_layers=spec.layers, num_decoder_layers=spec.layers,
@@ -240,7 +241,7 @@ def tiny_model_config(spec: TinySpec, vocab_size: int, tokenizer):
             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
             decoder_start_token_id=tokenizer.pad_token_id,
         )
-    if spec.family == "llama":
+    if spec.model_type == "llama":
         return LlamaConfig(
             vocab_size=vocab_size, hidden_size=spec.d_model, intermediate_size=spec.d_ff,
             num_hidden_layers=spec.layers, num_attention_heads=spec.heads,
@@ -248,7 +249,7 @@ def tiny_model_config(spec: TinySpec, vocab_size: int, tokenizer):
             tie_word_embeddings=False, bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id, pad_token_id=None,
         )
-    raise ConfigError(f"tiny family must be 't5' or 'llama', got {spec.family!r}")
+    raise ConfigError(f"tiny model_type must be 't5' or 'llama', got {spec.model_type!r}")
 
 
 def span_corrupt(ids: list[int], rng: random.Random, sentinel_ids: list[int], eos_id: int,
@@ -283,13 +284,13 @@ def _random_partition(total: int, parts: int, rng: random.Random) -> list[int]:
     return [b - a for a, b in zip([0] + cuts, cuts + [total])]
 
 
-def _pretraining_batch(documents: list[list[int]], family: str, tokenizer, rng: random.Random) -> dict:
+def _pretraining_batch(documents: list[list[int]], model_type: str, tokenizer, rng: random.Random) -> dict:
     """Token ids of a few documents as a padded batch with labels (-100 where nothing to predict).
 
     T5: a span-corruption pair per document. LLaMA: "<s> text </s>", next-token prediction;
     LLaMA has no pad token, so padding repeats `</s>` and is masked by the attention mask.
     """
-    if family == "t5":
+    if model_type == "t5":
         sentinels = tokenizer.convert_tokens_to_ids(sentinel_tokens(_sentinel_count(tokenizer)))
         pairs = [span_corrupt(ids, rng, sentinels, tokenizer.eos_token_id) for ids in documents]
         inputs, mask = pad_right([p[0] for p in pairs], tokenizer.pad_token_id)
@@ -324,7 +325,7 @@ def _encode(tokenizer, texts, max_length: int) -> list[list[int]]:
 
 
 @torch.no_grad()
-def pretraining_loss(model, tokenizer, texts, family: str, seed: int = 0, batch_size: int = 32) -> float:
+def pretraining_loss(model, tokenizer, texts, model_type: str, seed: int = 0, batch_size: int = 32) -> float:
     """Mean per-token cross-entropy (nats) of a tiny student's pretraining objective on `texts`.
 
     Span corruption for T5, next-token prediction for LLaMA; a random model scores about
@@ -336,13 +337,14 @@ def pretraining_loss(model, tokenizer, texts, family: str, seed: int = 0, batch_
     documents = _encode(tokenizer, texts, tokenizer.model_max_length)
     total, count = 0.0, 0
     for start in range(0, len(documents), batch_size):
-        batch = _pretraining_batch(documents[start:start + batch_size], family, tokenizer, rng)
+        batch = _pretraining_batch(documents[start:start + batch_size], model_type, tokenizer, rng)
         batch = {key: value.to(model.device) for key, value in batch.items()}
-        # Causal models predict from the second position on, hence the shift in the count.
-        labels = batch["labels"] if family == "t5" else batch["labels"][:, 1:]
-        n = int((labels != -100).sum())
-        total += model(**batch).loss.item() * n
-        count += n
+        outputs, labels = family_of(model).forward(model, batch["labels"], input_ids=batch["input_ids"],
+                                                   attention_mask=batch["attention_mask"])
+        logits = outputs.logits
+        total += torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                                   ignore_index=-100, reduction="sum").item()
+        count += int((labels != -100).sum())
     model.train(was_training)
     return total / count
 
@@ -383,7 +385,7 @@ def _pretrain(model, tokenizer, documents: list[list[int]], spec: TinySpec) -> l
     for step in range(spec.steps):
         if not batches:
             batches = _length_bucketed_batches([len(ids) for ids in documents], spec.batch_size, rng)
-        batch = _pretraining_batch([documents[i] for i in batches.pop()], spec.family, tokenizer, rng)
+        batch = _pretraining_batch([documents[i] for i in batches.pop()], spec.model_type, tokenizer, rng)
         loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -393,7 +395,7 @@ def _pretrain(model, tokenizer, documents: list[list[int]], spec: TinySpec) -> l
         window.append(loss.item())
         if (step + 1) % log_every == 0 or step + 1 == spec.steps:
             curve.append([step + 1, round(sum(window) / len(window), 4)])
-            log.info("pretraining %s: step %d/%d, loss %.3f", spec.family, step + 1, spec.steps, curve[-1][1])
+            log.info("pretraining %s: step %d/%d, loss %.3f", spec.model_type, step + 1, spec.steps, curve[-1][1])
             window = []
     model.eval()
     return curve
@@ -407,15 +409,13 @@ def build_tiny_model(spec: TinySpec, out_dir: Path | str) -> dict:
     count is pinned during the build, since it can change the order of float sums).
     Returns the build record also written to `build.json`.
     """
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
-
     started = time.perf_counter()
     out_dir = Path(out_dir)
     train_texts, heldout_texts = _corpora(spec)
-    tokenizer = wrap_tokenizer(train_tokenizer(train_texts, spec.vocab_size, spec.sentinels), spec.family)
+    tokenizer = wrap_tokenizer(train_tokenizer(train_texts, spec.vocab_size, spec.sentinels), spec.model_type)
     vocab_size = len(tokenizer)
     config = tiny_model_config(spec, vocab_size, tokenizer)
-    model_class = AutoModelForSeq2SeqLM if spec.family == "t5" else AutoModelForCausalLM
+    model_class = family_of(config).model_class
     threads = torch.get_num_threads()
     # One thread: matrices this small gain little from more, the weights then do not depend
     # on the machine's core count, and two notebooks building at once do not fight.
@@ -424,13 +424,13 @@ def build_tiny_model(spec: TinySpec, out_dir: Path | str) -> dict:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)
             model = model_class.from_config(config)
-            if spec.family == "t5":
+            if spec.model_type == "t5":
                 # T5 draws its untied output layer with std 1, so the first logits are huge
                 # (loss ~40, not log V) and a short pretraining spends its first third on that.
                 torch.nn.init.normal_(model.lm_head.weight, std=spec.d_model ** -0.5)
             documents = _encode(tokenizer, train_texts, spec.max_length)
             curve = _pretrain(model, tokenizer, documents, spec)
-            heldout = pretraining_loss(model, tokenizer, heldout_texts, spec.family, seed=spec.seed)
+            heldout = pretraining_loss(model, tokenizer, heldout_texts, spec.model_type, seed=spec.seed)
     finally:
         torch.set_num_threads(threads)
     model.save_pretrained(out_dir, safe_serialization=True)
@@ -513,29 +513,30 @@ def tiny_model_path(name: str, **overrides) -> Path:
 def _model_location(config: KPODConfig) -> str:
     """A hub id or a folder for `config.student`; the tiny names resolve to their cached build."""
     if config.student in TINY_SPECS:
-        family = TINY_SPECS[config.student].family
-        if config.student_family != family:
-            raise ConfigError(f"student {config.student!r} is a {family} model, but student_family "
-                              f"is {config.student_family!r}; set student_family={family!r}")
-        return str(tiny_model_path(config.student, **config.extra.get("tiny_model", {})))
+        return str(tiny_model_path(config.student))
     return config.student
+
+
+def student_family(config: KPODConfig) -> StudentFamily:
+    """Seq2seq or causal, read from the student's own model config (`kpod_lite.families`)."""
+    from transformers import AutoConfig
+
+    return family_of(AutoConfig.from_pretrained(_model_location(config), trust_remote_code=config.trust_remote_code))
 
 
 def load_tokenizer(config: KPODConfig):
     """The student's tokenizer, ready for batching.
 
-    Causal (LLaMA-family) tokenizers often have no pad token; they get `eos` as pad. Two
-    consequences for callers: mask labels with the attention mask, not by `pad_token_id`
-    (which would also hide the real `</s>` the student must learn to emit), and before a
-    batched `generate` set `tokenizer.padding_side = "left"`, so every prompt ends where
-    generation starts. Padding stays on the right here, which is what training wants.
+    Causal (LLaMA-family) tokenizers often have no pad token; they get `eos` as pad
+    (`StudentFamily.prepare_tokenizer`). Two consequences for callers: mask labels with the
+    attention mask, not by `pad_token_id` (which would also hide the real `</s>` the student
+    must learn to emit), and pad prompts for a batched `generate` on the family's
+    `generation_padding_side`. Padding stays on the right here, which is what training wants.
     """
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(_model_location(config), trust_remote_code=config.trust_remote_code)
-    if config.student_family == "llama" and tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
+    return student_family(config).prepare_tokenizer(tokenizer)
 
 
 def student_dtype(config: KPODConfig, device: torch.device) -> torch.dtype:
@@ -571,11 +572,8 @@ def load_student(config: KPODConfig, device: str | torch.device | None = None):
     applied here: Eq. 8 scores steps with the plain pre-trained student; call `apply_lora`
     before distillation.
     """
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
-
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model_class = AutoModelForSeq2SeqLM if config.student_family == "t5" else AutoModelForCausalLM
-    model = model_class.from_pretrained(
+    model = student_family(config).model_class.from_pretrained(
         _model_location(config),
         trust_remote_code=config.trust_remote_code,
         use_safetensors=True,
@@ -596,27 +594,23 @@ def load_student(config: KPODConfig, device: str | torch.device | None = None):
 
 # --- LoRA (App. A) -------------------------------------------------------------------------------
 
-# The attention query and value projections, as in the LoRA paper (Hu et al., 2021) and
-# peft's defaults; config.extra["lora_target_modules"] widens it (e.g. T5's k, o, wi_0, wi_1,
-# wo or LLaMA's k_proj, o_proj, gate_proj, up_proj, down_proj).
-LORA_TARGET_MODULES = {"t5": ["q", "v"], "llama": ["q_proj", "v_proj"]}
-
-
 def apply_lora(model, config: KPODConfig):
     """The model wrapped as a peft `PeftModel` with LoRA adapters; only they are trainable.
 
     Rank, alpha and dropout come from the config (App. A: rank 128 for FlanT5, 64 for
-    LLaMA-7B); target modules from `LORA_TARGET_MODULES` for the config's family.
+    LLaMA-7B); target modules from the config's `lora_target_modules`, else the query and value
+    projections of the model's architecture (`kpod_lite.families.LORA_TARGET_MODULES`).
     """
-    from peft import LoraConfig, TaskType, get_peft_model
+    from peft import LoraConfig, get_peft_model
 
-    targets = config.extra.get("lora_target_modules", LORA_TARGET_MODULES[config.student_family])
+    family = family_of(model)
+    targets = lora_target_modules(model.config, config.lora_target_modules)
     lora = LoraConfig(
         r=config.lora_rank,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules=list(targets),
-        task_type=TaskType.SEQ_2_SEQ_LM if config.student_family == "t5" else TaskType.CAUSAL_LM,
+        task_type=family.lora_task_type,
     )
     if config.gradient_checkpointing:
         # Frozen embeddings give checkpointed blocks inputs without grad; LoRA needs them.
@@ -641,21 +635,3 @@ def student_input_embeddings(model) -> torch.nn.Embedding:
     if not isinstance(embeddings, torch.nn.Embedding):
         raise TypeError(f"expected the input embeddings to be an nn.Embedding, got {type(embeddings).__name__}")
     return embeddings
-
-
-# --- the rationale tokens r_j every later stage shares -------------------------------------------
-
-
-def rationale_tokens(tokenizer, rationale: str) -> tuple[list[int], list[tuple[int, int]]]:
-    """(token ids, character offsets into `rationale`) of the rationale alone: the r_j of Eq. 3,
-    5, 8 and 15, defined once here for the token weights, the step difficulty and distillation.
-
-    The stripped rationale (as `format_rationale_target` writes it), tokenised without special
-    tokens, offsets shifted back to index the original string. An empty rationale has no tokens.
-    """
-    text = rationale.strip()
-    if not text:
-        return [], []
-    lead = len(rationale) - len(rationale.lstrip())
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    return list(encoded["input_ids"]), [(start + lead, end + lead) for start, end in encoded["offset_mapping"]]

@@ -25,8 +25,9 @@ cache, distillation from its last epoch checkpoint (`distill(resume=True)`). Reu
 the files alone: a run folder does not notice a changed config, so change settings with
 `force=True` (`--force`) or in a new folder.
 
-Ablations (`methods=ABLATIONS`): the paper's Table 2 rows and the plain CoT baseline. Two of
-them need inputs of their own, built next to the main ones only when asked for:
+Ablations (`methods=ABLATIONS`): the paper's Table 2 rows and the plain CoT baseline
+(`kpod_lite.methods`, which says what each needs). Two of them need inputs of their own,
+built next to the main ones only when asked for:
 w.o.-sig-dif reads `schedule.w.o.-sig-dif.json`, built from the unweighted Eq. 8
 (`difficulty.w.o.-sig-dif.jsonl`); w.o.-div reads `schedule.w.o.-div.json`, built with β = 0.
 
@@ -35,7 +36,7 @@ teacher, the token weights and the schedule are built once, with `cfg.seed`. The
 table is therefore the spread of distillation, the stage the methods differ in.
 
 Two rows frame the table: the teacher's own accuracy on the test questions (offline teachers
-only: a paid API is not called for it unless `extra["evaluate_teacher"]` says so), and the
+only: a paid API is not called for it unless `cfg.evaluate_teacher` says so), and the
 student before distillation (the pretrained student prompted with the same zero-shot input).
 """
 
@@ -53,19 +54,13 @@ from pathlib import Path
 
 from kpod_lite import data, teacher
 from kpod_lite.config import ConfigError, KPODConfig
+from kpod_lite.methods import ABLATIONS, METHODS, method_named  # noqa: F401  (ABLATIONS: part of the API)
 
 log = logging.getLogger(__name__)
 
 STAGES = ("questions", "teach", "weigh", "difficulty", "schedule", "distill", "evaluate")
-# Table 2's variants and the plain CoT baseline (Fine-tune-CoT), in the table's order.
-ABLATIONS = ("plain-cot", "kpod", "w.o.-sig", "w.o.-sig-dif", "w.o.-div", "w.o.-prog")
-ROW_NAMES = {"teacher": "teacher (§3.1)", "before": "student before distillation",
-             "plain-cot": "plain CoT distillation (Eq. 1)", "kpod": "KPOD (Eq. 15)",
-             "w.o.-sig": "KPOD w.o.-sig", "w.o.-sig-dif": "KPOD w.o.-sig-dif",
-             "w.o.-div": "KPOD w.o.-div", "w.o.-prog": "KPOD w.o.-prog"}
-# Which schedule each method trains with (None: no progressive schedule).
-SCHEDULE_FILES = {"kpod": "schedule.json", "w.o.-sig": "schedule.json", "w.o.-sig-dif": "schedule.w.o.-sig-dif.json",
-                  "w.o.-div": "schedule.w.o.-div.json", "w.o.-prog": None, "plain-cot": None}
+# The two rows that frame the table; the methods' rows are named in kpod_lite.methods.
+FRAME_ROWS = {"teacher": "teacher (§3.1)", "before": "student before distillation"}
 
 
 def _peak_memory_mb() -> float:
@@ -77,19 +72,13 @@ def _peak_memory_mb() -> float:
 # --- questions and rationales (§3.1) -------------------------------------------------------------
 
 
-def _synthetic_config(cfg: KPODConfig, override: dict | None = None):
-    from kpod_lite import synthetic
-
-    return synthetic.SyntheticConfig(**{**cfg.extra.get("synthetic", {}), **(override or {})})
-
-
 def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict:
     """Question records: {"train": path, "test": path, "ood": {name: path}}.
 
-    Without a `train_file`, synthetic splits from `extra["synthetic"]` (a `SyntheticConfig`)
-    and the sizes `extra["train_size"]`, `extra["test_size"]`. Out-of-distribution sets come
-    from `extra["ood"]`: {name: {"synthetic": overrides, "size": n}} or {name: {"file": path,
-    "format": fmt}} (e.g. ASDiv and SVAMP for a GSM8K run, Table 3).
+    Without a `train_file`, synthetic splits drawn with `cfg.synthetic`, of sizes
+    `cfg.train_size`, `cfg.validation_size`, `cfg.test_size` (None: the generator's defaults).
+    Out-of-distribution sets come from `cfg.ood` (`config.OODSet`: synthetic knobs or a file,
+    e.g. ASDiv and SVAMP for a GSM8K run, Table 3).
     """
     from kpod_lite import synthetic
 
@@ -98,26 +87,26 @@ def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict:
     paths = {"train": out / "train.jsonl", "test": out / "test.jsonl"}
     if not all(p.exists() for p in paths.values()):
         if cfg.train_file is None:
-            sizes = {split: cfg.extra.get(f"{split}_size", n) for split, n in synthetic.DEFAULT_SIZES.items()}
-            synthetic.write_splits(out, sizes=sizes, seed=cfg.seed, config=_synthetic_config(cfg))
+            sizes = {split: getattr(cfg, f"{split}_size") for split in synthetic.DEFAULT_SIZES}
+            sizes = {split: n if n is not None else synthetic.DEFAULT_SIZES[split] for split, n in sizes.items()}
+            synthetic.write_splits(out, sizes=sizes, seed=cfg.seed, config=cfg.synthetic)
         else:
             if cfg.test_file is None:
                 raise ConfigError(f"preset {cfg.name!r} names a train_file but no test_file")
             for split, source in (("train", cfg.train_file), ("test", cfg.test_file)):
                 data.save_examples(paths[split], data.load_examples(source, cfg.data_format))
     ood = {}
-    for index, (name, spec) in enumerate(sorted(cfg.extra.get("ood", {}).items()), start=1):
-        path = ood[name] = out / f"ood-{name}.jsonl"
+    for index, spec in enumerate(sorted(cfg.ood, key=lambda s: s.name), start=1):
+        path = ood[spec.name] = out / f"ood-{spec.name}.jsonl"
         if path.exists():
             continue
-        if "synthetic" in spec:
+        if spec.synthetic is not None:
             # Its own seed, far from the splits', so no question is shared by accident.
-            problems = synthetic.generate_dataset(int(spec.get("size", 100)), seed=cfg.seed + 1000 * index,
-                                                  config=_synthetic_config(cfg, spec["synthetic"]),
-                                                  prefix=f"ood-{name}")
+            problems = synthetic.generate_dataset(spec.size, seed=cfg.seed + 1000 * index, config=spec.synthetic,
+                                                  prefix=f"ood-{spec.name}")
             data.write_jsonl(path, [problem.to_record() for problem in problems])
         else:
-            data.save_examples(path, data.load_examples(spec["file"], spec.get("format", "kpod")))
+            data.save_examples(path, data.load_examples(spec.file, spec.format))
     return {**paths, "ood": ood}
 
 
@@ -126,7 +115,7 @@ def stage_teach(cfg: KPODConfig, run_dir: Path, train_questions: Path) -> teache
     out = run_dir / "rationales.jsonl"
     if out.exists():
         return None
-    backend = teacher.make_backend(cfg.teacher, model=cfg.teacher_model)
+    backend = teacher.make_backend(cfg.teacher, model=cfg.teacher_model, cot_prompt=cfg.cot_prompt)
     return teacher.teach(
         data.load_examples(train_questions, "kpod"), backend, out=out, cache=run_dir / "rationales.cache.jsonl",
         samples=cfg.teacher_samples, temperature=cfg.teacher_temperature, seed=cfg.seed,
@@ -160,9 +149,12 @@ def stage_difficulty(cfg: KPODConfig, run_dir: Path, methods) -> None:
     from kpod_lite import difficulty
     from kpod_lite.models import load_student
 
-    wanted = [("difficulty.jsonl", cfg)]
-    if "w.o.-sig-dif" in methods:
-        wanted.append(("difficulty.w.o.-sig-dif.jsonl", cfg.replace(weighted_difficulty=False)))
+    # One file per kind of difficulty the methods' schedules need (kpod_lite.methods).
+    wanted = {}
+    for method in map(method_named, methods):
+        if method.difficulty_file:
+            wanted.setdefault(method.difficulty_file, cfg.replace(method=method.name))
+    wanted = list(wanted.items())
     todo = [(name, variant) for name, variant in wanted if not (run_dir / name).exists()]
     if not todo:
         return
@@ -176,11 +168,10 @@ def stage_schedule(cfg: KPODConfig, run_dir: Path, methods) -> None:
     """The schedule of Eq. 9-13 from the step difficulties, and the variants the ablations need."""
     from kpod_lite import schedule
 
-    wanted = {"schedule.json": ("difficulty.jsonl", cfg)}
-    if "w.o.-sig-dif" in methods:
-        wanted["schedule.w.o.-sig-dif.json"] = ("difficulty.w.o.-sig-dif.jsonl", cfg)
-    if "w.o.-div" in methods:
-        wanted["schedule.w.o.-div.json"] = ("difficulty.jsonl", cfg.replace(diversity=False))
+    wanted = {}
+    for method in map(method_named, methods):
+        if method.schedule_file:
+            wanted.setdefault(method.schedule_file, (method.difficulty_file, cfg.replace(method=method.name)))
     for name, (difficulty_name, variant) in wanted.items():
         if not (run_dir / name).exists():
             schedule.schedule_file(run_dir / difficulty_name, run_dir / "rationales.jsonl", run_dir / name, variant)
@@ -200,10 +191,10 @@ def stage_distill(cfg: KPODConfig, run_dir: Path, method: str, seed: int) -> dic
     out = student_dir(run_dir, method, seed)
     if (out / "history.json").exists() and (out / "model").exists():
         return None
-    _, use_weights, _ = distill.method_switches(method, cfg)
-    schedule_name = SCHEDULE_FILES[method]
+    switches = method_named(method)
+    schedule_name = switches.schedule_file
     return distill.distill_files(
-        run_dir / "rationales.jsonl", run_dir / "weights.jsonl" if use_weights else None,
+        run_dir / "rationales.jsonl", run_dir / "weights.jsonl" if switches.token_weights else None,
         run_dir / schedule_name if schedule_name else None, out, cfg.replace(seed=seed), method=method,
         resume=True, progress=False)
 
@@ -239,14 +230,15 @@ def stage_evaluate(cfg: KPODConfig, out: Path, test_sets: dict[str, Path], model
 
 def stage_teacher_accuracy(cfg: KPODConfig, run_dir: Path, test_sets: dict[str, Path]) -> dict | None:
     """The teacher's accuracy on the test sets (cached like the training rationales), or None
-    for a remote teacher unless `extra["evaluate_teacher"]` asks for it (it costs API calls)."""
-    if not cfg.extra.get("evaluate_teacher", cfg.teacher in ("template", "gold")):
+    for a remote teacher unless `cfg.evaluate_teacher` asks for it (it costs API calls)."""
+    wanted = cfg.evaluate_teacher if cfg.evaluate_teacher is not None else cfg.teacher in ("template", "gold")
+    if not wanted:
         return None
     done = run_dir / "students" / "teacher" / "eval.json"
     if done.exists():
         return json.loads(done.read_text(encoding="utf-8"))
     done.parent.mkdir(parents=True, exist_ok=True)
-    backend = teacher.make_backend(cfg.teacher, model=cfg.teacher_model)
+    backend = teacher.make_backend(cfg.teacher, model=cfg.teacher_model, cot_prompt=cfg.cot_prompt)
     result = {}
     for name, path in test_sets.items():
         report = teacher.teach(data.load_examples(path, "kpod"), backend, out=done.parent / f"{name}.jsonl",
@@ -276,7 +268,8 @@ def results_table(run_dir: Path, methods, seeds) -> list[dict]:
         evals = [json.loads((d / "eval.json").read_text()) for d in dirs if (d / "eval.json").exists()]
         if not evals:
             continue
-        row = {"row": ROW_NAMES.get(key, key), "method": key, "seeds": len(evals)}
+        row = {"row": METHODS[key].row if key in METHODS else FRAME_ROWS.get(key, key), "method": key,
+               "seeds": len(evals)}
         for test_set in evals[0]:
             values = [100 * e[test_set]["accuracy"] for e in evals]
             mean, std = _mean_std(values)
@@ -391,11 +384,8 @@ def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False, methods=("kpo
     distillation seeds (default: `cfg.seed` alone); `stages`: stop after the last one named.
     `force` re-runs finished stages (the teacher still reuses its cache: delete it to ask again).
     """
-    from kpod_lite.distill import METHODS
-
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ConfigError(f"unknown method(s) {unknown}; choose from {sorted(METHODS)}")
+    for method in methods:
+        method_named(method)  # an unknown name fails here, before any stage runs
     seeds = list(seeds) if seeds is not None else [cfg.seed]
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

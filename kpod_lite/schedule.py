@@ -325,8 +325,8 @@ def build_schedule_from_config(cfg, difficulties, clusters, meta: dict | None = 
     return build_schedule(
         difficulties, clusters, epochs=cfg.epochs, T=cfg.stage_T, p=cfg.p,
         c0_fraction=cfg.c0_fraction, delta_s=cfg.delta_s,
-        beta=cfg.beta if cfg.diversity else 0.0,  # KPOD-w.o.-div
-        eps=cfg.ftgp_eps, progressive=cfg.progressive, meta=meta,
+        beta=cfg.beta if cfg.switches.diversity else 0.0,  # KPOD-w.o.-div
+        eps=cfg.ftgp_eps, progressive=cfg.switches.progressive, meta=meta,
     )
 
 

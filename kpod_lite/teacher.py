@@ -20,8 +20,9 @@ trigger makes the model say it in the form the answer extraction expects. The te
 is then compared with the dataset's gold answer, and only rationales that reach the right
 answer are kept for distillation (§3.1, following Ho et al., 2023).
 
-This module holds the template (`build_prompt`, `extraction_prompt`, and the student target
-`format_rationale_target`), the teacher back-ends behind one small protocol, and `teach`,
+The template's text lives in `kpod_lite.templates` (`build_prompt`, `extraction_prompt`, the
+student target `format_rationale_target`). This module holds the teacher back-ends behind one
+small protocol, the cleaning of what a teacher writes (`clean_rationale`), and `teach`,
 which runs a back-end over a dataset through an append-only cache that survives a killed
 run:
 
@@ -52,7 +53,6 @@ from tqdm.auto import tqdm
 
 from kpod_lite.config import ConfigError
 from kpod_lite.data import (
-    ANSWER_TRIGGER,
     Example,
     answers_match,
     append_jsonl,
@@ -61,66 +61,18 @@ from kpod_lite.data import (
     write_jsonl,
 )
 
+from kpod_lite.templates import (
+    ANSWER_TRIGGER,
+    ZERO_SHOT_COT_PROMPT,
+    build_prompt,
+    extraction_prompt,
+    pose_question,
+)
+
 log = logging.getLogger(__name__)
-
-# --- the template (§3.1; Kojima et al., 2022) ------------------------------------------------
-
-ZERO_SHOT_COT_PROMPT = "Let's think step by step."
-
-# Stage-2 triggers of Kojima et al. (2022), one per answer type.
-NUMBER_EXTRACTION_TRIGGER = "Therefore, the answer (arabic numerals) is"
-CHOICE_EXTRACTION_TRIGGER = "Therefore, among A through E, the answer is"
-EXTRACTION_TRIGGERS = {"number": NUMBER_EXTRACTION_TRIGGER, "choice": CHOICE_EXTRACTION_TRIGGER}
 
 # The answer is a number or a letter: a few tokens suffice (Kojima et al. also use 32).
 EXTRACTION_MAX_TOKENS = 32
-
-
-def pose_question(question: str, choices: dict[str, str] | None = None) -> str:
-    """The question x as the teacher and the student see it.
-
-    Multiple-choice questions carry their options inline, as in Kojima et al. (2022):
-    "... Answer Choices: (A) ... (B) ...". Rationale records store this text as `question`,
-    so a later stage needs nothing but the record to build the student's input.
-    """
-    question = " ".join(question.split())
-    if not choices:
-        return question
-    options = " ".join(f"({letter}) {text}" for letter, text in choices.items())
-    return f"{question} Answer Choices: {options}"
-
-
-def build_prompt(question: str, choices: dict[str, str] | None = None, cot_prompt: str = ZERO_SHOT_COT_PROMPT) -> str:
-    """The stage-1 prompt "Q: <x>\\nA: <p>" of the template in §3.1 (Kojima et al., 2022).
-
-    >>> build_prompt("What is 3 + 4?")
-    "Q: What is 3 + 4?\\nA: Let's think step by step."
-    """
-    return f"Q: {pose_question(question, choices)}\nA: {cot_prompt}"
-
-
-def extraction_prompt(reasoning_prompt: str, reasoning: str, kind: str) -> str:
-    """The stage-2 prompt: stage 1's prompt, its reasoning, and the answer trigger for `kind`.
-
-    >>> extraction_prompt("Q: What is 3 + 4?\\nA: Let's think step by step.", "3 + 4 = 7.", "number")
-    "Q: What is 3 + 4?\\nA: Let's think step by step. 3 + 4 = 7.\\nTherefore, the answer (arabic numerals) is"
-    """
-    if kind not in EXTRACTION_TRIGGERS:
-        raise ValueError(f"answer kind must be one of {sorted(EXTRACTION_TRIGGERS)}, got {kind!r}")
-    return f"{reasoning_prompt} {reasoning.strip()}\n{EXTRACTION_TRIGGERS[kind]}"
-
-
-def format_rationale_target(rationale: str, answer: str) -> str:
-    """The student's target "<r> Therefore, the answer is <y>." (§3.1, Eq. 1).
-
-    The one place that joins a rationale and its answer: distillation and evaluation use it.
-
-    >>> format_rationale_target("3 + 4 = 7.", "7")
-    '3 + 4 = 7. Therefore, the answer is 7.'
-    """
-    rationale = rationale.strip()
-    sentence = f"{ANSWER_TRIGGER} {answer}."
-    return f"{rationale} {sentence}" if rationale else sentence
 
 
 # An answer sentence: "Therefore/So/Thus/Hence, the answer ...", Kojima's triggers, or a
@@ -643,6 +595,7 @@ def make_backend(
     base_url: str | None = None,
     replay_from: Path | str | None = None,
     concurrency: int = 8,
+    cot_prompt: str = ZERO_SHOT_COT_PROMPT,
     **options,
 ) -> TeacherBackend:
     """The teacher called `name`, one of `BACKENDS`.
@@ -650,7 +603,8 @@ def make_backend(
     openai: the model is `model` or $KPOD_TEACHER_MODEL, the server `base_url` or
     $OPENAI_BASE_URL (else OpenAI's), the key $OPENAI_API_KEY; a server of your own may need
     no key. hf: `model` is a local folder or a hub id. `concurrency` is the number of requests
-    in flight: threads for openai, the batch size for hf. Extra `options` go to the back-end's
+    in flight: threads for openai, the batch size for hf. `cot_prompt` is <p> of the §3.1
+    template for the teachers that are prompted (openai, hf). Extra `options` go to the back-end's
     constructor (e.g. `retry=RetryPolicy(...)`, `timeout=...` for openai).
     """
     if name == "template":
@@ -664,7 +618,7 @@ def make_backend(
     if name == "hf":
         if not model:
             raise TeacherError("the hf teacher needs a model (--model: a local folder or a hub id)")
-        return HFTeacher(model, batch_size=concurrency, **options)
+        return HFTeacher(model, batch_size=concurrency, cot_prompt=cot_prompt, **options)
     if name == "openai":
         model = model or os.environ.get("KPOD_TEACHER_MODEL")
         if not model:
@@ -673,7 +627,8 @@ def make_backend(
         api_key = os.environ.get("OPENAI_API_KEY") or None
         if api_key is None and base_url is None:
             raise TeacherError("set OPENAI_API_KEY for OpenAI's API, or point --base-url at your own server")
-        return OpenAITeacher(model, base_url=base_url, api_key=api_key, concurrency=concurrency, **options)
+        return OpenAITeacher(model, base_url=base_url, api_key=api_key, concurrency=concurrency,
+                             cot_prompt=cot_prompt, **options)
     raise TeacherError(f"unknown teacher {name!r}; choose one of {', '.join(BACKENDS)}")
 
 

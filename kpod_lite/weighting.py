@@ -95,7 +95,8 @@ weights by the AUROC of keypoint against filler tokens. Train on one split, scor
 
     python -m kpod_lite.weighting --train train.jsonl --eval validation.jsonl --seeds 0 1 2
 
-Settings read from `config.extra` (all ours, defaults in `SETTINGS`): see `settings`.
+Its settings are the `weighting_*` fields of `KPODConfig`, with `alpha`, `gumbel_temperature`
+and `prefix_mode`, each documented there.
 """
 
 from __future__ import annotations
@@ -113,33 +114,22 @@ from torch import nn
 from torch.nn import functional as F
 
 from kpod_lite.config import KPODConfig
-from kpod_lite.data import ANSWER_TRIGGER, read_jsonl, split_steps, write_jsonl
-from kpod_lite.models import TINY_SPECS, load_student, pad_right, rationale_tokens, student_input_embeddings
-from kpod_lite.teacher import build_prompt
+from kpod_lite.data import read_jsonl, split_steps, write_jsonl
+from kpod_lite.families import family_of
+from kpod_lite.models import load_student, pad_right, student_input_embeddings
+from kpod_lite.templates import ANSWER_TRIGGER, build_prompt, rationale_tokens
 
 # Mean weight below / above which the weights are called collapsed (module docstring).
 COLLAPSE_LOW, COLLAPSE_HIGH = 0.02, 0.98
 
-# Every weighting knob that KPODConfig does not have, read from config.extra, with defaults.
-SETTINGS = {
-    "weighting_predictor": None,  # model for Eq. 5 (hub id, folder, tiny name); None: the student
-    "weighting_predictor_family": "t5",  # "t5" or "llama", for a predictor that is not a tiny name
-    "weighting_predictor_warmup_steps": 400,  # unmasked answer-reading steps before mask learning
-    "weighting_batch_size": None,  # rationales per step; None: config.batch_size
-    "weighting_max_tokens": None,  # rationale tokens read in training; None: config.max_target_length
-    "weighting_sampled_prefixes": 0,  # extra random prefixes per rationale in "steps" mode
-    "weighting_hard": False,  # straight-through binary masks (Eq. 4)
-    "weighting_positions": False,  # position codes in Att (Eq. 2)
-    "weighting_train_embeddings": False,  # train Emb (Eq. 2) instead of keeping it frozen
-}
+def weighting_batch_size(config: KPODConfig) -> int:
+    """Rationales per training step: `weighting_batch_size`, else the distillation batch size."""
+    return config.weighting_batch_size or config.batch_size
 
 
-def settings(config: KPODConfig) -> dict:
-    """`SETTINGS` overridden by `config.extra`, with the config-derived defaults filled in."""
-    found = {key: config.extra.get(key, default) for key, default in SETTINGS.items()}
-    found["weighting_batch_size"] = int(found["weighting_batch_size"] or config.batch_size)
-    found["weighting_max_tokens"] = int(found["weighting_max_tokens"] or config.max_target_length)
-    return found
+def weighting_max_tokens(config: KPODConfig) -> int:
+    """Rationale tokens read per window: `weighting_max_tokens`, else `max_target_length`."""
+    return config.weighting_max_tokens or config.max_target_length
 
 
 class WeightCollapseWarning(UserWarning):
@@ -206,11 +196,10 @@ def build_weighter(student, config: KPODConfig) -> TokenWeighter:
     """
     embeddings = student_input_embeddings(student)
     heads = next(h for h in (8, 4, 2, 1) if embeddings.embedding_dim % h == 0)
-    found = settings(config)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        weighter = TokenWeighter(embeddings, heads=heads, train_embeddings=found["weighting_train_embeddings"],
-                                 positions=found["weighting_positions"])
+        weighter = TokenWeighter(embeddings, heads=heads, train_embeddings=config.weighting_train_embeddings,
+                                 positions=config.weighting_positions)
     return weighter.to(embeddings.weight.device)
 
 
@@ -299,30 +288,22 @@ def answer_prediction_loss(predictor, question_embeds: list[torch.Tensor], maske
         return losses
     head = [] if bos_embed is None else [bos_embed[None]]
     tail = [] if trigger_embeds is None else [trigger_embeds]
-    seq2seq = predictor.config.is_encoder_decoder
+    family = family_of(predictor)
     table = predictor.get_input_embeddings()
     rows, label_rows, owner = [], [], []
     for i, (question, rationale, ks) in enumerate(zip(question_embeds, masked_rationales, prefixes)):
         answer = torch.tensor(answer_ids[i], device=device)
         for k in ks:
-            row = torch.cat(head + [question, rationale[:k]] + tail)
-            if seq2seq:
-                rows.append(row)
-                label_rows.append(answer)
-            else:
-                rows.append(torch.cat([row, table(answer)]))
-                label_rows.append(torch.cat([torch.full((len(row),), -100, device=device), answer]))
+            row, labels = family.join_embeddings(torch.cat(head + [question, rationale[:k]] + tail), answer, table)
+            rows.append(row)
+            label_rows.append(labels)
             owner.append(i)
     embeds = nn.utils.rnn.pad_sequence(rows, batch_first=True)
     lengths = torch.tensor([len(r) for r in rows], device=device)
     attention = (torch.arange(embeds.shape[1], device=device)[None, :] < lengths[:, None]).long()
     labels = nn.utils.rnn.pad_sequence(label_rows, batch_first=True, padding_value=-100)
-    if seq2seq:
-        logits = predictor(inputs_embeds=embeds, attention_mask=attention, labels=labels).logits
-    else:  # position t predicts token t + 1
-        logits = predictor(inputs_embeds=embeds, attention_mask=attention).logits[:, :-1]
-        labels = labels[:, 1:]
-    token_nll = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
+    outputs, labels = family.forward(predictor, labels, inputs_embeds=embeds, attention_mask=attention)
+    token_nll = F.cross_entropy(outputs.logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
     per_prefix = token_nll.sum(1)  # Σ_j over the answer tokens; ignored positions add 0
     owner = torch.tensor(owner, device=device)
     counts = torch.zeros(len(prefixes), device=device).index_add_(0, owner, torch.ones_like(per_prefix))
@@ -362,7 +343,7 @@ def _training_items(records, tokenizer, config: KPODConfig) -> list[dict]:
     """The token ids a training step needs, per non-empty rationale (cut to max tokens):
     the rationale, its prefixes, the question as the student reads it (§3.1 prompt), and the
     answer y as it follows the trigger (" <y>"), closed by eos so that the predictor stops."""
-    limit = settings(config)["weighting_max_tokens"]
+    limit = weighting_max_tokens(config)
     items = []
     for record in records:
         ids, offsets = rationale_tokens(tokenizer, record["rationale"])
@@ -371,7 +352,7 @@ def _training_items(records, tokenizer, config: KPODConfig) -> list[dict]:
         items.append({
             "ids": ids[:limit],
             "ks": prefix_lengths(offsets[:limit], record["rationale"], config.prefix_mode),
-            "question": _ids(tokenizer, build_prompt(record["question"])),
+            "question": _ids(tokenizer, build_prompt(record["question"], cot_prompt=config.cot_prompt)),
             "answer": _ids(tokenizer, " " + str(record["answer"]).strip()) + [tokenizer.eos_token_id],
         })
     return items
@@ -385,7 +366,7 @@ class _Embedder:
         self.device = self.table.weight.device
         self.mask_id = mask_token_id(tokenizer)
         self.trigger_ids = _ids(tokenizer, " " + ANSWER_TRIGGER)
-        self.bos_id = None if predictor.config.is_encoder_decoder else tokenizer.bos_token_id
+        self.bos_id = None if family_of(predictor).seq2seq else tokenizer.bos_token_id  # causal rows open with <s>
 
     def __call__(self, ids) -> torch.Tensor:
         return self.table(torch.as_tensor(ids, device=self.device))
@@ -407,12 +388,11 @@ def load_predictor(config: KPODConfig, student, tokenizer):
     The paper initialises it from FlanT5-Large (§3.3). Another model must share the student's
     vocabulary: the masks are drawn for the student's tokens and applied to its embeddings.
     """
-    name = settings(config)["weighting_predictor"]
+    name = config.weighting_predictor
     if not name or name == config.student:
         return copy.deepcopy(student)
-    family = TINY_SPECS[name].family if name in TINY_SPECS else settings(config)["weighting_predictor_family"]
-    predictor, predictor_tokenizer = load_student(config.replace(student=name, student_family=family),
-                                                  device=next(student.parameters()).device)
+    # Seq2seq or causal: read off the predictor's own config (kpod_lite.families).
+    predictor, predictor_tokenizer = load_student(config.replace(student=name), device=next(student.parameters()).device)
     if predictor_tokenizer.get_vocab() != tokenizer.get_vocab():
         raise ValueError(f"weighting_predictor {name!r} has another vocabulary than the student "
                          f"{config.student!r}: the masks of Eq. 4 could not be applied to its tokens")
@@ -449,15 +429,14 @@ def training_step(weighter: TokenWeighter, predictor, embedder: _Embedder, batch
     prefixes: they are prefixes of one masked rationale r[m]), the mask mixes the predictor's
     embeddings, then Eq. 5, 6 and 7.
     """
-    found = settings(config)
     ids, attention = (t.to(embedder.device) for t in pad_right([item["ids"] for item in batch]))
     logits = weighter(ids, attention)  # Eq. 2-3
-    mask = gumbel_mask(logits, config.gumbel_temperature, found["weighting_hard"], generator)  # Eq. 4
+    mask = gumbel_mask(logits, config.gumbel_temperature, config.weighting_hard, generator)  # Eq. 4
     masked = apply_mask(embedder(ids), mask, embedder(embedder.mask_id))
     prefixes = []
     for item in batch:
         ks = set(item["ks"])
-        ks |= {rng.randint(1, len(item["ids"])) for _ in range(found["weighting_sampled_prefixes"])}
+        ks |= {rng.randint(1, len(item["ids"])) for _ in range(config.weighting_sampled_prefixes)}
         prefixes.append(sorted(ks))
     rationales = [masked[i, : len(item["ids"])] for i, item in enumerate(batch)]
     answer_loss = embedder.loss(predictor, batch, rationales, prefixes)  # Eq. 5
@@ -494,7 +473,6 @@ def train_weighter(rationale_records, config: KPODConfig, *, student=None, token
         loaded, loaded_tokenizer = load_student(config)
         student = loaded if student is None else student
         tokenizer = loaded_tokenizer if tokenizer is None else tokenizer
-    found = settings(config)
     records = list(rationale_records)
     weighter = build_weighter(student, config)
     items = _training_items(records, tokenizer, config)
@@ -511,8 +489,8 @@ def train_weighter(rationale_records, config: KPODConfig, *, student=None, token
         embedder = _Embedder(predictor, tokenizer)
         rng = random.Random(config.seed)
         generator = torch.Generator().manual_seed(config.seed)
-        batch_size = found["weighting_batch_size"]
-        warm = warm_up_predictor(predictor, embedder, items, found["weighting_predictor_warmup_steps"],
+        batch_size = weighting_batch_size(config)
+        warm = warm_up_predictor(predictor, embedder, items, config.weighting_predictor_warmup_steps,
                                  config.weighting_lr, batch_size, rng)
         history["predictor_warmup"] = [round(sum(warm[i:i + 25]) / len(warm[i:i + 25]), 4)
                                        for i in range(0, len(warm), 25)]
@@ -615,7 +593,7 @@ def weigh_file(rationales_path, out_path, config: KPODConfig) -> dict:
     records = [record for _, record in read_jsonl(rationales_path)]
     student, tokenizer = load_student(config)
     weighter, history = train_weighter(records, config, student=student, tokenizer=tokenizer)
-    weighted = weigh(records, weighter, tokenizer, settings(config)["weighting_max_tokens"])
+    weighted = weigh(records, weighter, tokenizer, weighting_max_tokens(config))
     write_weights(out_path, weighted)
     weights = [w for record in weighted for w in record["weights"]]
     return {
@@ -705,7 +683,7 @@ def evaluate_keypoints(train_records, eval_records, config: KPODConfig, seeds=(0
                 weighter, history = train_weighter(train_records, run_config, student=student,
                                                    tokenizer=tokenizer, progress=progress)
             seconds = time.perf_counter() - started
-            scores = keypoint_auroc(weigh(eval_records, weighter, tokenizer, settings(config)["weighting_max_tokens"]),
+            scores = keypoint_auroc(weigh(eval_records, weighter, tokenizer, weighting_max_tokens(config)),
                                     eval_records)
             runs.append({"alpha": alpha, "seed": seed, "train_seconds": round(seconds, 1),
                          "kept": history["epochs"][-1]["mask_ratio"] if history["epochs"] else None,
@@ -733,7 +711,7 @@ def main(argv=None) -> None:
     parser.add_argument("--prefix-mode", choices=["all", "steps"], default=None)
     parser.add_argument("--epochs", type=int, default=None, help="weighting_epochs")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
-                        help="config fields or extra settings, e.g. weighting_predictor='\"tiny-llama\"'")
+                        help="KPODConfig fields, e.g. weighting_predictor='\"tiny-llama\"'")
     parser.add_argument("--out", default=None, help="also write the JSON result here")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     args = parser.parse_args(argv)
@@ -751,7 +729,8 @@ def main(argv=None) -> None:
                                 config, seeds=args.seeds, alphas=args.alphas, progress=True)
     result["config"] = {"preset": config.name, "prefix_mode": config.prefix_mode,
                         "weighting_epochs": config.weighting_epochs, "weighting_lr": config.weighting_lr,
-                        "gumbel_temperature": config.gumbel_temperature, **settings(config)}
+                        "gumbel_temperature": config.gumbel_temperature,
+                        **{k: v for k, v in config.to_dict().items() if k.startswith("weighting_")}}
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
     result["torch_threads"] = torch.get_num_threads()
     text = json.dumps(result, indent=1)

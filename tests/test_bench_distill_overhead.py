@@ -18,7 +18,7 @@ from kpod_lite.models import load_tokenizer  # noqa: E402
 
 @pytest.fixture(scope="module")
 def tokenizers():
-    return {family: load_tokenizer(preset("tiny", student=name, student_family=family))
+    return {family: load_tokenizer(preset("tiny", student=name))
             for family, name in (("t5", "tiny-t5"), ("llama", "tiny-llama"))}
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kpod_lite import cli, data, pipeline, synthetic
+from kpod_lite import cli, data, pipeline, synthetic, templates
 from kpod_lite.config import preset
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
@@ -63,7 +63,7 @@ def test_unknown_preset_is_a_clear_error(capsys):
 
 
 def test_pipeline_run_reuses_finished_stages(tmp_path):
-    cfg = preset("tiny", extra={"train_size": 30, "validation_size": 5, "test_size": 10})
+    cfg = preset("tiny", train_size=30, validation_size=5, test_size=10)
     first = pipeline.run(cfg, tmp_path, stages=("questions", "teach"))
     summary = json.loads((tmp_path / "results" / "summary.json").read_text())
     assert summary["train_questions"] == 30 and summary["test_questions"] == 10
@@ -78,8 +78,9 @@ def test_pipeline_run_reuses_finished_stages(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["name"] == "tiny"
 
 
-def test_without_extra_synthetic_settings_the_pipeline_writes_the_shipped_splits(tmp_path):
-    paths = pipeline.stage_questions(preset("tiny", extra={}), tmp_path)
+def test_with_the_default_synthetic_task_the_pipeline_writes_the_shipped_splits(tmp_path):
+    cfg = preset("tiny", synthetic=synthetic.SyntheticConfig(), train_size=None, test_size=None, ood=())
+    paths = pipeline.stage_questions(cfg, tmp_path)
     for split in ("train", "test"):
         assert paths[split].read_bytes() == (SAMPLES / "synthetic" / f"{split}.jsonl").read_bytes()
 
@@ -132,7 +133,7 @@ def test_difficulty_command_scores_every_step(tmp_path, capsys):
     tokenizer = models.load_tokenizer(preset("tiny"))
     weights = []
     for _, r in data.read_jsonl(rationales):
-        ids, offsets = difficulty.rationale_tokens(tokenizer, r["rationale"])
+        ids, offsets = templates.rationale_tokens(tokenizer, r["rationale"])
         weights.append({"id": r["id"], "sample": r["sample"], "tokens": tokenizer.convert_ids_to_tokens(ids),
                         "offsets": [list(o) for o in offsets], "weights": [0.5] * len(ids)})
     data.write_jsonl(tmp_path / "weights.jsonl", weights)

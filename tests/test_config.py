@@ -20,7 +20,7 @@ def test_presets_follow_appendix_a():
     large, llama = preset("flan-t5-large"), preset("llama-7b")
     assert (large.student, large.lora_rank, large.learning_rate, large.batch_size) == (
         "google/flan-t5-large", 128, 5e-5, 4)
-    assert (llama.student_family, llama.lora_rank, llama.learning_rate, llama.epochs) == ("llama", 64, 1e-5, 20)
+    assert (llama.lora_rank, llama.learning_rate, llama.epochs) == (64, 1e-5, 20)
     assert llama.stage_T == 10
 
 
@@ -59,8 +59,10 @@ def test_bad_values_are_clear_errors(changes, message):
 def test_unknown_preset_and_unknown_field():
     with pytest.raises(ConfigError, match="unknown preset 'flan-t5-small'.*tiny"):
         preset("flan-t5-small")
-    with pytest.raises(ConfigError, match="unknown KPODConfig field"):
+    with pytest.raises(ConfigError, match="unknown setting 'alhpa'.*did you mean 'alpha'"):
         preset("tiny", alhpa=0.1)
+    with pytest.raises(ConfigError, match="did you mean 'alpha'"):
+        preset("tiny").replace(alhpa=0.1)
 
 
 def test_every_field_has_a_comment_citing_its_source():
@@ -72,18 +74,68 @@ def test_every_field_has_a_comment_citing_its_source():
     source = inspect.getsource(module.KPODConfig)
     for f in dataclasses.fields(KPODConfig):
         line = next(l for l in source.splitlines() if l.strip().startswith(f"{f.name}:"))
-        assert "#" in line or f.name == "extra", f"field {f.name} has no comment"
+        assert "#" in line, f"field {f.name} has no comment"
 
 
-def test_command_line_settings_set_fields_or_extra_and_name_bad_values():
+def test_command_line_settings_set_typed_fields_and_name_bad_values():
     from kpod_lite.config import with_settings
 
     cfg = with_settings(preset("tiny"), ["token_weight_floor=0", 'weighting_predictor="tiny-t5"', "epochs=3"])
-    assert cfg.token_weight_floor == 0 and cfg.epochs == 3 and cfg.extra["weighting_predictor"] == "tiny-t5"
-    assert cfg.extra["train_size"] == preset("tiny").extra["train_size"], "other extra settings stay"
+    assert cfg.token_weight_floor == 0 and cfg.epochs == 3 and cfg.weighting_predictor == "tiny-t5"
+    assert cfg.train_size == preset("tiny").train_size, "other settings stay"
     with pytest.raises(ConfigError, match="'weighting_predictor'.*not JSON"):
         with_settings(preset("tiny"), ["weighting_predictor=tiny-t5"])
     with pytest.raises(ConfigError, match="KEY=JSON"):
         with_settings(preset("tiny"), ["epochs"])
     with pytest.raises(ConfigError, match="epochs must be >= 1"):
         with_settings(preset("tiny"), ["epochs=0"])
+
+
+@pytest.mark.parametrize("setting,message", [
+    ("epochs=2.7", "'epochs' takes int"),
+    ("epochs=true", "'epochs' takes int"),
+    ("student=5", "'student' takes str"),
+    ("beta=NaN", "'beta' must be a finite number"),
+    ("alpha=Infinity", "'alpha' must be a finite number"),
+    ("lora_rank=-4", "lora_rank must be >= 1"),
+    ("max_new_tokens=-1", "max_new_tokens must be >= 1"),
+    ("max_source_length=0", "max_source_length must be >= 1"),
+    ("weighting_epochs=-1", "weighting_epochs must be >= 0"),
+    ('seed="abc"', "'seed' takes int"),
+    ("weighting_predictor_warmup=10", "did you mean 'weighting_predictor_warmup_steps'"),
+    ("synthetic.max_step=3", "did you mean 'max_steps'"),
+    ('method="kpod-acl"', "method must be one of"),
+    ("ood=5", "'ood' takes a list"),
+])
+def test_every_setting_is_typed_and_checked(setting, message):
+    from kpod_lite.config import with_settings
+
+    with pytest.raises(ConfigError, match=message):
+        with_settings(preset("tiny"), [setting])
+
+
+def test_settings_apply_in_order_and_reach_groups():
+    from kpod_lite.config import with_settings
+
+    cfg = with_settings(preset("tiny"), ["epochs=5", "alpha=0.1", "synthetic.max_steps=4"])
+    assert (cfg.epochs, cfg.alpha, cfg.synthetic.max_steps) == (5, 0.1, 4)
+    assert cfg.synthetic.ops == preset("tiny").synthetic.ops, "the other fields of the group stay"
+    cfg = with_settings(preset("tiny"), ['lora_target_modules=["q", "k", "v"]', 'ood=[{"name": "x", "file": "q.jsonl"}]'])
+    assert cfg.lora_target_modules == ("q", "k", "v") and cfg.ood[0].file == "q.jsonl"
+
+
+def test_presets_cannot_be_changed_through_a_returned_config():
+    cfg = preset("tiny")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.epochs = 3  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.synthetic.max_steps = 9  # type: ignore[misc]
+    assert isinstance(cfg.ood, tuple) and not any(isinstance(v, (dict, list)) for v in vars(cfg).values())
+    assert preset("tiny") == cfg
+
+
+def test_a_config_round_trips_through_json():
+    import json
+
+    cfg = preset("tiny")
+    assert KPODConfig(**json.loads(json.dumps(cfg.to_dict()))) == cfg

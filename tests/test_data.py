@@ -15,9 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kpod_lite import data
+from kpod_lite.templates import ANSWER_TRIGGER, ANSWER_TRIGGERS
 from kpod_lite.data import (
-    ANSWER_TRIGGER,
-    ANSWER_TRIGGERS,
     DataFormatError,
     Example,
     Step,

@@ -19,7 +19,7 @@ from kpod_lite.config import preset
 from kpod_lite.data import DataFormatError, read_jsonl, split_steps, write_jsonl
 from kpod_lite.models import load_student
 from kpod_lite.synthetic import generate_dataset
-from kpod_lite.teacher import build_prompt
+from kpod_lite.templates import build_prompt, rationale_tokens
 
 # --- Eq. 8 on hand-made tokens ---------------------------------------------------------------------
 
@@ -150,7 +150,7 @@ RATIONALES = [
 
 @pytest.fixture(scope="module", params=["t5", "llama"])
 def student(request):
-    cfg = preset("tiny", student=f"tiny-{request.param}", student_family=request.param, batch_size=4)
+    cfg = preset("tiny", student=f"tiny-{request.param}", batch_size=4)
     model, tokenizer = load_student(cfg, device="cpu")
     return cfg, model, tokenizer
 
@@ -159,7 +159,7 @@ def uniform_weight_records(tokenizer, records, weight=0.5):
     """Weight records as `kpod_lite.weighting` writes them, with made-up uniform weights."""
     out = []
     for record in records:
-        ids, offsets = difficulty.rationale_tokens(tokenizer, record["rationale"])
+        ids, offsets = rationale_tokens(tokenizer, record["rationale"])
         out.append({"id": record["id"], "sample": record["sample"], "tokens": tokenizer.convert_ids_to_tokens(ids),
                     "offsets": [list(o) for o in offsets], "weights": [weight] * len(ids)})
     return out
@@ -168,13 +168,13 @@ def uniform_weight_records(tokenizer, records, weight=0.5):
 def test_logprobs_are_the_students_teacher_forced_loss(student):
     cfg, model, tokenizer = student
     record = RATIONALES[0]
-    (lp,) = difficulty.token_logprobs(model, tokenizer, [record["question"]], [record["rationale"]], cfg.student_family)
-    ids, _ = difficulty.rationale_tokens(tokenizer, record["rationale"])
+    (lp,) = difficulty.token_logprobs(model, tokenizer, [record["question"]], [record["rationale"]])
+    ids, _ = rationale_tokens(tokenizer, record["rationale"])
     assert lp.shape == (len(ids),) and bool(torch.isfinite(lp).all()) and bool((lp <= 0).all())
     # Independent check: the model's own cross-entropy loss over the rationale tokens only.
     prompt = tokenizer(build_prompt(record["question"]))["input_ids"]
     with torch.no_grad():
-        if cfg.student_family == "t5":
+        if model.config.is_encoder_decoder:
             loss = model(input_ids=torch.tensor([prompt]), labels=torch.tensor([ids])).loss
         else:
             prompt = [p for p in prompt if p != tokenizer.eos_token_id]
@@ -187,7 +187,7 @@ def test_logprobs_depend_on_the_question(student):
     cfg, model, tokenizer = student
     r = RATIONALES[0]["rationale"]
     a, b = difficulty.token_logprobs(model, tokenizer, [RATIONALES[0]["question"], "What is the colour of the sky?"],
-                                     [r, r], cfg.student_family)
+                                     [r, r])
     assert a.shape == b.shape and not torch.allclose(a, b)
 
 
@@ -196,9 +196,9 @@ def test_batching_gives_the_same_values_as_one_at_a_time(student):
     questions = [r["question"] for r in RATIONALES]
     rationales = [r["rationale"] for r in RATIONALES]
     rationales[2] = ""  # an empty one in the middle keeps its place and gets no tokens
-    batched = difficulty.token_logprobs(model, tokenizer, questions, rationales, cfg.student_family, batch_size=4)
-    single = difficulty.token_logprobs(model, tokenizer, questions, rationales, cfg.student_family, batch_size=1)
-    assert [len(x) for x in batched] == [len(difficulty.rationale_tokens(tokenizer, r)[0]) for r in rationales]
+    batched = difficulty.token_logprobs(model, tokenizer, questions, rationales, batch_size=4)
+    single = difficulty.token_logprobs(model, tokenizer, questions, rationales, batch_size=1)
+    assert [len(x) for x in batched] == [len(rationale_tokens(tokenizer, r)[0]) for r in rationales]
     assert len(batched[2]) == 0
     for a, b in zip(batched, single):
         assert torch.allclose(a, b, atol=1e-4)
@@ -208,10 +208,8 @@ def test_scoring_is_deterministic_and_restores_training_mode(student):
     cfg, model, tokenizer = student
     model.train()  # dropout on: scoring must switch it off and back
     try:
-        first = difficulty.token_logprobs(model, tokenizer, [RATIONALES[1]["question"]], [RATIONALES[1]["rationale"]],
-                                          cfg.student_family)
-        second = difficulty.token_logprobs(model, tokenizer, [RATIONALES[1]["question"]], [RATIONALES[1]["rationale"]],
-                                           cfg.student_family)
+        first = difficulty.token_logprobs(model, tokenizer, [RATIONALES[1]["question"]], [RATIONALES[1]["rationale"]])
+        second = difficulty.token_logprobs(model, tokenizer, [RATIONALES[1]["question"]], [RATIONALES[1]["rationale"]])
         assert model.training
     finally:
         model.eval()
@@ -230,12 +228,11 @@ def test_difficulty_records_give_one_finite_difficulty_per_step(student):
         assert all(math.isfinite(d) and d > 0 for d in record["difficulty"])
     # Uniform weights: Eq. 8 and the unweighted variant agree; both are the step's mean NLL.
     unweighted = difficulty.difficulty_records(RATIONALES, weights, model, tokenizer,
-                                               cfg.replace(weighted_difficulty=False))
+                                               cfg.replace(method="w.o.-sig-dif"))
     for a, b in zip(unweighted, records):
         assert a["difficulty"] == pytest.approx(b["difficulty"], abs=1e-5)
-    lp = difficulty.token_logprobs(model, tokenizer, [RATIONALES[0]["question"]], [RATIONALES[0]["rationale"]],
-                                   cfg.student_family)[0]
-    _, offsets = difficulty.rationale_tokens(tokenizer, RATIONALES[0]["rationale"])
+    lp = difficulty.token_logprobs(model, tokenizer, [RATIONALES[0]["question"]], [RATIONALES[0]["rationale"]],)[0]
+    _, offsets = rationale_tokens(tokenizer, RATIONALES[0]["rationale"])
     owner = torch.tensor(difficulty.token_steps(offsets, RATIONALES[0]["rationale"]))
     means = [float(-lp[owner == k].mean()) for k in range(len(records[0]["steps"]))]
     assert unweighted[0]["difficulty"] == pytest.approx(means, abs=1e-4)
@@ -251,7 +248,7 @@ def test_keypoint_weights_change_the_difficulty(student):
     sharp = cfg.replace(difficulty_temperature=0.05)
     weighted = difficulty.difficulty_records(RATIONALES[:1], weights, model, tokenizer, sharp)[0]["difficulty"]
     plain = difficulty.difficulty_records(RATIONALES[:1], weights, model, tokenizer,
-                                          cfg.replace(weighted_difficulty=False))[0]["difficulty"]
+                                          cfg.replace(method="w.o.-sig-dif"))[0]["difficulty"]
     assert weighted != pytest.approx(plain, abs=1e-3)
 
 
@@ -260,7 +257,7 @@ def test_keypoint_weights_change_the_difficulty(student):
 
 @pytest.fixture(scope="module")
 def t5():
-    cfg = preset("tiny", student="tiny-t5", student_family="t5", batch_size=4)
+    cfg = preset("tiny", student="tiny-t5", batch_size=4)
     model, tokenizer = load_student(cfg, device="cpu")
     return cfg, model, tokenizer
 

@@ -17,9 +17,10 @@ from transformers import TrainerCallback
 from kpod_lite import distill
 from kpod_lite.config import ConfigError, preset
 from kpod_lite.data import split_steps
-from kpod_lite.models import load_student
+from kpod_lite.models import load_student, student_family
+from kpod_lite.methods import METHODS
 from kpod_lite.schedule import build_schedule
-from kpod_lite.teacher import format_rationale_target
+from kpod_lite.templates import format_rationale_target, student_prompt
 
 REPO = Path(__file__).resolve().parents[1]
 KEYPOINT = {"number", "result", "operator", "equals", "quantity"}
@@ -42,14 +43,14 @@ def rationales(tmp_path_factory):
 @pytest.fixture(scope="module")
 def t5():
     # token_weight_floor=0: Eq. 15's w_j exactly, so weights can be checked token by token.
-    config = preset("tiny", student="tiny-t5", student_family="t5", token_weight_floor=0.0)
+    config = preset("tiny", student="tiny-t5", token_weight_floor=0.0)
     model, tokenizer = load_student(config, "cpu")
     return config, model, tokenizer
 
 
 @pytest.fixture(scope="module")
 def llama():
-    config = preset("tiny", student="tiny-llama", student_family="llama", token_weight_floor=0.0)
+    config = preset("tiny", student="tiny-llama", token_weight_floor=0.0)
     model, tokenizer = load_student(config, "cpu")
     return config, model, tokenizer
 
@@ -104,11 +105,11 @@ def test_seq2seq_example_reads_c_steps_and_writes_the_rest_eq14(rationales, t5):
     record = next(r for r in rationales if len(split_steps(r["rationale"])) >= 3)
     steps = split_steps(record["rationale"])
     for c in (0, 1, len(steps)):
-        (example,) = distill.stage_examples([record], None, {record["id"]: c}, tokenizer, config)
+        (example,) = distill.stage_examples([record], None, {record["id"]: c}, tokenizer, config, student_family(config))
         given = record["rationale"][:steps[c - 1].end] if c else ""
         remaining = record["rationale"][steps[c].start:] if c < len(steps) else ""
         assert tokenizer.decode(example["input_ids"], skip_special_tokens=True) == \
-            distill.student_prompt(record["question"], given_steps=given)
+            student_prompt(record["question"], given_steps=given)
         assert tokenizer.decode(example["labels"], skip_special_tokens=True) == \
             format_rationale_target(remaining, record["answer"])
         assert example["labels"][-1] == tokenizer.eos_token_id and example["c"] == c
@@ -123,15 +124,16 @@ def test_causal_example_masks_the_prompt_out_of_the_loss_eq14(rationales, llama)
     record = rationales[0]
     steps = split_steps(record["rationale"])
     (example,) = distill.stage_examples([record], indexed(weight_records([record], tokenizer)),
-                                        {record["id"]: 1}, tokenizer, config)
+                                        {record["id"]: 1}, tokenizer, config, student_family(config))
     labels, ids = example["labels"], example["input_ids"]
     n_prompt = labels.index(next(x for x in labels if x != -100))
-    prompt = distill.student_prompt(record["question"], given_steps=record["rationale"][:steps[0].end])
+    prompt = student_prompt(record["question"], given_steps=record["rationale"][:steps[0].end])
     assert tokenizer.decode(ids[:n_prompt], skip_special_tokens=True) == prompt
     assert all(x == -100 for x in labels[:n_prompt]) and all(w == 0.0 for w in example["weights"][:n_prompt])
     assert labels[n_prompt:] == ids[n_prompt:] and ids[-1] == tokenizer.eos_token_id
     remaining = record["rationale"][steps[1].start:]
-    assert tokenizer.decode(ids[n_prompt:], skip_special_tokens=True) == " " + format_rationale_target(
+    # The target is joined as ids, tokenised on its own like the rationale tokens r_j (Eq. 8, 15).
+    assert tokenizer.decode(ids[n_prompt:], skip_special_tokens=True) == format_rationale_target(
         remaining, record["answer"])
 
 
@@ -140,7 +142,7 @@ def test_target_tokens_take_their_rationale_token_weights_eq15(rationales, t5):
     config, _, tokenizer = t5
     record = rationales[1]
     (w,) = weight_records([record], tokenizer, fn=lambda j: round(0.01 + 0.97 * ((j * 37) % 89) / 88, 4))
-    (example,) = distill.stage_examples([record], indexed([w]), {record["id"]: 0}, tokenizer, config)
+    (example,) = distill.stage_examples([record], indexed([w]), {record["id"]: 0}, tokenizer, config, student_family(config))
     n = len(w["weights"])
     # At c = 0 the target starts with the whole rationale, tokenised as it was alone.
     assert tokenizer.convert_ids_to_tokens(example["labels"][:n]) == w["tokens"]
@@ -149,7 +151,7 @@ def test_target_tokens_take_their_rationale_token_weights_eq15(rationales, t5):
     # At c = 1 the target's first word lost its space and may split differently: each piece
     # takes the weight of the rationale token covering its characters.
     steps = split_steps(record["rationale"])
-    (later,) = distill.stage_examples([record], indexed([w]), {record["id"]: 1}, tokenizer, config)
+    (later,) = distill.stage_examples([record], indexed([w]), {record["id"]: 1}, tokenizer, config, student_family(config))
     owner = next(j for j, (a, b) in enumerate(w["offsets"]) if a <= steps[1].start < b)
     assert later["weights"][0] == w["weights"][owner]
     assert 1.0 not in later["weights"][:3]  # still inside the rationale
@@ -160,9 +162,9 @@ def test_weight_floor_keeps_part_of_every_rationale_tokens_loss(rationales, t5):
     config, _, tokenizer = t5
     record = rationales[1]
     (w,) = weight_records([record], tokenizer, fn=lambda j: 0.0 if j % 2 else 1.0)
-    (plain,) = distill.stage_examples([record], indexed([w]), {record["id"]: 0}, tokenizer, config)
+    (plain,) = distill.stage_examples([record], indexed([w]), {record["id"]: 0}, tokenizer, config, student_family(config))
     (floored,) = distill.stage_examples([record], indexed([w]), {record["id"]: 0}, tokenizer,
-                                        config.replace(token_weight_floor=0.25))
+                                        config.replace(token_weight_floor=0.25), student_family(config))
     n = len(w["weights"])
     assert plain["weights"][:n] == [0.0 if j % 2 else 1.0 for j in range(n)], "λ = 0 is the paper's w_j"
     assert floored["weights"][:n] == [0.25 if j % 2 else 1.0 for j in range(n)]
@@ -174,9 +176,9 @@ def test_weight_floor_keeps_part_of_every_rationale_tokens_loss(rationales, t5):
 def test_missing_schedule_entry_or_weights_is_an_error(rationales, t5):
     config, _, tokenizer = t5
     with pytest.raises(KeyError, match="schedule"):
-        distill.stage_examples(rationales[:2], None, {rationales[0]["id"]: 0}, tokenizer, config)
+        distill.stage_examples(rationales[:2], None, {rationales[0]["id"]: 0}, tokenizer, config, student_family(config))
     with pytest.raises(KeyError, match="token weights"):
-        distill.stage_examples(rationales[:1], {}, {rationales[0]["id"]: 0}, tokenizer, config)
+        distill.stage_examples(rationales[:1], {}, {rationales[0]["id"]: 0}, tokenizer, config, student_family(config))
 
 
 # --- Eq. 15: the weighted loss -------------------------------------------------------------------
@@ -184,7 +186,7 @@ def test_missing_schedule_entry_or_weights_is_an_error(rationales, t5):
 
 def test_unit_weights_give_the_mean_cross_entropy_eq15(rationales, t5):
     config, model, tokenizer = t5
-    examples = distill.stage_examples(rationales[:4], None, {r["id"]: 1 for r in rationales}, tokenizer, config)
+    examples = distill.stage_examples(rationales[:4], None, {r["id"]: 1 for r in rationales}, tokenizer, config, student_family(config))
     batch = distill.pad_batch(examples, tokenizer.pad_token_id)
     weights = batch.pop("weights")
     with torch.no_grad():
@@ -228,23 +230,24 @@ def test_pad_batch_pads_labels_and_weights_out_of_the_loss():
 # --- Table 2 switches -----------------------------------------------------------------------------
 
 
-def test_method_switches_follow_table2():
-    config = preset("tiny")
-    assert distill.method_switches("kpod", config) == ("kpod", True, True)
-    assert distill.method_switches("w.o.-sig", config) == ("w.o.-sig", False, True)
-    assert distill.method_switches("w.o.-prog", config) == ("w.o.-prog", True, False)
-    assert distill.method_switches("plain-cot", config) == ("plain-cot", False, False)
-    assert distill.method_switches(None, config.replace(token_weights=False)) == ("w.o.-sig", False, True)
-    assert distill.method_switches(None, config.replace(progressive=False, token_weights=False))[0] == "plain-cot"
-    assert distill.method_switches(None, config.replace(extra={"method": "w.o.-prog"}))[0] == "w.o.-prog"
-    with pytest.raises(ConfigError):
-        distill.method_switches("kpod-acl", config)
+def test_methods_follow_table2():
+    table = {name: (m.token_weights, m.weighted_difficulty, m.diversity, m.progressive) for name, m in METHODS.items()}
+    assert table == {"kpod": (True, True, True, True), "w.o.-sig": (False, True, True, True),
+                     "w.o.-sig-dif": (True, False, True, True), "w.o.-div": (True, True, False, True),
+                     "w.o.-prog": (True, True, True, False), "plain-cot": (False, True, True, False)}
+    assert preset("tiny", method="w.o.-sig").switches is METHODS["w.o.-sig"]
+    # The pipeline builds what each method needs from the same table, and shares what it can.
+    assert {m.schedule_file for m in METHODS.values()} == {
+        None, "schedule.json", "schedule.w.o.-sig-dif.json", "schedule.w.o.-div.json"}
+    assert METHODS["w.o.-sig-dif"].difficulty_file != METHODS["kpod"].difficulty_file
+    with pytest.raises(ConfigError, match="method"):
+        preset("tiny", method="kpod-acl")
 
 
 def test_progressive_dataset_follows_the_schedule_and_wo_prog_does_not_eq11(rationales, t5):
     config, _, tokenizer = t5
     plan = schedule_for(rationales, epochs=4)
-    dataset = distill.ProgressiveDataset(rationales, None, plan, tokenizer, config, progressive=True)
+    dataset = distill.ProgressiveDataset(rationales, None, plan, tokenizer, config, student_family(config), progressive=True)
     for t in range(4):
         stats = dataset.set_stage(t)
         expected = plan.input_steps(t)
@@ -252,13 +255,14 @@ def test_progressive_dataset_follows_the_schedule_and_wo_prog_does_not_eq11(rati
                                             for r in rationales]
         assert stats["stage"] == t and len(dataset) == len(rationales)
     assert stats["full_rationales"] == 1.0  # after T every rationale is written whole (App. B)
-    flat = distill.ProgressiveDataset(rationales, None, plan, tokenizer, config, progressive=False)
+    flat = distill.ProgressiveDataset(rationales, None, plan, tokenizer, config, student_family(config), progressive=False)
     assert all(e["c"] == 0 for e in flat)
     with pytest.raises(ValueError, match="schedule"):
-        distill.ProgressiveDataset(rationales, None, None, tokenizer, config, progressive=True)
+        distill.ProgressiveDataset(rationales, None, None, tokenizer, config, student_family(config), progressive=True)
     # Too-small limits cut every example, and the stage statistics say so.
     short = distill.ProgressiveDataset(rationales, None, plan, tokenizer,
-                                       config.replace(max_source_length=24, max_target_length=16), True)
+                                       config.replace(max_source_length=24, max_target_length=16),
+                                       student_family(config), True)
     stats = short.set_stage(0)
     assert stats["truncated_inputs"] == 1.0 and stats["truncated_targets"] == 1.0
     assert max(len(e["input_ids"]) for e in short) == 24 and max(len(e["labels"]) for e in short) == 16
@@ -276,7 +280,7 @@ class StopAfterFirstEpoch(TrainerCallback):
 
 
 def test_resumed_run_ends_with_the_same_weights_and_stages(rationales, tmp_path):
-    config = preset("tiny", student="tiny-t5", student_family="t5", epochs=2, batch_size=8, max_source_length=96, max_target_length=96)
+    config = preset("tiny", student="tiny-t5", epochs=2, batch_size=8, max_source_length=96, max_target_length=96)
     plan = schedule_for(rationales, epochs=2)
     weights = weight_records(rationales, load_student(config, "cpu")[1])
 
@@ -304,7 +308,7 @@ def test_resumed_run_ends_with_the_same_weights_and_stages(rationales, tmp_path)
 
 def test_lora_causal_student_trains_only_its_adapters(rationales, tmp_path):
     """LLaMA-style student with LoRA (App. A), plain CoT: the base weights never move."""
-    config = preset("tiny", student="tiny-llama", student_family="llama", epochs=1, batch_size=8,
+    config = preset("tiny", student="tiny-llama", epochs=1, batch_size=8,
                     lora=True, lora_rank=4, lora_alpha=8, learning_rate=1e-2,
                     max_source_length=96, max_target_length=96)
     base = {k: v.clone() for k, v in load_student(config, "cpu")[0].state_dict().items()}
@@ -324,7 +328,7 @@ def test_distill_files_reads_the_pipeline_records_and_saves_the_student(rational
     """The `kpod-lite distill` step: rationales, token weights (Eq. 3) and schedule.json in."""
     from kpod_lite.data import write_jsonl
 
-    config = preset("tiny", student="tiny-t5", student_family="t5", epochs=1, batch_size=8, max_source_length=96, max_target_length=96)
+    config = preset("tiny", student="tiny-t5", epochs=1, batch_size=8, max_source_length=96, max_target_length=96)
     records = rationales[:8]
     write_jsonl(tmp_path / "rationales.jsonl", records)
     write_jsonl(tmp_path / "weights.jsonl", weight_records(records, load_student(config, "cpu")[1]))

@@ -9,8 +9,10 @@ import pytest
 from kpod_lite import evaluate
 from kpod_lite.config import preset
 from kpod_lite.data import Example, load_examples, save_examples
-from kpod_lite.distill import stage_examples, student_prompt
-from kpod_lite.models import load_student
+from kpod_lite.distill import stage_examples
+from kpod_lite.families import CAUSAL, SEQ2SEQ
+from kpod_lite.templates import student_prompt
+from kpod_lite.models import load_student, student_family
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,32 +74,32 @@ def test_evaluate_datasets_gives_one_accuracy_per_test_set_table3(tmp_path):
 
 
 def test_evaluation_prompt_is_the_training_input_without_steps_eq14():
-    config = preset("tiny", student="tiny-t5", student_family="t5")
+    config = preset("tiny", student="tiny-t5")
     _, tokenizer = load_student(config, "cpu")
     record = {"id": "q2", "question": EXAMPLES[1].question, "answer": "7", "rationale": "3 + 4 = 7."}
-    (example,) = stage_examples([record], None, {"q2": 0}, tokenizer, config)
+    (example,) = stage_examples([record], None, {"q2": 0}, tokenizer, config, student_family(config))
     assert tokenizer.decode(example["input_ids"], skip_special_tokens=True) == evaluate.prompts_for(EXAMPLES[1:2])[0]
     assert evaluate.prompts_for(EXAMPLES[1:2])[0] == student_prompt(EXAMPLES[1].question)
 
 
 def test_causal_prompts_are_left_padded():
-    config = preset("tiny", student="tiny-llama", student_family="llama")
+    config = preset("tiny", student="tiny-llama")
     _, tokenizer = load_student(config, "cpu")
     side = tokenizer.padding_side
     batch = evaluate.encode_prompts(tokenizer, ["Q: short?", "Q: a much longer question with many words?"],
-                                    causal=True, max_length=64)
+                                    family=CAUSAL, max_length=64)
     mask = batch["attention_mask"]
     assert mask[0, 0] == 0 and mask[0, -1] == 1 and mask[1].all()  # padding before the short prompt
     assert batch["input_ids"][0, -1] == tokenizer("Q: short?")["input_ids"][-1]
     assert tokenizer.padding_side == side  # left as it was (training pads on the right)
-    right = evaluate.encode_prompts(tokenizer, ["Q: short?", "Q: a much longer question?"], causal=False,
+    right = evaluate.encode_prompts(tokenizer, ["Q: short?", "Q: a much longer question?"], family=SEQ2SEQ,
                                     max_length=64)
     assert right["attention_mask"][0, 0] == 1 and right["attention_mask"][0, -1] == 0
 
 
 def test_batched_causal_generation_equals_one_prompt_at_a_time():
     """Left padding done right: a prompt's greedy continuation does not depend on its batch."""
-    config = preset("tiny", student="tiny-llama", student_family="llama", max_new_tokens=12)
+    config = preset("tiny", student="tiny-llama", max_new_tokens=12)
     model, tokenizer = load_student(config, "cpu")
     prompts = ["First, we need to find the total number of",  # rationale openings: the
                "Then",                                        # pretrained student continues them
@@ -109,7 +111,7 @@ def test_batched_causal_generation_equals_one_prompt_at_a_time():
 
 
 def test_evaluate_file_end_to_end_on_a_saved_tiny_student(tmp_path):
-    config = preset("tiny", student="tiny-t5", student_family="t5", max_new_tokens=16)
+    config = preset("tiny", student="tiny-t5", max_new_tokens=16)
     model, tokenizer = load_student(config, "cpu")
     model.save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
@@ -131,7 +133,7 @@ def test_load_trained_puts_a_lora_adapter_on_its_base_student(tmp_path):
 
     from kpod_lite.models import apply_lora
 
-    config = preset("tiny", student="tiny-t5", student_family="t5", lora=True, lora_rank=4, lora_alpha=8, max_new_tokens=8)
+    config = preset("tiny", student="tiny-t5", lora=True, lora_rank=4, lora_alpha=8, max_new_tokens=8)
     model, tokenizer = load_student(config, "cpu")
     model = apply_lora(model, config)
     model.save_pretrained(tmp_path / "model")  # the adapter alone, as distill saves it

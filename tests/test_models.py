@@ -18,16 +18,19 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import (
+    AutoConfig,
     AutoModelForCausalLM,
     AutoModelForSeq2SeqLM,
     AutoTokenizer,
     LlamaForCausalLM,
+    T5Config,
     T5ForConditionalGeneration,
 )
 
 from kpod_lite import models
 from kpod_lite.config import ConfigError, preset
-from kpod_lite.teacher import build_prompt
+from kpod_lite.families import LORA_TARGET_MODULES
+from kpod_lite.templates import build_prompt
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,8 +66,7 @@ def tiny(request, t5_folder, llama_folder):
 
 
 def tiny_config(name, **changes):
-    family = models.TINY_SPECS[name].family
-    return preset("tiny", student=name, student_family=family, **changes)
+    return preset("tiny", student=name, **changes)
 
 
 # --- the tokenizer ---------------------------------------------------------------------
@@ -138,10 +140,10 @@ def test_tiny_models_load_through_from_pretrained_from_safetensors(tiny):
     files = {path.name for path in folder.iterdir()}
     assert {"model.safetensors", "config.json", "tokenizer.json", "build.json"} <= files
     assert not [f for f in files if f.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt"))]
-    auto_class = AutoModelForSeq2SeqLM if spec.family == "t5" else AutoModelForCausalLM
+    auto_class = AutoModelForSeq2SeqLM if spec.model_type == "t5" else AutoModelForCausalLM
     model = auto_class.from_pretrained(folder, use_safetensors=True)
-    assert isinstance(model, T5ForConditionalGeneration if spec.family == "t5" else LlamaForCausalLM)
-    if spec.family == "t5":
+    assert isinstance(model, T5ForConditionalGeneration if spec.model_type == "t5" else LlamaForCausalLM)
+    if spec.model_type == "t5":
         assert model.config.feed_forward_proj == "gated-gelu"  # as in FlanT5
     assert model.get_input_embeddings().num_embeddings == len(AutoTokenizer.from_pretrained(folder))
 
@@ -149,12 +151,12 @@ def test_tiny_models_load_through_from_pretrained_from_safetensors(tiny):
 def test_pretraining_beats_a_random_model_on_heldout_text(tiny):
     name, folder, spec = tiny
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = (AutoModelForSeq2SeqLM if spec.family == "t5" else AutoModelForCausalLM).from_pretrained(folder)
+    model = (AutoModelForSeq2SeqLM if spec.model_type == "t5" else AutoModelForCausalLM).from_pretrained(folder)
     texts = models.heldout_corpus(spec)[:64]
-    pretrained = models.pretraining_loss(model, tokenizer, texts, spec.family)
+    pretrained = models.pretraining_loss(model, tokenizer, texts, spec.model_type)
     torch.manual_seed(0)
     random_model = type(model)(model.config)
-    random_loss = models.pretraining_loss(random_model, tokenizer, texts, spec.family)
+    random_loss = models.pretraining_loss(random_model, tokenizer, texts, spec.model_type)
     assert pretrained < 0.5 * math.log(len(tokenizer))
     assert pretrained < random_loss - 2.0
     record = json.loads((folder / "build.json").read_text())
@@ -163,13 +165,14 @@ def test_pretraining_beats_a_random_model_on_heldout_text(tiny):
 
 
 def test_load_student_gives_the_tiny_models(t5_folder, llama_folder):
-    model, tokenizer = models.load_student(preset("tiny", student="tiny-t5", student_family="t5"), device="cpu")
+    model, tokenizer = models.load_student(preset("tiny", student="tiny-t5"), device="cpu")
     assert isinstance(model, T5ForConditionalGeneration) and model.dtype == torch.float32
     assert model.device.type == "cpu" and tokenizer.eos_token == "</s>"
     model, tokenizer = models.load_student(tiny_config("tiny-llama"), device="cpu")
     assert isinstance(model, LlamaForCausalLM) and tokenizer.pad_token == tokenizer.eos_token
-    with pytest.raises(ConfigError, match="student_family='t5'"):
-        models.load_student(preset("tiny", student="tiny-t5"))  # the tiny preset's family is llama
+    # Seq2seq or causal is read off each model's own config, never from a setting.
+    assert models.student_family(preset("tiny", student="tiny-t5")).seq2seq
+    assert not models.student_family(tiny_config("tiny-llama")).seq2seq
 
 
 def test_build_is_deterministic_and_leaves_global_rng_alone(tmp_path, monkeypatch):
@@ -290,7 +293,7 @@ def test_apply_lora_trains_only_the_adapters(tiny):
     config = tiny_config(name, lora=True, lora_rank=4, lora_alpha=8)
     model, _ = models.load_student(config, device="cpu")
     _, total_before = models.trainable_parameters(model)
-    targets = set(models.LORA_TARGET_MODULES[spec.family])
+    targets = set(LORA_TARGET_MODULES[spec.model_type])
     wrapped_linears = [module for path, module in model.named_modules()
                        if path.split(".")[-1] in targets and isinstance(module, torch.nn.Linear)]
     expected = sum(config.lora_rank * (m.in_features + m.out_features) for m in wrapped_linears)
@@ -305,11 +308,11 @@ def test_apply_lora_trains_only_the_adapters(tiny):
 
 
 def test_student_input_embeddings_is_the_models_own_layer(t5_folder):
-    model, tokenizer = models.load_student(preset("tiny", student="tiny-t5", student_family="t5"), device="cpu")
+    model, tokenizer = models.load_student(preset("tiny", student="tiny-t5"), device="cpu")
     embeddings = models.student_input_embeddings(model)
     assert isinstance(embeddings, torch.nn.Embedding)
     assert embeddings is model.shared and embeddings.num_embeddings == len(tokenizer)
-    lora_model = models.apply_lora(model, preset("tiny", student="tiny-t5", student_family="t5", lora_rank=2, lora_alpha=4))
+    lora_model = models.apply_lora(model, preset("tiny", student="tiny-t5", lora_rank=2, lora_alpha=4))
     assert models.student_input_embeddings(lora_model) is embeddings
 
 
@@ -320,7 +323,7 @@ def test_student_input_embeddings_is_the_models_own_layer(t5_folder):
 def test_load_student_from_a_saved_folder(family, tmp_path, t5_folder, llama_folder):
     source = t5_folder if family == "t5" else llama_folder
     tokenizer = AutoTokenizer.from_pretrained(source)
-    spec = models.TinySpec(family=family, d_model=16, layers=1, heads=2, d_ff=32)
+    spec = models.TinySpec(model_type=family, d_model=16, layers=1, heads=2, d_ff=32)
     torch.manual_seed(1)
     auto_class = AutoModelForSeq2SeqLM if family == "t5" else AutoModelForCausalLM
     saved = auto_class.from_config(models.tiny_model_config(spec, len(tokenizer), tokenizer))
@@ -328,7 +331,7 @@ def test_load_student_from_a_saved_folder(family, tmp_path, t5_folder, llama_fol
     tokenizer.save_pretrained(tmp_path)
     assert not list(tmp_path.glob("*.bin"))
 
-    config = preset("tiny", student=str(tmp_path), student_family=family)
+    config = preset("tiny", student=str(tmp_path))
     model, loaded_tokenizer = models.load_student(config, device="cpu")
     assert type(model) is type(saved)
     expected = saved.state_dict()
@@ -351,6 +354,11 @@ def test_trust_remote_code_comes_from_the_config_and_defaults_off(trust, monkeyp
             raise _Called
         return from_pretrained
 
+    def fake_config(location, **kwargs):  # the family is read off the model's own config
+        calls["config"] = (location, kwargs)
+        return T5Config()
+
+    monkeypatch.setattr(AutoConfig, "from_pretrained", fake_config)
     monkeypatch.setattr(AutoModelForSeq2SeqLM, "from_pretrained", fake("model"))
     monkeypatch.setattr(AutoTokenizer, "from_pretrained", fake("tokenizer"))
     config = preset("flan-t5-large") if trust is None else preset("flan-t5-large", trust_remote_code=trust)
@@ -363,6 +371,7 @@ def test_trust_remote_code_comes_from_the_config_and_defaults_off(trust, monkeyp
     assert location == "google/flan-t5-large"
     assert kwargs["trust_remote_code"] is expected and kwargs["use_safetensors"] is True
     assert calls["tokenizer"][1]["trust_remote_code"] is expected
+    assert calls["config"][1]["trust_remote_code"] is expected
 
 
 def test_bf16_only_where_the_device_supports_it(monkeypatch):

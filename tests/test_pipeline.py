@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+import dataclasses
+
 from kpod_lite import cli, data, pipeline, synthetic
 from kpod_lite.config import preset
 
@@ -15,9 +17,8 @@ def test_tiny_questions_follow_the_calibrated_task_and_the_ood_sets_differ(tmp_p
     cfg = preset("tiny")
     paths = pipeline.stage_questions(cfg, tmp_path)
     train = [r for _, r in data.read_jsonl(paths["train"])]
-    assert len(train) == cfg.extra["train_size"]
-    expected = synthetic.generate_dataset(len(train) + cfg.extra["test_size"], seed=cfg.seed,
-                                          config=synthetic.SyntheticConfig(**cfg.extra["synthetic"]))
+    assert len(train) == cfg.train_size
+    expected = synthetic.generate_dataset(len(train) + cfg.test_size, seed=cfg.seed, config=cfg.synthetic)
     assert [r["question"] for r in train] == [p.question for p in expected[:len(train)]]
     for record in train:
         program = record["meta"]["program"]
@@ -60,10 +61,9 @@ def test_results_table_is_mean_and_sample_std_over_seeds(tmp_path):
 
 def test_the_whole_pipeline_runs_its_ablations_and_reuses_what_it_finished(tmp_path):
     cfg = preset("tiny")
-    extra = {**cfg.extra, "train_size": 16, "validation_size": 0, "test_size": 4,
-             "weighting_predictor_warmup_steps": 4,
-             "ood": {name: {**spec, "size": 3} for name, spec in cfg.extra["ood"].items()}}
-    cfg = cfg.replace(epochs=2, weighting_epochs=1, max_new_tokens=16, extra=extra)
+    cfg = cfg.replace(epochs=2, weighting_epochs=1, max_new_tokens=16, train_size=16, validation_size=0, test_size=4,
+                      weighting_predictor_warmup_steps=4,
+                      ood=tuple(dataclasses.replace(spec, size=3) for spec in cfg.ood))
     methods = ("plain-cot", "kpod", "w.o.-sig-dif", "w.o.-div")
     table = pipeline.run(cfg, tmp_path, methods=methods, seeds=[0, 1])
 
@@ -100,7 +100,7 @@ def test_the_whole_pipeline_runs_its_ablations_and_reuses_what_it_finished(tmp_p
 
 @pytest.mark.parametrize("argv, message", [
     (["run", "--seeds", "0"], "--seeds must be >= 1"),
-    (["run", "--methods", "kpod", "distil-everything"], "unknown method(s) ['distil-everything']"),
+    (["run", "--methods", "kpod", "distil-everything"], "unknown distillation method 'distil-everything'"),
 ])
 def test_run_command_rejects_bad_options_in_one_line(tmp_path, capsys, argv, message):
     assert cli.main(argv + ["--out", str(tmp_path / "run")]) == 2

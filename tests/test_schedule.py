@@ -180,8 +180,8 @@ def test_config_wiring_and_ablations():
     cfg = preset("tiny")
     sched = build_schedule_from_config(cfg, DIFFS, LABELS)
     assert sched.T == cfg.stage_T and sched.params["beta"] == cfg.beta
-    assert build_schedule_from_config(cfg.replace(diversity=False), DIFFS, LABELS).params["beta"] == 0.0
-    assert build_schedule_from_config(cfg.replace(progressive=False), DIFFS, LABELS).stages == []
+    assert build_schedule_from_config(cfg.replace(method="w.o.-div"), DIFFS, LABELS).params["beta"] == 0.0
+    assert build_schedule_from_config(cfg.replace(method="w.o.-prog"), DIFFS, LABELS).stages == []
 
 
 @pytest.mark.parametrize(

@@ -26,11 +26,9 @@ from kpod_lite.teacher import (
     Rationale,
     RetryPolicy,
     TeacherError,
-    build_prompt,
     clean_rationale,
-    extraction_prompt,
-    format_rationale_target,
 )
+from kpod_lite.templates import build_prompt, extraction_prompt, format_rationale_target
 
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub import StubServer  # noqa: E402

@@ -7,13 +7,12 @@ import math
 import pytest
 import torch
 
-from kpod_lite.config import preset
+from kpod_lite.config import ConfigError, preset
 from kpod_lite.data import read_jsonl, write_jsonl
 from kpod_lite.models import load_student
 from kpod_lite.synthetic import KEYPOINT_LABELS, generate_dataset
-from kpod_lite.teacher import format_rationale_target
+from kpod_lite.templates import format_rationale_target, rationale_tokens
 from kpod_lite.weighting import (
-    SETTINGS,
     WeightCollapseWarning,
     _Embedder,
     _training_items,
@@ -27,8 +26,8 @@ from kpod_lite.weighting import (
     mask_ratio_loss,
     mask_token_id,
     prefix_lengths,
-    rationale_tokens,
-    settings,
+    weighting_batch_size,
+    weighting_max_tokens,
     token_classes,
     token_weights,
     train_weighter,
@@ -42,15 +41,13 @@ FAST = {"weighting_predictor_warmup_steps": 2, "weighting_batch_size": 4}
 
 
 def fast_config(**changes):
-    extra = {**preset("tiny").extra, **FAST, **changes.pop("extra", {})}
-    return preset("tiny", **{"student": "tiny-t5", "student_family": "t5", "weighting_epochs": 1, **changes},
-                  extra=extra)
+    return preset("tiny", **{"student": "tiny-t5", "weighting_epochs": 1, **FAST, **changes})
 
 
 @pytest.fixture(scope="module")
 def tiny():
     # The seq2seq student: its target is the rationale itself, so token ids must agree exactly.
-    model, tokenizer = load_student(preset("tiny", student="tiny-t5", student_family="t5"), device="cpu")
+    model, tokenizer = load_student(preset("tiny", student="tiny-t5"), device="cpu")
     return model, tokenizer
 
 
@@ -97,7 +94,7 @@ def test_weighter_copies_the_student_embeddings_frozen_app_a(tiny):
     assert torch.equal(weighter.embed.weight, student_table)  # App. A: same tokenizer, same Emb
     assert weighter.embed.weight.data_ptr() != student_table.data_ptr()  # a copy, not shared
     assert not weighter.embed.weight.requires_grad  # frozen by default
-    trainable = build_weighter(model, fast_config(extra={"weighting_train_embeddings": True}))
+    trainable = build_weighter(model, fast_config(weighting_train_embeddings=True))
     assert trainable.embed.weight.requires_grad
 
 
@@ -300,7 +297,7 @@ def test_empty_rationale_gives_no_tokens_and_no_weights(tiny, records):
 
 def test_long_rationale_is_cut_in_training_but_fully_weighed(tiny, records):
     model, tokenizer = tiny
-    config = fast_config(extra={"weighting_max_tokens": 32})
+    config = fast_config(weighting_max_tokens=32)
     long = {**records[0], "rationale": " ".join(["Then 12 + 17 = 29 apples."] * 12)}
     n = len(rationale_tokens(tokenizer, long["rationale"])[0])
     assert n > 3 * 32
@@ -345,7 +342,7 @@ def test_training_is_deterministic_and_logs_each_epoch(tiny, records):
         assert entry["loss"] == pytest.approx(entry["answer_loss"] + config.alpha * entry["mask_ratio"], rel=1e-3)
     assert len(history["predictor_warmup"]) == 1  # two warm-up steps, averaged per 25
     # The student itself is untouched: the predictor is a copy.
-    fresh, _ = load_student(preset("tiny", student="tiny-t5", student_family="t5"), device="cpu")
+    fresh, _ = load_student(preset("tiny", student="tiny-t5"), device="cpu")
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
 
 
@@ -361,14 +358,13 @@ def test_collapse_is_detected_and_warned(tiny, records):
     assert history["collapse"] == "all masked"
 
 
-def test_settings_come_from_config_extra():
-    config = preset("tiny", extra={})
-    found = settings(config)
-    assert set(found) == set(SETTINGS)
-    assert found["weighting_batch_size"] == config.batch_size
-    assert found["weighting_max_tokens"] == config.max_target_length
-    changed = settings(config.replace(extra={**config.extra, "weighting_batch_size": 3}))
-    assert changed["weighting_batch_size"] == 3
+def test_unset_weighting_sizes_follow_the_distillation_ones():
+    config = preset("tiny", weighting_batch_size=None)
+    assert weighting_batch_size(config) == config.batch_size
+    assert weighting_max_tokens(config) == config.max_target_length
+    assert weighting_batch_size(config.replace(weighting_batch_size=3)) == 3
+    with pytest.raises(ConfigError, match="did you mean 'weighting_predictor_warmup_steps'"):
+        config.replace(weighting_predictor_warmup=10)
 
 
 def test_predictor_must_share_the_vocabulary(tiny):
@@ -376,7 +372,7 @@ def test_predictor_must_share_the_vocabulary(tiny):
 
     model, tokenizer = tiny
     # Without a named predictor, Eq. 5's transformer is a copy of the student (the paper's setting).
-    copied = load_predictor(preset("tiny", extra={}), model, tokenizer)
+    copied = load_predictor(preset("tiny", weighting_predictor=None), model, tokenizer)
     assert copied is not model and torch.equal(copied.lm_head.weight, model.lm_head.weight)
 
     class OtherVocabulary:
@@ -384,7 +380,7 @@ def test_predictor_must_share_the_vocabulary(tiny):
             return {"a": 0}
 
     # A named predictor (here the tiny T5 for some other student) must match the vocabulary.
-    config = preset("tiny", student="some/other-student", extra={"weighting_predictor": "tiny-t5"})
+    config = preset("tiny", student="some/other-student", weighting_predictor="tiny-t5")
     with pytest.raises(ValueError, match="vocabulary"):
         load_predictor(config, model, OtherVocabulary())
 

@@ -75,14 +75,14 @@ print(my_student_target(reasoning, "24"))
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from kpod_lite import data, teacher
+from kpod_lite import data, teacher, templates
 
-assert my_prompt(question) == teacher.build_prompt(question)
-assert my_extraction_prompt(my_prompt(question), reasoning, "number") == teacher.extraction_prompt(
-    teacher.build_prompt(question), reasoning, "number")
-assert my_student_target(reasoning, "24") == teacher.format_rationale_target(reasoning, "24")
+assert my_prompt(question) == templates.build_prompt(question)
+assert my_extraction_prompt(my_prompt(question), reasoning, "number") == templates.extraction_prompt(
+    templates.build_prompt(question), reasoning, "number")
+assert my_student_target(reasoning, "24") == templates.format_rationale_target(reasoning, "24")
 # Multiple choice: the options travel inside the question, as Kojima et al. pose them.
-print(teacher.build_prompt("Where do you keep milk?", {"A": "fridge", "B": "oven", "C": "shelf"}))
+print(templates.build_prompt("Where do you keep milk?", {"A": "fridge", "B": "oven", "C": "shelf"}))
 
 # %% [markdown]
 # ## 2. Reading the answer back, from scratch

@@ -66,8 +66,9 @@ from torch import nn
 from torch.nn import functional as F
 from transformers.utils import logging as hf_logging
 
-from kpod_lite import config, data, teacher, viz, weighting
-from kpod_lite.models import load_student, pad_right, rationale_tokens, student_input_embeddings
+from kpod_lite import config, data, teacher, templates, viz, weighting
+from kpod_lite.models import load_student, pad_right, student_input_embeddings
+from kpod_lite.templates import rationale_tokens
 
 hf_logging.disable_progress_bar()  # a progress widget per model load would clutter the notebook
 cfg = config.preset(PRESET)
@@ -283,8 +284,8 @@ def ids_of(text):
     return torch.tensor(tokenizer(text, add_special_tokens=False)["input_ids"], device=device)
 
 
-question = ids_of(teacher.build_prompt(example["question"]))  # x, as the student reads it (§3.1)
-trigger = ids_of(" " + data.ANSWER_TRIGGER)  # "Therefore, the answer is", never masked
+question = ids_of(templates.build_prompt(example["question"]))  # x, as the student reads it (§3.1)
+trigger = ids_of(" " + templates.ANSWER_TRIGGER)  # "Therefore, the answer is", never masked
 answer = torch.cat([ids_of(" " + str(example["answer"])), torch.tensor([tokenizer.eos_token_id], device=device)])
 r_ids = ids[:1, : int(attention[0].sum())]  # the first rationale, unpadded (batch of one)
 
@@ -420,7 +421,7 @@ with torch.no_grad():
     lp = []
     for i, record in enumerate(four):
         _, offsets = rationale_tokens(tokenizer, record["rationale"])
-        x = ids_of(teacher.build_prompt(record["question"]))
+        x = ids_of(templates.build_prompt(record["question"]))
         y = torch.cat([ids_of(" " + str(record["answer"])), torch.tensor([tokenizer.eos_token_id], device=device)])
         n = int(b_attention[i].sum())
         lp.append(my_answer_prediction_loss(x, b_masked[i, :n], weighting.prefix_lengths(offsets, record["rationale"], "steps"), y))

@@ -60,7 +60,7 @@ import numpy as np
 import torch
 from transformers.utils import logging as hf_logging
 
-from kpod_lite import config, data, difficulty, synthetic, teacher
+from kpod_lite import config, data, difficulty, synthetic, teacher, templates
 from kpod_lite.models import load_student
 
 hf_logging.disable_progress_bar()  # a progress widget per model load would clutter the notebook
@@ -106,7 +106,7 @@ print(f"{len(rationales)} rationales; the first one:\nQ: {example['question']}\n
 
 # %%
 def my_token_logprobs(question, rationale):
-    prompt = tokenizer(teacher.build_prompt(question))["input_ids"]  # x, as the student reads it
+    prompt = tokenizer(templates.build_prompt(question))["input_ids"]  # x, as the student reads it
     r = tokenizer(rationale, add_special_tokens=False)["input_ids"]  # r_1 ... r_n
     with torch.no_grad():
         if cfg.student_family == "t5":
@@ -118,7 +118,7 @@ def my_token_logprobs(question, rationale):
 
 
 mine = my_token_logprobs(example["question"], example["rationale"])
-ids, offsets = difficulty.rationale_tokens(tokenizer, example["rationale"])
+ids, offsets = templates.rationale_tokens(tokenizer, example["rationale"])
 pieces = [example["rationale"][start:end] for start, end in offsets]
 print(" ".join(f"{piece!r}:{-lp:.1f}" for piece, lp in zip(pieces[:16], mine[:16].tolist())), "...")
 
@@ -260,7 +260,7 @@ def oracle_weight_records(records):
     """Weight records in the format `kpod_lite.weighting` writes, with oracle weights."""
     out = []
     for record in records:
-        ids, offsets = difficulty.rationale_tokens(tokenizer, record["rationale"])
+        ids, offsets = templates.rationale_tokens(tokenizer, record["rationale"])
         out.append({"id": record["id"], "sample": record["sample"], "tokens": tokenizer.convert_ids_to_tokens(ids),
                     "offsets": [list(o) for o in offsets],
                     "weights": oracle_weights(record["rationale"], char_labels(record["spans"]), offsets)})
@@ -365,7 +365,7 @@ def score(texts_and_labels):
                                          batch_size=cfg.batch_size)
     out = []
     for (text_, labels), lp in zip(texts_and_labels, logprobs):
-        _, offs = difficulty.rationale_tokens(tokenizer, text_)
+        _, offs = templates.rationale_tokens(tokenizer, text_)
         out.append((text_, lp, offs, oracle_weights(text_, labels, offs)))
     return out
 
@@ -479,7 +479,7 @@ except data.DataFormatError as error:
 # for record in rationales[:5]:
 #     (lp,) = difficulty.token_logprobs(model, tokenizer, [record["question"]], [record["rationale"]],
 #                                       cfg.student_family)
-#     _, offs = difficulty.rationale_tokens(tokenizer, record["rationale"])
+#     _, offs = templates.rationale_tokens(tokenizer, record["rationale"])
 #     w = oracle_weights(record["rationale"], char_labels(record["spans"]), offs)
 #     owner = np.array(difficulty.token_steps(offs, record["rationale"]))
 #     for k in range(owner.max() + 1):

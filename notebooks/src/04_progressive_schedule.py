@@ -176,7 +176,7 @@ for j, s in enumerate(steps[ids[0]], 1):
 # %%
 import transformers
 
-from kpod_lite import difficulty
+from kpod_lite import difficulty, templates
 from kpod_lite.models import load_student
 
 transformers.utils.logging.disable_progress_bar()
@@ -197,7 +197,7 @@ def oracle_weights(example, offsets):
 
 rationale_records, weight_records = [], []
 for e in examples:
-    token_ids, offsets = difficulty.rationale_tokens(tokenizer, e.meta["rationale"])
+    token_ids, offsets = templates.rationale_tokens(tokenizer, e.meta["rationale"])
     rationale_records.append({"id": e.id, "question": e.question, "rationale": e.meta["rationale"]})
     weight_records.append({"id": e.id, "tokens": tokenizer.convert_ids_to_tokens(token_ids),
                            "weights": oracle_weights(e, offsets)})
