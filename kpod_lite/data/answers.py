@@ -1,0 +1,203 @@
+"""Answers: one canonical spelling, read back out of free text, and compared (§3.1).
+
+The teacher and the student both end with "Therefore, the answer is <y>"
+(`kpod_lite.templates.ANSWER_TRIGGER`). `extract_answer` reads y back out of a rationale
+(Kojima et al., 2022, answer cleansing), `normalize_answer` gives every answer one spelling
+("1,250" -> "1250", "18.0" -> "18", "(b)" -> "B"), and `answers_match` compares two.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+from functools import lru_cache
+
+from kpod_lite.templates import ANSWER_TRIGGERS
+
+
+# One number as people write it in word problems and rationales: an optional sign, an
+# optional "$", digits with optional thousands commas, an optional decimal part; or ".5".
+# The lookbehind keeps it from starting inside a word ("x2") or in the middle of a number.
+# Scientific notation ("1e3") is deliberately not a number here: the benchmarks never write
+# answers that way, and "2e" glued to a word is more likely a typo than 2 x 10^e.
+NUMBER_PATTERN = re.compile(
+    r"""
+    (?<![\w.])
+    [-+\u2212]?\$?
+    (?:
+        (?:[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])|[0-9]+)(?:\.[0-9]+)?
+      | \.[0-9]+
+    )
+    """,
+    re.VERBOSE,
+)
+
+# "9 (apples)": ASDiv writes the unit in parentheses after the value.
+_UNIT_SUFFIX = re.compile(r"^(?P<value>.*?)\s*\((?P<unit>[^()]*)\)\s*$", re.DOTALL)
+
+_CHOICE_ANSWER = re.compile(r"\(?\s*([A-Za-z])\s*\)?\.?")
+
+
+def _split_unit(text: str) -> tuple[str, str | None]:
+    match = _UNIT_SUFFIX.match(text)
+    if match and match.group("value"):
+        return match.group("value"), match.group("unit").strip()
+    return text, None
+
+
+def _canonical_number(number: str) -> str:
+    """The canonical spelling of a NUMBER_PATTERN match: no sign noise, commas, $ or zeros."""
+    negative = number[0] in "-\u2212"
+    digits = number.lstrip("+-\u2212$").replace(",", "")
+    whole, _, fraction = digits.partition(".")
+    whole = whole.lstrip("0") or "0"
+    fraction = fraction.rstrip("0")
+    canonical = f"{whole}.{fraction}" if fraction else whole
+    if negative and canonical != "0":  # "-0.0" is zero, and zero has no sign
+        canonical = "-" + canonical
+    return canonical
+
+
+def normalize_answer(text: str | int | float, kind: str = "number") -> str | None:
+    """One spelling per answer, so that answers can be compared as strings; None if unparseable.
+
+    kind="number": "1,234" -> "1234", "$1.50" -> "1.5", "18.0" -> "18", "+7" -> "7",
+    ".5" -> "0.5", "9 (apples)" -> "9", "50%" -> "50", "72." -> "72"; ints and floats are
+    accepted too (SVAMP stores 8.0). Anything else around the number -- "12 apples" --
+    makes it unparseable, and so does scientific notation ("1e3").
+    kind="choice": "(B)", "b", "B.", "B)" -> "B".
+    """
+    if kind == "choice":
+        if not isinstance(text, str):
+            return None
+        match = _CHOICE_ANSWER.fullmatch(text.strip())
+        return match.group(1).upper() if match else None
+    if kind != "number":
+        raise ValueError(f"unknown answer kind {kind!r}; choose 'number' or 'choice'")
+    if isinstance(text, bool):  # True is an int to Python, never an answer to a word problem
+        return None
+    if isinstance(text, int):
+        return str(text)
+    if isinstance(text, float):
+        if not math.isfinite(text):
+            return None
+        return _canonical_number(format(Decimal(repr(text)), "f"))
+    if not isinstance(text, str):
+        return None
+    value, _unit = _split_unit(text.strip())
+    value = value.strip()
+    value = value.removesuffix(".").removesuffix("%").strip()  # "72." ends a sentence, "%" is a unit
+    if not NUMBER_PATTERN.fullmatch(value):
+        return None
+    return _canonical_number(value)
+
+
+def _trigger_pattern(triggers: Iterable[str]) -> re.Pattern:
+    longest_first = sorted(triggers, key=len, reverse=True)
+    return re.compile("|".join(re.escape(t) for t in longest_first), re.IGNORECASE)
+
+
+_TRIGGER = _trigger_pattern(ANSWER_TRIGGERS)
+
+
+# After "A" or "I", these words show the letter is an option ("A is wrong", "I because");
+# any other lower-case word makes it the article or the pronoun ("A bank", "I think").
+_WORDS_AFTER_AN_OPTION = frozenset({"is", "was", "because", "since", "as", "and", "or", "which", "seems"})
+_NEXT_WORD = re.compile(r"\s+([a-z]+)")
+
+
+def _is_english_word(text: str, letter: re.Match) -> bool:
+    if letter.group(1) not in "AI":
+        return False
+    following = _NEXT_WORD.match(text, letter.end(1))
+    return following is not None and following.group(1) not in _WORDS_AFTER_AN_OPTION
+
+
+@lru_cache(maxsize=16)  # evaluation calls extract_answer once per example with the same letters
+def _choice_patterns(letters: str) -> tuple[list[tuple[re.Pattern, bool]], list[tuple[re.Pattern, bool]]]:
+    """Regexes for an option letter, each with whether to apply the "A"/"I" word check:
+    (forms read anywhere, forms read only right after a trigger).
+
+    A capital glued to letters, digits, apostrophes, hyphens or dots is part of a word
+    ("Carl", "Dad's", "U.S.A."), never an option; a letter without brackets or a dot of its
+    own also has to pass `_is_english_word`.
+    """
+    upper = re.escape(letters.upper())
+    lower = re.escape(letters.lower())
+    alone_before = r"(?<![\w'\u2019.\-(])"
+    alone_after = r"(?![\w'\u2019\-])"
+    anywhere = [
+        (re.compile(rf"\(\s*([{upper}{lower}])\s*\)"), False),  # (C)  (c)
+        (re.compile(rf"{alone_before}([{upper}])\)"), False),  # C)
+        (re.compile(rf"{alone_before}([{upper}])\.(?!\w)"), False),  # C.
+        (re.compile(rf"\b(?i:option|choice)\s+([{upper}]){alone_after}"), True),  # option C
+        (re.compile(rf"\b(?i:answer)\s*(?:(?i:is)\s*)?:?\s*([{upper}]){alone_after}"), True),  # answer is C
+    ]
+    after_trigger = [
+        (re.compile(rf"{alone_before}([{upper}]){alone_after}"), True),  # C
+        (re.compile(rf"{alone_before}([{lower}])(?=\s*(?:[,;:!?)]|\.(?!\w)|$))"), False),  # c.
+    ]
+    return anywhere, after_trigger
+
+
+def _letters_in_text(text: str, patterns: list[tuple[re.Pattern, bool]]) -> list[tuple[int, str]]:
+    found = []
+    for pattern, check_word in patterns:
+        for match in pattern.finditer(text):
+            if not (check_word and _is_english_word(text, match)):
+                found.append((match.start(1), match.group(1)))
+    return sorted(found)
+
+
+def extract_answer(text: str, kind: str, *, labels: Iterable[str] | None = None) -> str | None:
+    """Read the final answer out of a rationale (Kojima et al., 2022, answer cleansing).
+
+    If an answer trigger occurs (`ANSWER_TRIGGERS`, case-insensitive), the answer is the
+    FIRST number / option letter after the LAST trigger -- and None if nothing follows it.
+    Without a trigger it is the LAST number in the text, or for kind="choice" the last
+    explicit option letter: "(C)", "C)", "C.", "answer is C", "option C". A bare capital
+    without such marks only counts right after a trigger. A capital inside a word ("Carl",
+    "Dad's") never counts, nor does an unmarked "A" or "I" followed by a lower-case word
+    ("A bank", "I think"), except a few that show it is an option ("A is", "A because").
+    `labels` limits the option letters
+    (default "ABCDE", CommonsenseQA's five; pass ``example.choices`` to use its own).
+    Returns the normalised answer.
+    """
+    if kind not in ("number", "choice"):
+        raise ValueError(f"unknown answer kind {kind!r}; choose 'number' or 'choice'")
+    triggers = list(_TRIGGER.finditer(text))
+    tail = text[triggers[-1].end():] if triggers else text
+    if kind == "number":
+        numbers = [m.group() for m in NUMBER_PATTERN.finditer(tail)]
+        if not numbers:
+            return None
+        return _canonical_number(numbers[0] if triggers else numbers[-1])
+    if labels is None:
+        labels = "ABCDE"
+    letters = "".join(sorted({label.upper() for label in labels if len(label) == 1 and label.isalpha()}))
+    if not letters:
+        return None
+    anywhere, after_trigger = _choice_patterns(letters)
+    found = _letters_in_text(tail, anywhere + after_trigger if triggers else anywhere)
+    if not found:
+        return None
+    _, letter = found[0] if triggers else found[-1]
+    return letter.upper()
+
+
+def answers_match(
+    pred: str | int | float | None, gold: str | int | float, kind: str = "number", tol: float = 1e-4
+) -> bool:
+    """Whether a predicted answer equals the gold one: numbers within an absolute OR a
+    relative tolerance `tol`, choices as the same letter. Unparseable answers never match."""
+    if pred is None:
+        return False
+    p, g = normalize_answer(pred, kind), normalize_answer(gold, kind)
+    if p is None or g is None:
+        return False
+    if kind == "choice":
+        return p == g
+    difference = abs(float(p) - float(g))
+    return difference <= tol or difference <= tol * abs(float(g))
