@@ -286,7 +286,7 @@ def load_examples(
     skip_invalid: bool = False,
     errors: list | None = None,
 ) -> list[Example]:
-    """Read a benchmark file in format `fmt` (see the module docstring) into `Example`s.
+    """Read a benchmark file in format `fmt` (see the `kpod_lite.data` docstring) into `Example`s.
 
     A bad record raises `DataFormatError`. With ``skip_invalid=True`` it is skipped instead,
     appended to `errors` when a list is given, and a warning says how many were skipped.

@@ -10,7 +10,7 @@ tokens a good weighting should ignore: in "Next, we just need to simply add up t
 from the lettuce and cucumber: 30 + 80 = 110", the words "just" and "simply" carry no
 reasoning, the calculation "30 + 80 = 110" is the keypoint.
 
-This module writes problems where that split is *known*. Each problem is a GSM8K-style
+This package writes problems where that split is *known*. Each problem is a GSM8K-style
 story (shopping, baking, savings, a trip, a farm, a classroom, a library, a garden) whose
 2 to 4 arithmetic steps are kept as a small **program**; the rationale is rendered from the
 program the way a teacher LLM answers a zero-shot CoT prompt (§3.1), one sentence per step,

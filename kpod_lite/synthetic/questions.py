@@ -116,15 +116,17 @@ class _Story:
     name: str  # the first owner, whose containers a "groups" step fills
     others: list[str]  # names not in the story yet, for "times" steps to bring in
     owner: str = ""  # whose count the next sentence changes
-    value: int | None = None  # the running count and how a step refers to it
-    operand: dict | None = None
-    pair: tuple | None = None  # (other owner, their operand, their count) after a "times" step, for a final comparison
+    value: int | None = None  # the running count ...
+    operand: dict | None = None  # ... and how the next step refers to it
+    # (other owner, their operand, their count) after a "times" step, for a final comparison
+    pair: tuple | None = None
     sentences: list[str] = field(default_factory=list)
     program: list[dict] = field(default_factory=list)
 
     def step(self, op: str, operands: list, result: int, find: str) -> None:
         """Add a program step; its result becomes the running count."""
-        self.program.append({"op": op, "operands": operands, "result": result, "unit": self.item, "find": find})
+        self.program.append({"op": op, "operands": operands, "result": result,
+                             "unit": self.item, "find": find})
         self.value, self.operand = result, {"step": len(self.program) - 1}
 
 
@@ -146,7 +148,8 @@ def _first_move(story: _Story, rng: random.Random, config: SyntheticConfig, allo
     return move
 
 
-def _next_move(story: _Story, rng: random.Random, config: SyntheticConfig, allowed: set, last: bool) -> str | None:
+def _next_move(story: _Story, rng: random.Random, config: SyntheticConfig, allowed: set,
+               last: bool) -> str | None:
     """A later step: only the moves the running count allows (a loss needs 2 or more, a share
     a divisor), and a comparison with the "times" pair only as the last step."""
     value = story.value
@@ -168,7 +171,8 @@ def _next_move(story: _Story, rng: random.Random, config: SyntheticConfig, allow
 def _gain(story: _Story, rng: random.Random, config: SyntheticConfig) -> None:
     n = rng.randint(2, config.max_operand)  # from 2, so that "more {item}" is always a plural
     template = rng.choice(("Then {o} {v} {n} more {i}.", "After that, {o} {v} {n} more {i}."))
-    story.sentences.append(template.format(o=story.owner, v=rng.choice(story.scenario.gain), n=n, i=story.item))
+    verb = rng.choice(story.scenario.gain)
+    story.sentences.append(template.format(o=story.owner, v=verb, n=n, i=story.item))
     find = rng.choice(("how many {i} {o} has in total", "the total number of {i} {o} has"))
     story.step("+", [story.operand, {"given": n}], story.value + n, find.format(i=story.item, o=story.owner))
 
@@ -178,7 +182,8 @@ def _loss(story: _Story, rng: random.Random, config: SyntheticConfig) -> None:
     template = rng.choice(("{o} {v} {n} of them.", "{o} {v} {n} {i}."))
     if n == 1:  # "gives away 1 of them", never "1 eggs"
         template = "{o} {v} {n} of them."
-    story.sentences.append(template.format(o=story.owner, v=rng.choice(story.scenario.loss), n=n, i=story.item))
+    verb = rng.choice(story.scenario.loss)
+    story.sentences.append(template.format(o=story.owner, v=verb, n=n, i=story.item))
     find = rng.choice(("how many {i} {o} has left", "the number of {i} remaining"))
     story.step("-", [story.operand, {"given": n}], story.value - n, find.format(i=story.item, o=story.owner))
 
