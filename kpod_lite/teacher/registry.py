@@ -1,0 +1,62 @@
+"""Choosing a teacher back-end by name: `make_backend` and the names it knows (`BACKENDS`).
+
+The heavy back-ends import their libraries (`openai`, `transformers`) only when built, so an
+offline run never needs them installed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kpod_lite.teacher.hf import HFTeacher
+from kpod_lite.teacher.offline import GoldTeacher, ReplayTeacher, TemplateTeacher
+from kpod_lite.teacher.openai_compat import OpenAITeacher
+from kpod_lite.teacher.protocol import TeacherBackend, TeacherError
+from kpod_lite.templates import ZERO_SHOT_COT_PROMPT
+
+BACKENDS = ("template", "openai", "hf", "replay", "gold")
+
+
+def make_backend(
+    name: str,
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    replay_from: Path | str | None = None,
+    concurrency: int = 8,
+    cot_prompt: str = ZERO_SHOT_COT_PROMPT,
+    **options,
+) -> TeacherBackend:
+    """The teacher called `name`, one of `BACKENDS`.
+
+    openai: the model is `model` or $KPOD_TEACHER_MODEL, the server `base_url` or
+    $OPENAI_BASE_URL (else OpenAI's), the key $OPENAI_API_KEY; a server of your own may need
+    no key. hf: `model` is a local folder or a hub id. `concurrency` is the number of requests
+    in flight: threads for openai, the batch size for hf. `cot_prompt` is <p> of the §3.1
+    template, for the teachers that are prompted (openai, hf). Extra `options` go to the back-end's
+    constructor (e.g. `retry=RetryPolicy(...)`, `timeout=...` for openai).
+    """
+    if name == "template":
+        return TemplateTeacher(**options)
+    if name == "gold":
+        return GoldTeacher(**options)
+    if name == "replay":
+        if replay_from is None:
+            raise TeacherError("the replay teacher needs a cache file to read (--replay-from)")
+        return ReplayTeacher(replay_from, **options)
+    if name == "hf":
+        if not model:
+            raise TeacherError("the hf teacher needs a model (--model: a local folder or a hub id)")
+        return HFTeacher(model, batch_size=concurrency, cot_prompt=cot_prompt, **options)
+    if name == "openai":
+        model = model or os.environ.get("KPOD_TEACHER_MODEL")
+        if not model:
+            raise TeacherError("the openai teacher needs a model name (--model or $KPOD_TEACHER_MODEL)")
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        api_key = os.environ.get("OPENAI_API_KEY") or None
+        if api_key is None and base_url is None:
+            raise TeacherError("set OPENAI_API_KEY for OpenAI's API, or point --base-url at your own server")
+        return OpenAITeacher(model, base_url=base_url, api_key=api_key, concurrency=concurrency,
+                             cot_prompt=cot_prompt, **options)
+    raise TeacherError(f"unknown teacher {name!r}; choose one of {', '.join(BACKENDS)}")

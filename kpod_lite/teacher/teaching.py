@@ -1,0 +1,130 @@
+"""Running a teacher over a dataset: `teach` and the `TeachReport` it returns (§3.1).
+
+`teach` asks a back-end for `samples` rationales per question, grades each answer against the
+gold one, and keeps the rationales that reach it (§3.1, following Ho et al., 2023). Every
+answer goes to the crash-safe cache first (`kpod_lite.teacher.cache`), so a killed run resumes
+where it stopped; the rationale file is rewritten whole from the cache's finished answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from tqdm.auto import tqdm
+
+from kpod_lite.data import Example, append_jsonl, write_jsonl
+from kpod_lite.teacher.cache import default_cache_path, split_cached
+from kpod_lite.teacher.cleaning import grade
+from kpod_lite.teacher.protocol import Rationale, TeacherBackend, TeacherError, TeacherRequest
+
+
+@dataclass
+class TeachReport:
+    """What one `teach` run did. Every (question, sample) pair is exactly one of generated,
+    reused or failed; every generated or reused one is kept or dropped."""
+
+    teacher: str
+    questions: int
+    samples: int
+    out: Path
+    cache: Path
+    generated: int = 0
+    reused: int = 0
+    failed: int = 0
+    correct: int = 0
+    kept: int = 0
+    dropped: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        answered = self.generated + self.reused
+        accuracy = f"{self.correct}/{answered} teacher answers correct" if answered else "no teacher answers"
+        failed = f"{self.failed} failed (in {self.cache.name}; rerun to retry)" if self.failed else "0 failed"
+        return (
+            f"{self.teacher} on {self.questions} questions x {self.samples} sample(s): "
+            f"{self.generated} generated, {self.reused} reused from cache, {failed}; {accuracy}; "
+            f"kept {self.kept}, dropped {self.dropped} with a wrong answer -> {self.out}"
+        )
+
+
+def teach(
+    examples: Sequence[Example],
+    backend: TeacherBackend,
+    *,
+    out: Path | str,
+    cache: Path | str | None = None,
+    samples: int = 1,
+    temperature: float = 0.0,
+    max_tokens: int = 256,
+    seed: int = 0,
+    filter_correct: bool = True,
+    progress: bool = True,
+) -> TeachReport:
+    """Ask `backend` for `samples` rationales per question and write the ones to keep to `out`.
+
+    Every answer is appended to `cache` (JSON Lines, flushed and synced) the moment it
+    arrives, so a killed run loses only the requests in flight; the next run reuses every
+    finished (id, sample) pair and asks only for the rest. The cache belongs to one teacher
+    setting: use a new one for a new teacher, model or temperature. `out` is rewritten whole
+    (atomically) with the records to keep, in question order: those whose answer matches the
+    gold answer when `filter_correct` (§3.1), every answered one otherwise.
+    """
+    _check_requests(examples, samples)
+    out = Path(out)
+    cache = Path(cache) if cache is not None else default_cache_path(out)
+    report = TeachReport(teacher=backend.name, questions=len(examples), samples=samples, out=out, cache=cache)
+    results, requests = split_cached(cache, examples, samples)
+    report.reused = len(examples) * samples - len(requests)  # every pair is reused or asked
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    _ask_into_cache(backend, requests, cache, results, report, progress=progress,
+                    temperature=temperature, max_tokens=max_tokens, seed=seed)
+    keep = _to_keep(examples, samples, results, filter_correct, report)
+    report.kept = len(keep)
+    write_jsonl(out, (r.to_record() for r in keep))
+    return report
+
+
+def _check_requests(examples: Sequence[Example], samples: int) -> None:
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    ids = [example.id for example in examples]
+    if len(set(ids)) != len(ids):
+        duplicate = next(i for i in ids if ids.count(i) > 1)
+        raise TeacherError(f"question ids must be unique (the cache is keyed on them); {duplicate!r} repeats")
+
+
+def _ask_into_cache(backend: TeacherBackend, requests: list[TeacherRequest], cache: Path,
+                    results: dict[tuple[str, int], Rationale], report: TeachReport, *,
+                    progress: bool, **sampling) -> None:
+    """Send `requests`, appending each graded answer to `cache` as it arrives; the finished
+    ones join `results`, the failed ones only the report (the next run asks them again)."""
+    with tqdm(total=len(requests), desc=f"teacher {backend.name}", unit="rationale", disable=not progress) as bar:
+        for request, output in backend.generate(requests, **sampling):
+            rationale = grade(request, output, backend.name)
+            append_jsonl(cache, rationale.to_record())
+            if rationale.failed:
+                report.failed += 1
+                report.failures.append(rationale.error)
+            else:
+                report.generated += 1
+                results[(rationale.id, rationale.sample)] = rationale
+            bar.update(1)
+
+
+def _to_keep(examples: Sequence[Example], samples: int, results: dict[tuple[str, int], Rationale],
+             filter_correct: bool, report: TeachReport) -> list[Rationale]:
+    """The answered rationales in question order: the correct ones when `filter_correct` (§3.1)."""
+    keep = []
+    for example in examples:
+        for sample in range(samples):
+            rationale = results.get((example.id, sample))
+            if rationale is None:
+                continue
+            report.correct += rationale.correct
+            if rationale.correct or not filter_correct:
+                keep.append(rationale)
+            else:
+                report.dropped += 1
+    return keep
