@@ -61,8 +61,9 @@ def clean_rationale(text: str, cot_prompt: str = ZERO_SHOT_COT_PROMPT) -> str:
     return " ".join(" ".join(lines).split())
 
 
-def grade(request: TeacherRequest, output: TeacherOutput, teacher_name: str) -> Rationale:
-    """Clean a raw teacher output and check its answer against the gold one."""
+def grade(request: TeacherRequest, output: TeacherOutput, teacher_name: str,
+          cot_prompt: str = ZERO_SHOT_COT_PROMPT) -> Rationale:
+    """Clean a raw teacher output (an echoed `cot_prompt` removed) and check its answer against the gold one."""
     example = request.example
     common = dict(
         id=example.id,
@@ -78,7 +79,7 @@ def grade(request: TeacherRequest, output: TeacherOutput, teacher_name: str) -> 
     answer_source = output.reasoning if output.answer_text is None else f"{ANSWER_TRIGGER} {output.answer_text}"
     teacher_answer = extract_answer(answer_source, example.answer_kind, labels=example.choices)
     correct = answers_match(teacher_answer, example.answer, example.answer_kind)
-    rationale = clean_rationale(output.reasoning)
+    rationale = clean_rationale(output.reasoning, cot_prompt)
     # Spans describe the text the back-end wrote; keep them only if cleaning left it as it was.
     spans = output.spans
     if spans and not (spans[-1][1] == len(rationale) and output.reasoning.startswith(rationale)):

@@ -18,6 +18,7 @@ from kpod_lite.data import Example, append_jsonl, write_jsonl
 from kpod_lite.teacher.cache import default_cache_path, split_cached
 from kpod_lite.teacher.cleaning import grade
 from kpod_lite.teacher.protocol import Rationale, TeacherBackend, TeacherError, TeacherRequest
+from kpod_lite.templates import ZERO_SHOT_COT_PROMPT
 
 
 @dataclass
@@ -102,7 +103,8 @@ def _ask_into_cache(backend: TeacherBackend, requests: list[TeacherRequest], cac
     ones join `results`, the failed ones only the report (the next run asks them again)."""
     with tqdm(total=len(requests), desc=f"teacher {backend.name}", unit="rationale", disable=not progress) as bar:
         for request, output in backend.generate(requests, **sampling):
-            rationale = grade(request, output, backend.name)
+            # The prompted back-ends carry the <p> they asked with; the offline ones ask nothing.
+            rationale = grade(request, output, backend.name, getattr(backend, "cot_prompt", ZERO_SHOT_COT_PROMPT))
             append_jsonl(cache, rationale.to_record())
             if rationale.failed:
                 report.failed += 1
