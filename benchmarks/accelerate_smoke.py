@@ -92,7 +92,7 @@ def main(argv=None) -> None:
     parser.add_argument("--max-target-length", type=int, default=None)
     parser.add_argument("--lr-scheduler", default=None, help="linear (default), constant, cosine ...")
     parser.add_argument("--methods", nargs="+", default=["kpod"],
-                        help="'none' (no distillation) and/or distill.METHODS names")
+                        help="'none' (no distillation) and/or kpod_lite.methods.METHODS names")
     args = parser.parse_args(argv)
 
     changes = {"epochs": args.epochs}
@@ -108,7 +108,7 @@ def main(argv=None) -> None:
         changes["max_target_length"] = args.max_target_length
     config = preset("tiny", **changes)
     if args.lr_scheduler:
-        config = config.replace(extra={**config.extra, "lr_scheduler_type": args.lr_scheduler})
+        config = config.replace(lr_scheduler_type=args.lr_scheduler)
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -132,7 +132,7 @@ def main(argv=None) -> None:
               "lr": config.learning_rate, "batch_size_per_process": config.batch_size,
               "max_new_tokens": config.max_new_tokens, "max_source_length": config.max_source_length,
               "max_target_length": config.max_target_length,
-              "lr_scheduler": config.extra.get("lr_scheduler_type", "linear"), "methods": {}}
+              "lr_scheduler": config.lr_scheduler_type, "methods": {}}
     for method in args.methods:
         t0 = time.perf_counter()
         if method == "none":

@@ -68,7 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kpod_lite import distill as distillation  # noqa: E402
 from kpod_lite import schedule as scheduling  # noqa: E402
 from kpod_lite.config import preset  # noqa: E402
-from kpod_lite.data import load_examples, split_steps  # noqa: E402
+from kpod_lite.data import load_examples, rationale_key, split_steps  # noqa: E402
 from kpod_lite.families import family_of  # noqa: E402
 from kpod_lite.models import apply_lora, load_student, load_tokenizer  # noqa: E402
 from kpod_lite.templates import rationale_tokens  # noqa: E402
@@ -437,7 +437,7 @@ def bench_model(name: str, options, records: list[dict], workdir: Path) -> dict:
         rank = options.lora_rank or (128 if family == "t5" else 64)
         config = config.replace(lora_rank=rank, lora_alpha=2 * rank)
     tokenizer = load_tokenizer(config)
-    weights = distillation._index_weights(random_weight_records(records, tokenizer, options.seed))
+    weights = {rationale_key(r): r for r in random_weight_records(records, tokenizer, options.seed)}
     plan = make_schedule(records, config)
     make_model = student_factory(name, config, options.device)
 

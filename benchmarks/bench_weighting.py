@@ -76,7 +76,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     base = preset("tiny")
-    config = base.replace(extra={**base.extra, "weighting_predictor": args.predictor or None})
+    config = base.replace(weighting_predictor=args.predictor or None)
     student, tokenizer = load_student(config, device="cpu")
     records = synthetic_rationales(args.rationales)
     tokens = statistics.mean(len(tokenizer(r["rationale"], add_special_tokens=False)["input_ids"]) for r in records)

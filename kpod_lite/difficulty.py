@@ -68,7 +68,7 @@ import torch
 from torch.nn import functional as F
 
 from kpod_lite.config import KPODConfig
-from kpod_lite.data import DataFormatError, read_jsonl, split_steps, write_jsonl
+from kpod_lite.data import DataFormatError, rationale_key, read_jsonl, split_steps, write_jsonl
 from kpod_lite.models import load_student, pad_right
 from kpod_lite.families import family_of
 from kpod_lite.templates import (
@@ -263,7 +263,7 @@ def _difficulty_records(rationales: list[tuple[dict, dict]], weights: list[tuple
     for where, record in weights:
         if "id" not in record:
             raise _error(where, "id", "missing")
-        key = (str(record["id"]), int(record.get("sample", 0)))
+        key = rationale_key(record)
         if key in by_key:
             raise _error(where, "id", f"a second weight record for this id and sample (first: {by_key[key][0]['record']}"
                          + (f", line {by_key[key][0]['line']})" if by_key[key][0]["line"] else ")"))
@@ -278,7 +278,7 @@ def _difficulty_records(rationales: list[tuple[dict, dict]], weights: list[tuple
         if not record["rationale"].strip():
             raise _error(where, "rationale", "empty: a rationale without steps has no difficulty (Eq. 8); "
                          "drop failed teacher answers first")
-        key = (str(record["id"]), int(record.get("sample", 0)))
+        key = rationale_key(record)
         if key not in by_key:
             source = weights[0][0]["path"] if weights else "the weight records"
             raise _error(where, None, f"no token weight record for this id and sample in {source}")

@@ -83,11 +83,13 @@ class StudentFamily:
         A seq2seq encoder reads it as in pretraining (T5: "... </s>"). A causal model keeps
         a leading `<s>` but never an end-of-sequence token, since the target continues it.
         """
-        kwargs = {"truncation": True, "max_length": max_length} if max_length else {}
-        ids = list(tokenizer(prompt, add_special_tokens=True, **kwargs)["input_ids"])
-        if not self.seq2seq and ids and tokenizer.eos_token_id is not None and ids[-1] == tokenizer.eos_token_id:
+        if self.seq2seq:  # the tokenizer cuts and keeps its closing </s>
+            kwargs = {"truncation": True, "max_length": max_length} if max_length else {}
+            return list(tokenizer(prompt, add_special_tokens=True, **kwargs)["input_ids"])
+        ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+        if ids and tokenizer.eos_token_id is not None and ids[-1] == tokenizer.eos_token_id:
             ids = ids[:-1]
-        return ids
+        return ids[:max_length] if max_length else ids
 
     def join(self, prompt_ids: list[int], target_ids: list[int]) -> tuple[list[int], list[int]]:
         """(model input ids, labels) for one (prompt, target) pair.

@@ -82,3 +82,10 @@ class Example:
         if self.meta:
             record["meta"] = dict(self.meta)
         return record
+
+
+def rationale_key(record) -> tuple[str, int]:
+    """(id, sample): what identifies a rationale, a token weight or a difficulty record, since a
+    question may have several teacher rationales (samples). Ids compare as strings, so a
+    numeric id in one file matches the same id written as a string in another."""
+    return str(record["id"]), int(record.get("sample", 0))

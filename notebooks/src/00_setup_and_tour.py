@@ -77,10 +77,10 @@ fig = viz.pipeline_figure(done={name for name, _ in viz.PIPELINE_BOXES})
 # NBVAL_CHECK_OUTPUT
 from kpod_lite import config
 
-print(f"{'preset':14} {'student':22} {'family':6} {'epochs':>6} {'LoRA r':>6} {'lr':>8} {'batch':>5}")
+print(f"{'preset':14} {'student':22} {'epochs':>6} {'LoRA r':>6} {'lr':>8} {'batch':>5}")
 for name, cfg in config.PRESETS.items():
     rank = cfg.lora_rank if cfg.lora else "-"
-    print(f"{name:14} {cfg.student:22} {cfg.student_family:6} {cfg.epochs:>6} {rank:>6} "
+    print(f"{name:14} {cfg.student:22} {cfg.epochs:>6} {rank:>6} "
           f"{cfg.learning_rate:>8.0e} {cfg.batch_size:>5}")
 cfg = config.preset(PRESET)
 print(f"\nthis notebook uses '{cfg.name}': alpha={cfg.alpha}, beta={cfg.beta}, p={cfg.p}, "

@@ -72,16 +72,14 @@ from kpod_lite.templates import rationale_tokens
 
 hf_logging.disable_progress_bar()  # a progress widget per model load would clutter the notebook
 cfg = config.preset(PRESET)
-cfg = cfg.replace(alpha=ALPHA, weighting_epochs=EPOCHS,
-                  extra={**cfg.extra, "weighting_predictor_warmup_steps": WARMUP_STEPS,
-                         "weighting_batch_size": BATCH_SIZE})
+cfg = cfg.replace(alpha=ALPHA, weighting_epochs=EPOCHS, weighting_predictor_warmup_steps=WARMUP_STEPS,
+                  weighting_batch_size=BATCH_SIZE)
 student, tokenizer = load_student(cfg)
 device = student.device
-found = weighting.settings(cfg)  # every weighting knob of ours, with its value for this run
-print(f"student {cfg.student}; answer predictor (Eq. 5): {found['weighting_predictor'] or 'a copy of the student'}")
+print(f"student {cfg.student}; answer predictor (Eq. 5): {cfg.weighting_predictor or 'a copy of the student'}")
 print(f"α = {cfg.alpha}, τ = {cfg.gumbel_temperature}, prefixes: {cfg.prefix_mode!r}, lr {cfg.weighting_lr}, "
-      f"{cfg.weighting_epochs} epochs, batch {found['weighting_batch_size']}, "
-      f"warm-up {found['weighting_predictor_warmup_steps']} steps")
+      f"{cfg.weighting_epochs} epochs, batch {cfg.weighting_batch_size}, "
+      f"warm-up {cfg.weighting_predictor_warmup_steps} steps")
 
 # %% [markdown]
 # The rationales come from the template teacher of notebook 01: synthetic word problems written
@@ -540,7 +538,7 @@ for mean_weight in (0.01, 0.3, 0.7, 0.99):
 # paper's Figure 2 does.
 
 # %%
-weight_records = weighting.weigh(eval_records, weighter, tokenizer, found["weighting_max_tokens"])
+weight_records = weighting.weigh(eval_records, weighter, tokenizer, weighting.weighting_max_tokens(cfg))
 by_id = {record["id"]: record for record in weight_records}
 
 
@@ -655,7 +653,7 @@ assert math.isclose(my_auroc(keypoint, classes["filler"]), scores["auroc_keypoin
 assert math.isclose(my_auroc(keypoint, rest), scores["auroc_keypoint_vs_rest"], abs_tol=1e-4)
 
 untrained = weighting.keypoint_auroc(
-    weighting.weigh(eval_records, weighting.build_weighter(student, cfg), tokenizer, found["weighting_max_tokens"]),
+    weighting.weigh(eval_records, weighting.build_weighter(student, cfg), tokenizer, weighting.weighting_max_tokens(cfg)),
     eval_records)
 print(f"{'AUROC on ' + str(len(eval_records)) + ' held-out rationales':38} {'untrained':>10} {'trained':>10}")
 for key, name in [("auroc_keypoint_vs_filler", "keypoint vs filler"), ("auroc_keypoint_vs_rest", "keypoint vs filler + plain")]:
@@ -760,7 +758,7 @@ plt.show()
 #
 # # 2. "all" prefixes: one predictor row per token instead of one per step.
 # subset = train_records[:8]
-# quick = cfg.replace(weighting_epochs=1, extra={**cfg.extra, "weighting_predictor_warmup_steps": 50})
+# quick = cfg.replace(weighting_epochs=1, weighting_predictor_warmup_steps=50)
 # for mode in ("steps", "all"):
 #     _, h = weighting.train_weighter(subset, quick.replace(prefix_mode=mode), student=student, tokenizer=tokenizer)
 #     rows = [len(weighting.prefix_lengths(rationale_tokens(tokenizer, r["rationale"])[1], r["rationale"], mode))

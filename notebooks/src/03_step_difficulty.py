@@ -68,10 +68,11 @@ cfg = config.preset(PRESET)
 if PRESET == "tiny":
     # This notebook's figures and remarks are for the seq2seq tiny T5; the tiny preset itself
     # distils the causal tiny LLaMA (docs/RESULTS.md, "Calibration"). Exercise 1 compares them.
-    cfg = cfg.replace(student="tiny-t5", student_family="t5")
+    cfg = cfg.replace(student="tiny-t5")
 model, tokenizer = load_student(cfg)  # the pre-trained student θ^s, before any distillation
-print(f"student {cfg.student} ({cfg.student_family}), on {model.device}; "
-      f"weighted difficulty: {cfg.weighted_difficulty}")
+seq2seq = model.config.is_encoder_decoder  # the family comes from the model (kpod_lite.families)
+print(f"student {cfg.student} ({'seq2seq' if seq2seq else 'causal'}), on {model.device}; "
+      f"weighted difficulty: {cfg.switches.weighted_difficulty}")
 
 # %% [markdown]
 # The rationales come from the template teacher of notebook 01: synthetic problems, written
@@ -109,7 +110,7 @@ def my_token_logprobs(question, rationale):
     prompt = tokenizer(templates.build_prompt(question))["input_ids"]  # x, as the student reads it
     r = tokenizer(rationale, add_special_tokens=False)["input_ids"]  # r_1 ... r_n
     with torch.no_grad():
-        if cfg.student_family == "t5":
+        if seq2seq:
             logits = model(input_ids=torch.tensor([prompt], device=model.device),
                            labels=torch.tensor([r], device=model.device)).logits[0]
         else:
@@ -124,8 +125,7 @@ print(" ".join(f"{piece!r}:{-lp:.1f}" for piece, lp in zip(pieces[:16], mine[:16
 
 # %%
 # NBVAL_CHECK_OUTPUT
-(library,) = difficulty.token_logprobs(model, tokenizer, [example["question"]], [example["rationale"]],
-                                       cfg.student_family)
+(library,) = difficulty.token_logprobs(model, tokenizer, [example["question"]], [example["rationale"]])
 assert torch.allclose(mine, library, atol=1e-4)
 print(f"{len(ids)} rationale tokens, all log-probabilities finite and <= 0:",
       bool(torch.isfinite(library).all() and (library <= 0).all()))
@@ -269,7 +269,7 @@ def oracle_weight_records(records):
 
 weight_records = oracle_weight_records(rationales)
 variants = {
-    "unweighted (KPOD-w.o.-sig-dif)": cfg.replace(weighted_difficulty=False),
+    "unweighted (KPOD-w.o.-sig-dif)": cfg.replace(method="w.o.-sig-dif"),
     "Eq. 8, τ = 1": cfg,
     f"Eq. 8, τ = {SHARP_TEMPERATURE}": cfg.replace(difficulty_temperature=SHARP_TEMPERATURE),
 }
@@ -361,8 +361,7 @@ print(f"{len(pairs)} twins, same number of steps each")
 def score(texts_and_labels):
     """Token log-probabilities (one batched pass), offsets and oracle weights of each rationale."""
     logprobs = difficulty.token_logprobs(model, tokenizer, [q.question for q, *_ in pairs],
-                                         [t for t, _ in texts_and_labels], cfg.student_family,
-                                         batch_size=cfg.batch_size)
+                                         [t for t, _ in texts_and_labels], batch_size=cfg.batch_size)
     out = []
     for (text_, labels), lp in zip(texts_and_labels, logprobs):
         _, offs = templates.rationale_tokens(tokenizer, text_)
@@ -477,8 +476,7 @@ except data.DataFormatError as error:
 # ```python
 # # 1. The three most expensive tokens of each step, with their oracle weights.
 # for record in rationales[:5]:
-#     (lp,) = difficulty.token_logprobs(model, tokenizer, [record["question"]], [record["rationale"]],
-#                                       cfg.student_family)
+#     (lp,) = difficulty.token_logprobs(model, tokenizer, [record["question"]], [record["rationale"]])
 #     _, offs = templates.rationale_tokens(tokenizer, record["rationale"])
 #     w = oracle_weights(record["rationale"], char_labels(record["spans"]), offs)
 #     owner = np.array(difficulty.token_steps(offs, record["rationale"]))

@@ -59,7 +59,7 @@ if PRESET == "tiny":
     # This notebook's figures and remarks are for the seq2seq tiny T5; the tiny preset itself
     # distils the causal tiny LLaMA (docs/RESULTS.md, "Calibration"). Its schedule here is built
     # from the tiny T5's step difficulties, as in notebook 03.
-    cfg = cfg.replace(student="tiny-t5", student_family="t5")
+    cfg = cfg.replace(student="tiny-t5")
 print(f"preset {cfg.name}: {cfg.epochs} epochs, T = {cfg.stage_T}, p = {cfg.p}, "
       f"C0 = {cfg.c0_fraction} B, Δs = {cfg.delta_s}, β = {cfg.beta}, K = {cfg.n_clusters}")
 

@@ -219,7 +219,7 @@ print(f"G = F + ΔD: G(S_opt) = {submodular.normalised_value(opt, **one)}, G(∅
 # question that clears θ and still fits. Alone, that can be arbitrarily bad (a cheap, dense
 # question can block the one big question worth taking), so we then try every greedy prefix
 # plus the single best question that still fits on it ("greedy + max"), which is what the
-# (1 - ε)/(2 - ε) >= 1/2 - ε proof in `kpod_lite/submodular.py` needs. Plain Python, O(n²):
+# (1 - ε)/(2 - ε) >= 1/2 - ε proof in `kpod_lite/submodular/solver.py` needs. Plain Python, O(n²):
 
 # %%
 def my_threshold_greedy(costs, labels, budget, beta=BETA, eps=EPS):

@@ -72,7 +72,7 @@ from transformers.utils import logging as hf_logging
 
 from kpod_lite import data, distill, pipeline, viz
 from kpod_lite.config import preset
-from kpod_lite.models import load_student
+from kpod_lite.models import load_student, student_family
 from kpod_lite.schedule import Schedule
 
 hf_logging.disable_progress_bar()  # a progress widget per model load would clutter the notebook
@@ -84,24 +84,23 @@ if TRAIN_FILE:
     cfg = cfg.replace(train_file=TRAIN_FILE, test_file=TEST_FILE)
 if cfg.name == "tiny" and SHORT_TINY_RUN:
     # A SHORTENED tiny run: a fifth of the questions, half the epochs, a shorter mask learning.
-    cfg = cfg.replace(epochs=4, weighting_epochs=2,
-                      extra={**cfg.extra, "train_size": 160, "test_size": 50, "ood": {},
-                             "weighting_predictor_warmup_steps": 100})
+    cfg = cfg.replace(epochs=4, weighting_epochs=2, train_size=160, test_size=50, ood=(),
+                      weighting_predictor_warmup_steps=100)
 if cfg.name != "tiny" and cfg.train_file is None:
     raise ValueError(f"preset {cfg.name!r} trains on GSM8K: download its train.jsonl and test.jsonl "
                      "and set TRAIN_FILE and TEST_FILE in the config cell")
 run_dir = Path(RUN_DIR) if RUN_DIR else (
     Path(tempfile.mkdtemp(prefix="kpod-nb06-")) if cfg.name == "tiny" else Path("..") / "runs" / f"nb06-{cfg.name}")
-causal = cfg.student_family == "llama"
+family = student_family(cfg)  # seq2seq or causal, read off the model's config (kpod_lite.families)
+causal = not family.seq2seq
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"preset {cfg.name}: student {cfg.student} ({cfg.student_family}, "
-      f"{'causal' if causal else 'seq2seq'}), LoRA {cfg.lora}" + (f" r = {cfg.lora_rank}" if cfg.lora else ""))
+print(f"preset {cfg.name}: student {cfg.student} ({family.name}), LoRA {cfg.lora}" + (f" r = {cfg.lora_rank}" if cfg.lora else ""))
 print(f"distillation: {cfg.epochs} epochs (T = {cfg.stage_T}), lr {cfg.learning_rate}, batch {cfg.batch_size}, "
       f"bf16 requested: {cfg.bf16}")
-print(f"questions: {cfg.train_file or 'synthetic'}; train_size {cfg.extra.get('train_size', 'all')}, "
-      f"test_size {cfg.extra.get('test_size', 'all')}; teacher {cfg.teacher}")
+print(f"questions: {cfg.train_file or 'synthetic'}; train_size {cfg.train_size or 'all'}, "
+      f"test_size {cfg.test_size or 'all'}; teacher {cfg.teacher}")
 
 # %% [markdown]
 # **About the tiny run in this notebook.** With the tiny preset the notebook runs a
@@ -183,11 +182,12 @@ def my_stage_example(record, c):
 
 def my_token_ids(source, target):
     """(input ids, label ids) the student is trained on: one sequence for a causal student."""
+    # The target is tokenised on its own, as the rationale tokens r_j were, and closed by </s>.
+    target_ids = tokenizer(target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     if causal:  # "<s> input target </s>", the input part labelled -100 (read, not learned)
         source_ids = tokenizer(source)["input_ids"]
-        target_ids = tokenizer(" " + target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         return source_ids + target_ids, [-100] * len(source_ids) + target_ids
-    return tokenizer(source)["input_ids"], tokenizer(target)["input_ids"]  # encoder / decoder (+ </s>)
+    return tokenizer(source)["input_ids"], target_ids  # encoder (+ </s>) / decoder
 
 
 model, tokenizer = load_student(cfg)  # the student before distillation
@@ -196,7 +196,7 @@ for c in (0, 1, 2):
     source, target = my_stage_example(record, c)
     given, offset = distill.split_at_step(record["rationale"], c)  # kpod_lite: the first c steps, p_{c+1}
     assert source.endswith(given) and target.startswith(record["rationale"][offset:].strip())
-    example = distill.stage_examples([record], weight_records, {record["id"]: c}, tokenizer, cfg)[0]
+    example = distill.stage_examples([record], weight_records, {record["id"]: c}, tokenizer, cfg, family)[0]
     assert my_token_ids(source, target) == (example["input_ids"], example["labels"])
     n_input = example["labels"].count(-100) if causal else len(example["input_ids"])
     print(f"--- c = {c}, as kpod_lite tokenised it ({n_input} input tokens, "
@@ -234,28 +234,26 @@ def my_target_weights(record, c, weight_record, floor=cfg.token_weight_floor):
     steps = data.split_steps(record["rationale"])
     rationale_start = steps[c].start if c < len(steps) else len(record["rationale"])  # p_{c+1}
     n_remaining = len(record["rationale"][rationale_start:].strip())  # rationale characters in the target
-    target = (" " if causal else "") + my_stage_example(record, c)[1]  # a causal target follows a space
-    shift = 1 if causal else 0
-    encoded = tokenizer(target, add_special_tokens=not causal, return_offsets_mapping=True)
+    target = my_stage_example(record, c)[1]  # tokenised on its own, as the rationale was
+    encoded = tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
     owner = {}  # rationale character -> index of the rationale token covering it
     for index, (a, b) in enumerate(weight_record["offsets"]):
         for position in range(a, b):
             owner.setdefault(position, index)
     ids, weights = list(encoded["input_ids"]), []
     for a, b in encoded["offset_mapping"]:
-        chars = [k - shift for k in range(a, b) if 0 <= k - shift < n_remaining]  # rationale part only
+        chars = [k for k in range(a, b) if k < n_remaining]  # rationale part only
         votes = Counter(owner[rationale_start + k] for k in chars if rationale_start + k in owner)
         w = weight_record["weights"][votes.most_common(1)[0][0]] if votes else 1.0  # 1: answer sentence
         weights.append(floor + (1 - floor) * w)  # λ + (1 - λ) w_j; λ = 0 is the paper's w_j
-    if causal:  # "</s>" closes the sequence: the student must learn to stop (weight 1)
-        ids, weights = ids + [tokenizer.eos_token_id], weights + [1.0]
-    return ids, weights
+    # "</s>" closes the target: the student must learn to stop (weight 1)
+    return ids + [tokenizer.eos_token_id], weights + [1.0]
 
 
 checked = 0
 for r in rationales[:200]:  # the tiny run has 160; GSM8K's 7,473 would only take longer
     for c in range(len(data.split_steps(r["rationale"])) + 1):
-        example = distill.stage_examples([r], weight_records, {r["id"]: c}, tokenizer, cfg)[0]
+        example = distill.stage_examples([r], weight_records, {r["id"]: c}, tokenizer, cfg, family)[0]
         if any(example["truncated"]):  # kpod_lite cut it to max_target_length; not modelled here
             continue
         lib = [(t, w) for t, w in zip(example["labels"], example["weights"]) if t != -100]
@@ -317,7 +315,7 @@ display(HTML(weight_strip([tokenizer.decode([i]) for i in ids0], weights0)))
 # −100 and weights with 0, so padding never counts.
 
 # %%
-examples = distill.stage_examples(rationales[:4], weight_records, plan.input_steps(0), tokenizer, cfg)
+examples = distill.stage_examples(rationales[:4], weight_records, plan.input_steps(0), tokenizer, cfg, family)
 batch = distill.pad_batch(examples, tokenizer.pad_token_id)
 batch = {key: value.to(model.device) for key, value in batch.items()}
 print({key: tuple(value.shape) for key, value in batch.items()},
@@ -337,7 +335,7 @@ with torch.no_grad():
     my_loss_ones = (nll * is_target).sum() / is_target.sum()  # every w_j = 1 (plain CoT, Eq. 1)
 
     # kpod_lite: the Trainer's own compute_loss (it only needs to know the family) ...
-    lib_loss = distill.KPODTrainer.compute_loss(SimpleNamespace(family=cfg.student_family), model, dict(batch))
+    lib_loss = distill.KPODTrainer.compute_loss(SimpleNamespace(family=family), model, dict(batch))
     # ... which shifts labels and weights (not the logits) and calls weighted_token_loss.
     shifted = (F.pad(batch["labels"][:, 1:], (0, 1), value=-100), F.pad(batch["weights"][:, 1:], (0, 1))) \
         if causal else (batch["labels"], batch["weights"])

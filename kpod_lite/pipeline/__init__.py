@@ -42,25 +42,30 @@ student before distillation (the pretrained student prompted with the same zero-
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import resource
-import statistics
 import sys
 import time
 from pathlib import Path
 
 from kpod_lite import data, teacher
 from kpod_lite.config import ConfigError, KPODConfig
-from kpod_lite.methods import ABLATIONS, METHODS, method_named  # noqa: F401  (ABLATIONS: part of the API)
+from kpod_lite.methods import ABLATIONS, method_named  # noqa: F401  (ABLATIONS: part of the API)
+from kpod_lite.pipeline.results import (  # noqa: F401  (the table is part of the API)
+    FRAME_ROWS,
+    _markdown,
+    results_table,
+    student_dir,
+    summarise,
+    table_csv,
+    table_markdown,
+    write_figures,
+)
 
 log = logging.getLogger(__name__)
 
 STAGES = ("questions", "teach", "weigh", "difficulty", "schedule", "distill", "evaluate")
-# The two rows that frame the table; the methods' rows are named in kpod_lite.methods.
-FRAME_ROWS = {"teacher": "teacher (§3.1)", "before": "student before distillation"}
 
 
 def _peak_memory_mb() -> float:
@@ -180,10 +185,6 @@ def stage_schedule(cfg: KPODConfig, run_dir: Path, methods) -> None:
 # --- distillation and evaluation (§3.5, §4) ------------------------------------------------------------
 
 
-def student_dir(run_dir: Path, method: str, seed: int) -> Path:
-    return run_dir / "students" / method / f"seed-{seed}"
-
-
 def stage_distill(cfg: KPODConfig, run_dir: Path, method: str, seed: int) -> dict | None:
     """Distil one student (Eq. 15) with `method` and `seed`; resumes a killed run from its checkpoint."""
     from kpod_lite import distill
@@ -249,121 +250,6 @@ def stage_teacher_accuracy(cfg: KPODConfig, run_dir: Path, test_sets: dict[str, 
                         "questions": answered}
     data.write_atomically(done, json.dumps(result, indent=1) + "\n")
     return result
-
-
-# --- the results table ---------------------------------------------------------------------------------
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def results_table(run_dir: Path, methods, seeds) -> list[dict]:
-    """One row per teacher / before / method: accuracy on every test set, mean and std over seeds."""
-    rows = []
-    students = run_dir / "students"
-    entries = [("teacher", [students / "teacher"]), ("before", [students / "before"])]
-    entries += [(m, [student_dir(run_dir, m, s) for s in seeds]) for m in methods]
-    for key, dirs in entries:
-        evals = [json.loads((d / "eval.json").read_text()) for d in dirs if (d / "eval.json").exists()]
-        if not evals:
-            continue
-        row = {"row": METHODS[key].row if key in METHODS else FRAME_ROWS.get(key, key), "method": key,
-               "seeds": len(evals)}
-        for test_set in evals[0]:
-            values = [100 * e[test_set]["accuracy"] for e in evals]
-            mean, std = _mean_std(values)
-            row[f"{test_set}_mean"], row[f"{test_set}_std"] = round(mean, 2), round(std, 2)
-            row[f"{test_set}_per_seed"] = [round(v, 2) for v in values]
-        histories = [json.loads((d / "history.json").read_text()) for d in dirs if (d / "history.json").exists()]
-        if histories:
-            finals = [h["history"][-1]["loss"] for h in histories if h["history"] and h["history"][-1]["loss"]]
-            if finals:
-                row["final_loss"] = round(statistics.fmean(finals), 4)
-        rows.append(row)
-    return rows
-
-
-def table_markdown(rows: list[dict]) -> str:
-    """The table as markdown: accuracy (%) as mean ± std (n seeds)."""
-    sets = [k[:-5] for k in rows[0] if k.endswith("_mean")] if rows else []
-    head = "| | seeds | " + " | ".join(f"{s} accuracy (%)" for s in sets) + " |"
-    lines = [head, "|---|---|" + "---|" * len(sets)]
-    for row in rows:
-        cells = [f"{row[f'{s}_mean']:.1f} ± {row[f'{s}_std']:.1f}" if f"{s}_mean" in row else "" for s in sets]
-        lines.append(f"| {row['row']} | {row['seeds']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def table_csv(rows: list[dict]) -> str:
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    # Per-seed lists as one cell, values separated by spaces.
-    writer.writerows({k: " ".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()} for row in rows)
-    return buffer.getvalue()
-
-
-def write_figures(run_dir: Path, rows: list[dict], methods, seeds) -> list[Path]:
-    """Accuracy bars with the seed spread, training loss per epoch, and the curriculum."""
-    import matplotlib.pyplot as plt
-
-    from kpod_lite import viz
-
-    figures = run_dir / "results" / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
-    histories = {}
-    for method in methods:
-        runs = [student_dir(run_dir, method, s) / "history.json" for s in seeds]
-        histories[method] = [json.loads(p.read_text())["history"] for p in runs if p.exists()]
-    data.write_atomically(run_dir / "results" / "histories.json", json.dumps(histories, indent=1) + "\n")
-    written = []
-    for name, figure in (("accuracy.png", viz.accuracy_figure(rows)),
-                         ("training_loss.png", viz.loss_figure(histories)),
-                         ("curriculum.png", viz.curriculum_figure(histories))):
-        figure.savefig(figures / name, dpi=110, bbox_inches="tight")
-        plt.close(figure)  # files only: a notebook that called run() draws its own
-        written.append(figures / name)
-    return written
-
-
-# --- the run --------------------------------------------------------------------------------------------
-
-
-def summarise(run_dir: Path) -> dict:
-    """Counts and rationale statistics of whatever the run folder holds."""
-    summary: dict = {"run": str(run_dir)}
-    questions = run_dir / "questions"
-    for path in sorted(questions.glob("*.jsonl")) if questions.exists() else ():
-        summary[f"{path.stem}_questions"] = sum(1 for _ in data.read_jsonl(path))
-    rationales = run_dir / "rationales.jsonl"
-    if rationales.exists():
-        records = [r for _, r in data.read_jsonl(rationales)]
-        steps = [len(data.split_steps(r["rationale"])) for r in records]
-        summary["rationales_kept"] = len(records)
-        summary["questions_with_a_rationale"] = len({r["id"] for r in records})
-        if steps:
-            summary["steps_per_rationale_mean"] = round(statistics.mean(steps), 2)
-            summary["steps_per_rationale_max"] = max(steps)
-    cache = run_dir / "rationales.cache.jsonl"
-    if cache.exists():
-        cached = [r for _, r in data.read_jsonl(cache, tolerate_truncated_tail=True)]
-        summary["teacher_answers"] = len(cached)
-        summary["teacher_accuracy"] = round(sum(bool(r.get("correct")) for r in cached) / max(1, len(cached)), 4)
-    weights = run_dir / "weights.summary.json"
-    if weights.exists():
-        record = json.loads(weights.read_text())
-        summary["mean_token_weight"] = record["mean_weight"]
-        summary["weighting_collapse"] = record["collapse"]
-        if "keypoints" in record:
-            summary["keypoint_auroc_vs_filler"] = record["keypoints"]["auroc_keypoint_vs_filler"]
-    return summary
-
-
-def _markdown(summary: dict) -> str:
-    rows = "\n".join(f"| {key} | {value} |" for key, value in summary.items())
-    return f"# KPOD run summary\n\n| what | value |\n|---|---|\n{rows}\n"
 
 
 def _forget_finished(run_dir: Path) -> None:

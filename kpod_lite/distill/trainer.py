@@ -1,0 +1,204 @@
+"""The loss of Eq. 15 and the curriculum inside the Hugging Face `Trainer` (one stage per epoch, App. B)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import ExportableState
+
+from kpod_lite.config import KPODConfig
+from kpod_lite.distill.examples import stage_examples
+from kpod_lite.families import StudentFamily
+from kpod_lite.models import bf16_supported
+from kpod_lite.schedule import Schedule
+
+log = logging.getLogger("kpod_lite.distill")
+
+
+# --- the loss (Eq. 15) -------------------------------------------------------------------------------
+
+
+def weighted_token_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Σ_j w_j · (-log P(label_j)) / (number of labelled tokens): Eq. 15 over a batch.
+
+    `logits` (batch, length, vocabulary) are already aligned with `labels` (batch, length)
+    (for a causal model: shifted by one, see `KPODTrainer.compute_loss`); labels of -100
+    are no target. With all weights 1 this equals the mean token cross-entropy.
+    """
+    mask = labels != -100
+    # Flat (tokens, vocabulary) logits: a transposed view sends cross_entropy down a slower path
+    # (benchmarks/bench_distill_overhead.py measured it at 2.6x the loss time of the flat call).
+    nll = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                          ignore_index=-100, reduction="none")
+    weights = weights.reshape(-1).to(nll.dtype) * mask.reshape(-1)
+    return (weights * nll).sum() / mask.sum().clamp(min=1)
+
+
+# --- the curriculum inside the Trainer ------------------------------------------------------------------
+
+
+class ProgressiveDataset(torch.utils.data.Dataset):
+    """The training examples of the current stage; `set_stage(t)` rebuilds them (Eq. 14).
+
+    Examples are cached per (rationale, c), so a stage only tokenises the rationales whose c
+    changed. Its length (the number of rationales) never changes, so the Trainer's data loader
+    and sampler stay valid across stages. Data-loader worker processes would keep stale copies:
+    keep `dataloader_num_workers=0` (the default).
+    """
+
+    def __init__(self, rationales: list[Mapping], weights: Mapping | None, schedule: Schedule | None,
+                 tokenizer, config: KPODConfig, family: StudentFamily, progressive: bool = True):
+        if progressive and schedule is None:
+            raise ValueError("a progressive run needs a schedule (or choose method 'w.o.-prog' / 'plain-cot')")
+        self.rationales = list(rationales)
+        self.weights = weights
+        self.schedule = schedule if progressive else None
+        self.tokenizer = tokenizer
+        self.config = config
+        self.family = family
+        self._cache: dict[tuple[int, int], dict] = {}
+        self._warned = False
+        self.stage = -1
+        self.examples: list[dict] = []
+        self.set_stage(0)
+
+    def input_steps(self, stage: int) -> dict:
+        """c_i for stage `stage`: the schedule's, or 0 for every question without one (w.o.-prog)."""
+        if self.schedule is None:
+            return {r["id"]: 0 for r in self.rationales}
+        return self.schedule.input_steps(stage)
+
+    def set_stage(self, stage: int) -> dict:
+        """Make the examples those of `stage`; returns a few statistics of that stage."""
+        c = self.input_steps(stage)
+        missing = [r["id"] for r in self.rationales if r["id"] not in c]
+        if missing:
+            raise KeyError(f"stage {stage} of the schedule has no c_i for {len(missing)} question(s), "
+                           f"e.g. {missing[0]!r}")
+        keys = [(i, int(c[r["id"]])) for i, r in enumerate(self.rationales)]
+        todo = [key for key in keys if key not in self._cache]
+        built = stage_examples([self.rationales[i] for i, _ in todo], self.weights, c, self.tokenizer, self.config,
+                               self.family)
+        self._cache.update(zip(todo, built))
+        self.examples = [self._cache[key] for key in keys]
+        self.stage = stage
+        n = max(1, len(self.examples))
+        stats = {
+            "stage": stage,
+            "mean_input_steps": round(sum(e["c"] for e in self.examples) / n, 4),
+            "full_rationales": round(sum(e["c"] == 0 for e in self.examples) / n, 4),
+            "target_tokens": sum(sum(label != -100 for label in e["labels"]) for e in self.examples),
+            "truncated_inputs": round(sum(e["truncated"][0] for e in self.examples) / n, 4),
+            "truncated_targets": round(sum(e["truncated"][1] for e in self.examples) / n, 4),
+        }
+        if (stats["truncated_inputs"] or stats["truncated_targets"]) and not self._warned:
+            self._warned = True
+            log.warning("stage %d: %.0f%% of inputs longer than max_source_length=%d and %.0f%% of targets "
+                        "longer than max_target_length=%d are cut", stage, 100 * stats["truncated_inputs"],
+                        self.config.max_source_length, 100 * stats["truncated_targets"],
+                        self.config.max_target_length)
+        return stats
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.examples[index]
+
+
+class CurriculumCallback(TrainerCallback, ExportableState):
+    """Moves the curriculum one stage per epoch (App. B: "we treat each epoch as a stage").
+
+    At the start of an epoch it sets the data loader's `ProgressiveDataset` to the stage of
+    that epoch; at its end it moves to the next. `stage` (and the per-epoch statistics in
+    `stages`) are exported into every checkpoint's `trainer_state.json`, and the Trainer
+    restores them on resume (`restore_callback_states_from_checkpoint=True`).
+    """
+
+    def __init__(self):
+        self.stage = 0
+        self.stages: list[dict] = []
+
+    def state(self) -> dict:
+        return {"args": {}, "attributes": {"stage": self.stage, "stages": list(self.stages)}}
+
+    def on_epoch_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        stats = train_dataloader.dataset.set_stage(self.stage)
+        self.stages.append(stats)
+        log.info("stage %d: %s", self.stage, stats)
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self.stage += 1
+
+
+class KPODTrainer(Trainer):
+    """A `Trainer` whose loss is Eq. 15: the batch carries one weight per label (`pad_batch`).
+
+    The model's own loss is not used. `family` aligns labels and weights with the logits
+    (`StudentFamily.forward`: a causal student predicts token k + 1 from position k).
+    """
+
+    # compute_loss returns a per-micro-batch mean; the Trainer divides it by the accumulation steps.
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, *args, family: StudentFamily, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.family = family
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        weights = self.family.align(inputs.pop("weights"), 0.0)
+        labels = inputs.pop("labels")
+        outputs, labels = self.family.forward(model, labels, **inputs)
+        loss = weighted_token_loss(outputs.logits, labels, weights)
+        return (loss, outputs) if return_outputs else loss
+
+
+@dataclass
+class KPODTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with the KPOD settings the trainer reads, the way TRL's trainer
+    configs extend them. Build one from a `KPODConfig` with `training_arguments`."""
+
+    method: str = field(default="kpod", metadata={"help": "Table 2 row (kpod_lite.methods)"})
+    token_weight_floor: float = field(default=0.0, metadata={"help": "λ of Eq. 15's λ + (1 - λ) w_j (ours)"})
+
+
+# The KPODConfig fields that are the Trainer's own knobs, passed through by name.
+TRAINER_FIELDS = ("gradient_accumulation_steps", "lr_scheduler_type", "weight_decay", "max_grad_norm",
+                  "save_total_limit", "learning_rate", "seed")
+
+
+def training_arguments(config: KPODConfig, checkpoint_dir: Path | str, progress: bool = True) -> KPODTrainingArguments:
+    """The arguments of a KPOD run (App. A: Adam, lr, batch size, epochs; ours: the rest).
+
+    The Trainer's knobs come from the config fields of the same name (`TRAINER_FIELDS`;
+    `warmup_ratio` is a share of all steps); one epoch is one stage (App. B).
+    """
+    cuda = torch.cuda.is_available()
+    return KPODTrainingArguments(
+        output_dir=str(checkpoint_dir),
+        method=config.method,
+        token_weight_floor=config.token_weight_floor,
+        **{name: getattr(config, name) for name in TRAINER_FIELDS},
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        warmup_steps=config.warmup_ratio,  # a float in [0, 1): a share of all steps
+        optim="adamw_torch",
+        bf16=bool(config.bf16 and cuda and bf16_supported()),
+        use_cpu=not cuda,
+        data_seed=config.seed,
+        logging_strategy="epoch",
+        save_strategy="epoch",
+        restore_callback_states_from_checkpoint=True,  # the curriculum stage
+        remove_unused_columns=False,  # keep "weights" in the batch
+        label_names=["labels"],
+        dataloader_num_workers=0,  # workers would hold stale copies of the stage's examples
+        ddp_find_unused_parameters=False,  # every weight (or adapter) of the student takes part
+        report_to="none",
+        disable_tqdm=not progress,
+    )
