@@ -1,0 +1,108 @@
+"""Evidence: do the weights w_j (§3.3, Eq. 3) find the keypoints?
+
+The template teacher's synthetic rationales label every character (keypoint: number,
+operator, equals, result, quantity; not: filler, plain). A token takes the label of most of
+its non-space characters, and the weights are scored by the AUROC of keypoint against filler
+tokens (and against every other token). `evaluate_keypoints` trains on one split (Eq. 7) and
+scores another, per seed and α.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+
+from kpod_lite.config import KPODConfig
+from kpod_lite.models import load_student
+from kpod_lite.weighting.output import weigh
+from kpod_lite.weighting.sizes import weighting_max_tokens
+from kpod_lite.weighting.training import WeightCollapseWarning, train_weighter
+
+
+def token_classes(offsets, spans, text: str) -> list[str | None]:
+    """Each token's label: the label of most of its non-space characters (`spans`: [start, end,
+    label] over `text`, as the template teacher writes them); None for a whitespace-only token."""
+    labels = {}
+    for start, end, label in spans:
+        for position in range(int(start), int(end)):
+            labels[position] = label
+    classes = []
+    for start, end in offsets:
+        counts: dict[str, int] = {}
+        for position in range(start, end):
+            if position in labels and not text[position].isspace():
+                counts[labels[position]] = counts.get(labels[position], 0) + 1
+        classes.append(max(counts, key=counts.get) if counts else None)
+    return classes
+
+
+def keypoint_auroc(weight_records, rationale_records) -> dict:
+    """AUROC of the weights (Eq. 3) for keypoint against filler tokens, and the mean per class.
+
+    Keypoint labels are `kpod_lite.synthetic.KEYPOINT_LABELS`; whitespace-only tokens are left
+    out; "plain" tokens (connecting words, names, units, punctuation) enter only the second
+    AUROC, keypoint against every other token. Records are matched on (id, sample).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from kpod_lite.synthetic import KEYPOINT_LABELS
+
+    sources = {(str(r["id"]), int(r.get("sample", 0))): r for r in rationale_records}
+    by_class: dict[str, list[float]] = {}
+    for record in weight_records:
+        source = sources.get((str(record["id"]), int(record.get("sample", 0))))
+        if source is None or not source.get("spans"):
+            continue
+        labels = token_classes(record["offsets"], source["spans"], source["rationale"])
+        for label, weight in zip(labels, record["weights"]):
+            if label is not None:
+                by_class.setdefault(label, []).append(float(weight))
+    if not by_class:
+        raise ValueError("no token could be labelled: the rationale records carry no 'spans' (only the "
+                         "template teacher on synthetic data writes them) or match no weight record")
+    keypoint = [w for label, ws in by_class.items() if label in KEYPOINT_LABELS for w in ws]
+    filler = by_class.get("filler", [])
+    rest = [w for label, ws in by_class.items() if label not in KEYPOINT_LABELS for w in ws]
+
+    def auroc(positive, negative):
+        if not positive or not negative:
+            return None
+        return round(float(roc_auc_score([1] * len(positive) + [0] * len(negative), positive + negative)), 4)
+
+    return {
+        "auroc_keypoint_vs_filler": auroc(keypoint, filler),
+        "auroc_keypoint_vs_rest": auroc(keypoint, rest),
+        "mean_weight": {label: round(sum(ws) / len(ws), 4) for label, ws in sorted(by_class.items())},
+        "tokens": {label: len(ws) for label, ws in sorted(by_class.items())},
+    }
+
+
+def evaluate_keypoints(train_records, eval_records, config: KPODConfig, seeds=(0,), alphas=None,
+                       progress: bool = False) -> dict:
+    """Train on `train_records`, weigh `eval_records`, score with `keypoint_auroc`, for each
+    seed and α (default: `config.alpha`). Returns {"runs": [...], "summary": {α: mean, min, max}}."""
+    student, tokenizer = load_student(config)
+    runs = []
+    for alpha in alphas or [config.alpha]:
+        for seed in seeds:
+            run_config = config.replace(alpha=alpha, seed=seed)
+            started = time.perf_counter()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", WeightCollapseWarning)
+                weighter, history = train_weighter(train_records, run_config, student=student,
+                                                   tokenizer=tokenizer, progress=progress)
+            seconds = time.perf_counter() - started
+            scores = keypoint_auroc(weigh(eval_records, weighter, tokenizer, weighting_max_tokens(config)),
+                                    eval_records)
+            runs.append({"alpha": alpha, "seed": seed, "train_seconds": round(seconds, 1),
+                         "kept": history["epochs"][-1]["mask_ratio"] if history["epochs"] else None,
+                         "collapse": history["collapse"], "warnings": [str(w.message) for w in caught], **scores})
+            if progress:
+                print(json.dumps(runs[-1]), flush=True)
+    summary = {}
+    for alpha in alphas or [config.alpha]:
+        values = [r["auroc_keypoint_vs_filler"] for r in runs if r["alpha"] == alpha]
+        summary[str(alpha)] = {"auroc_mean": round(sum(values) / len(values), 4),
+                               "auroc_min": min(values), "auroc_max": max(values)}
+    return {"runs": runs, "summary": summary}

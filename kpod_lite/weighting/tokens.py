@@ -1,0 +1,62 @@
+"""The student's tokens as a training step of mask learning (§3.3, Eq. 5) needs them.
+
+Per non-empty rationale: its token ids (cut to `weighting_max_tokens`), its prefix lengths k,
+the question x as the student reads it (§3.1 prompt) and the answer y closed by eos.
+`_Embedder` is the predictor's view of fixed ids: E(ids), e_mask (Eq. 4), the answer
+trigger and bos, and Eq. 5 for a batch of these items.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from kpod_lite.config import KPODConfig
+from kpod_lite.families import family_of
+from kpod_lite.templates import ANSWER_TRIGGER, build_prompt, rationale_tokens
+from kpod_lite.weighting.losses import answer_prediction_loss, prefix_lengths
+from kpod_lite.weighting.masks import mask_token_id
+from kpod_lite.weighting.sizes import weighting_max_tokens
+
+
+def _ids(tokenizer, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _training_items(records, tokenizer, config: KPODConfig) -> list[dict]:
+    """The token ids a training step needs, per non-empty rationale (cut to max tokens):
+    the rationale, its prefixes, the question as the student reads it (§3.1 prompt), and the
+    answer y as it follows the trigger (" <y>"), closed by eos so that the predictor stops."""
+    limit = weighting_max_tokens(config)
+    items = []
+    for record in records:
+        ids, offsets = rationale_tokens(tokenizer, record["rationale"])
+        if not ids:
+            continue
+        items.append({
+            "ids": ids[:limit],
+            "ks": prefix_lengths(offsets[:limit], record["rationale"], config.prefix_mode),
+            "question": _ids(tokenizer, build_prompt(record["question"], cot_prompt=config.cot_prompt)),
+            "answer": _ids(tokenizer, " " + str(record["answer"]).strip()) + [tokenizer.eos_token_id],
+        })
+    return items
+
+
+class _Embedder:
+    """The predictor's view of fixed token ids: E(ids), e_mask, the trigger and bos."""
+
+    def __init__(self, predictor, tokenizer):
+        self.table = predictor.get_input_embeddings()
+        self.device = self.table.weight.device
+        self.mask_id = mask_token_id(tokenizer)
+        self.trigger_ids = _ids(tokenizer, " " + ANSWER_TRIGGER)
+        self.bos_id = None if family_of(predictor).seq2seq else tokenizer.bos_token_id  # causal rows open with <s>
+
+    def __call__(self, ids) -> torch.Tensor:
+        return self.table(torch.as_tensor(ids, device=self.device))
+
+    def loss(self, predictor, batch: list[dict], rationales: list[torch.Tensor], prefixes) -> torch.Tensor:
+        """Eq. 5 for the items of `batch` with the given (masked) rationale embeddings."""
+        return answer_prediction_loss(
+            predictor, [self(item["question"]) for item in batch], rationales, prefixes,
+            [item["answer"] for item in batch], trigger_embeds=self(self.trigger_ids),
+            bos_embed=None if self.bos_id is None else self(self.bos_id))

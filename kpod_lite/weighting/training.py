@@ -1,0 +1,217 @@
+"""Training θ^w with L_k = L_p + α L_m (§3.3, Eq. 7).
+
+One step: Eq. 2-3 give a logit per token, Eq. 4 draws one mask per rationale (shared by its
+prefixes), the mask mixes the predictor's embeddings, then Eq. 5, 6 and 7; Adam on Att, f_w
+and the predictor (Emb frozen, App. A). Before the epochs the predictor warms up on unmasked
+rationales (ours, for tiny students), and after them the mean weight is checked for collapse
+(below 0.02: every token masked; above 0.98: none; the package docstring says what to do).
+The random draws (batch order, prefixes, Gumbel noise) come from `config.seed` in a fixed
+order, so a seed gives the same weighter on one machine.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+import warnings
+
+import torch
+
+from kpod_lite.config import KPODConfig
+from kpod_lite.models import load_student, pad_right
+from kpod_lite.weighting.generator import TokenWeighter, build_weighter
+from kpod_lite.weighting.losses import keypoint_loss, mask_ratio_loss
+from kpod_lite.weighting.masks import apply_mask, gumbel_mask
+from kpod_lite.weighting.sizes import weighting_batch_size
+from kpod_lite.weighting.tokens import _Embedder, _training_items
+
+
+# Mean weight below / above which the weights are called collapsed (module docstring).
+COLLAPSE_LOW, COLLAPSE_HIGH = 0.02, 0.98
+
+
+class WeightCollapseWarning(UserWarning):
+    """Training ended with (almost) every token masked, or (almost) none masked."""
+
+
+def load_predictor(config: KPODConfig, student, tokenizer):
+    """The transformer of Eq. 5: a copy of the student, or `weighting_predictor` from the config.
+
+    The paper initialises it from FlanT5-Large (§3.3). Another model must share the student's
+    vocabulary: the masks are drawn for the student's tokens and applied to its embeddings.
+    """
+    name = config.weighting_predictor
+    if not name or name == config.student:
+        return copy.deepcopy(student)
+    # Seq2seq or causal: read off the predictor's own config (kpod_lite.families).
+    predictor, predictor_tokenizer = load_student(config.replace(student=name), device=next(student.parameters()).device)
+    if predictor_tokenizer.get_vocab() != tokenizer.get_vocab():
+        raise ValueError(f"weighting_predictor {name!r} has another vocabulary than the student "
+                         f"{config.student!r}: the masks of Eq. 4 could not be applied to its tokens")
+    return predictor
+
+
+def warm_up_predictor(predictor, embedder: _Embedder, items: list[dict], steps: int, lr: float,
+                      batch_size: int, rng: random.Random) -> list[float]:
+    """Teach the predictor to read the answer off an unmasked rationale (ours; module docstring).
+
+    Eq. 5 with the full rationale (k = n) and no mask, per answer token, with Adam. Returns
+    the loss of each step.
+    """
+    optimizer = torch.optim.AdamW([p for p in predictor.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    predictor.train()
+    losses = []
+    for _ in range(steps):
+        batch = rng.sample(items, min(batch_size, len(items)))
+        loss = embedder.loss(predictor, batch, [embedder(item["ids"]) for item in batch],
+                             [[len(item["ids"])] for item in batch]).sum()
+        loss = loss / sum(len(item["answer"]) for item in batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def training_step(weighter: TokenWeighter, predictor, embedder: _Embedder, batch: list[dict],
+                  config: KPODConfig, generator: torch.Generator, rng: random.Random) -> dict:
+    """L_k (Eq. 7) of one batch and its parts, before backpropagation.
+
+    Eq. 2-3 give a logit per token, Eq. 4 draws one mask per rationale (shared by all of its
+    prefixes: they are prefixes of one masked rationale r[m]), the mask mixes the predictor's
+    embeddings, then Eq. 5, 6 and 7.
+    """
+    ids, attention = (t.to(embedder.device) for t in pad_right([item["ids"] for item in batch]))
+    logits = weighter(ids, attention)  # Eq. 2-3
+    mask = gumbel_mask(logits, config.gumbel_temperature, config.weighting_hard, generator)  # Eq. 4
+    masked = apply_mask(embedder(ids), mask, embedder(embedder.mask_id))
+    prefixes = []
+    for item in batch:
+        ks = set(item["ks"])
+        ks |= {rng.randint(1, len(item["ids"])) for _ in range(config.weighting_sampled_prefixes)}
+        prefixes.append(sorted(ks))
+    rationales = [masked[i, : len(item["ids"])] for i, item in enumerate(batch)]
+    answer_loss = embedder.loss(predictor, batch, rationales, prefixes)  # Eq. 5
+    ratio_loss = mask_ratio_loss(mask, attention)  # Eq. 6
+    return {"loss": keypoint_loss(answer_loss, ratio_loss, config.alpha),  # Eq. 7
+            "answer_loss": answer_loss.mean(), "mask_ratio": ratio_loss.mean(),
+            "mean_weight": torch.sigmoid(logits)[attention.bool()].mean()}
+
+
+def collapse_state(mean_weight: float) -> str | None:
+    """"all masked" or "none masked" when the mean weight is below 0.02 or above 0.98, else None."""
+    if mean_weight < COLLAPSE_LOW:
+        return "all masked"
+    if mean_weight > COLLAPSE_HIGH:
+        return "none masked"
+    return None
+
+
+def _warm_up(predictor, embedder: _Embedder, items: list[dict], config: KPODConfig, rng: random.Random,
+             progress: bool) -> list[float]:
+    """`warm_up_predictor` with the config's steps, lr and batch size; the mean loss per 25 steps."""
+    warm = warm_up_predictor(predictor, embedder, items, config.weighting_predictor_warmup_steps,
+                             config.weighting_lr, weighting_batch_size(config), rng)
+    summary = [round(sum(warm[i:i + 25]) / len(warm[i:i + 25]), 4) for i in range(0, len(warm), 25)]
+    if progress and warm:
+        print(f"predictor warm-up: loss per answer token {summary}", flush=True)
+    return summary
+
+
+def _training_epoch(weighter: TokenWeighter, predictor, embedder: _Embedder, items: list[dict],
+                    config: KPODConfig, optimizer, parameters, generator: torch.Generator,
+                    rng: random.Random, epoch: int, progress: bool) -> dict:
+    """One pass over `items` in an order drawn from `rng`: `training_step`, backward, clip, Adam.
+
+    Returns the epoch's history entry: L_k, L_p, the kept fraction and the mean weight (means
+    over the rationales), and seconds.
+    """
+    started = time.perf_counter()
+    batch_size = weighting_batch_size(config)
+    order = rng.sample(range(len(items)), len(items))
+    sums = {"loss": 0.0, "answer_loss": 0.0, "mask_ratio": 0.0, "mean_weight": 0.0}
+    for start in range(0, len(order), batch_size):
+        batch = [items[i] for i in order[start:start + batch_size]]
+        parts = training_step(weighter, predictor, embedder, batch, config, generator, rng)
+        optimizer.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        for key in sums:
+            sums[key] += float(parts[key].detach()) * len(batch)
+    entry = {"epoch": epoch + 1, **{k: round(v / len(items), 5) for k, v in sums.items()},
+             "seconds": round(time.perf_counter() - started, 2)}
+    if progress:
+        print(f"weighting epoch {epoch + 1}/{config.weighting_epochs}: L_k {entry['loss']:.4f}  "
+              f"L_p {entry['answer_loss']:.4f}  kept {entry['mask_ratio']:.3f}  "
+              f"mean w {entry['mean_weight']:.3f}", flush=True)
+    return entry
+
+
+def _warn_if_collapsed(history: dict, config: KPODConfig) -> None:
+    """A `WeightCollapseWarning` with what to change, when `history["collapse"]` says so.
+
+    Called by `train_weighter` only: stacklevel 3 points the warning at its caller.
+    """
+    if history["collapse"] == "all masked":
+        warnings.warn(f"token weighting collapsed: every token masked (mean weight "
+                      f"{history['epochs'][-1]['mean_weight']:.3f}); the weights rank nothing. Lower alpha "
+                      f"({config.alpha}), or let the predictor learn to read rationales first (more "
+                      f"weighting_predictor_warmup_steps, a stronger weighting_predictor), or train longer.",
+                      WeightCollapseWarning, stacklevel=3)
+    elif history["collapse"] == "none masked":
+        warnings.warn(f"token weighting collapsed: no token masked (mean weight "
+                      f"{history['epochs'][-1]['mean_weight']:.3f}); every weight is near 1, so they barely "
+                      f"tell tokens apart. Raise alpha ({config.alpha}) or lower gumbel_temperature "
+                      f"({config.gumbel_temperature}).", WeightCollapseWarning, stacklevel=3)
+
+
+def train_weighter(rationale_records, config: KPODConfig, *, student=None, tokenizer=None,
+                   predictor=None, progress: bool = False):
+    """Train θ^w (Att, f_w and the predictor; Emb frozen) with L_k (Eq. 7); `(weighter, history)`.
+
+    `student`/`tokenizer` default to `load_student(config)`; Emb copies the student's input
+    embeddings (App. A). `predictor` (the transformer of Eq. 5) defaults to `load_predictor`;
+    one passed in is trained in place. Adam, `config.weighting_lr`, `config.weighting_epochs`
+    epochs after the predictor warm-up; deterministic for a given `config.seed` on one machine.
+
+    `history`: "predictor_warmup" (mean loss per 25 warm-up steps), "epochs" (per epoch: L_k,
+    L_p, the mask ratio = mean m = the kept fraction, the mean weight, seconds), "collapse"
+    (None, "all masked" or "none masked" after the last epoch, with a `WeightCollapseWarning`),
+    "rationales" trained on and "skipped_empty".
+    """
+    if student is None or tokenizer is None:
+        loaded, loaded_tokenizer = load_student(config)
+        student = loaded if student is None else student
+        tokenizer = loaded_tokenizer if tokenizer is None else tokenizer
+    records = list(rationale_records)
+    weighter = build_weighter(student, config)
+    items = _training_items(records, tokenizer, config)
+    history = {"predictor_warmup": [], "epochs": [], "collapse": None, "rationales": len(items),
+               "skipped_empty": len(records) - len(items)}
+    if not items:
+        warnings.warn("no non-empty rationale to train the token weighting on; the weighter is untrained",
+                      WeightCollapseWarning, stacklevel=2)
+        return weighter.eval(), history
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)  # dropout, if the predictor has any
+        predictor = predictor if predictor is not None else load_predictor(config, student, tokenizer)
+        predictor.float()
+        embedder = _Embedder(predictor, tokenizer)
+        rng = random.Random(config.seed)
+        generator = torch.Generator().manual_seed(config.seed)
+        history["predictor_warmup"] = _warm_up(predictor, embedder, items, config, rng, progress)
+        parameters = [p for p in [*weighter.parameters(), *predictor.parameters()] if p.requires_grad]
+        optimizer = torch.optim.AdamW(parameters, lr=config.weighting_lr, weight_decay=0.0)
+        weighter.train()
+        predictor.train()
+        for epoch in range(config.weighting_epochs):
+            history["epochs"].append(_training_epoch(weighter, predictor, embedder, items, config, optimizer,
+                                                     parameters, generator, rng, epoch, progress))
+    weighter.eval()
+    predictor.eval()
+    if history["epochs"]:
+        history["collapse"] = collapse_state(history["epochs"][-1]["mean_weight"])
+    _warn_if_collapsed(history, config)
+    return weighter, history
