@@ -495,7 +495,7 @@ def tiny_models(tmp_path_factory):
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
 def test_hf_teacher_plumbing_on_a_tiny_random_model(tmp_path, tiny_models, kind):
     backend = teacher.make_backend("hf", model=str(tiny_models[kind]), concurrency=2)
-    assert backend.is_seq2seq == (kind == "seq2seq")
+    assert backend.family.name == kind  # read off the model config (kpod_lite.families)
     assert backend.tokenizer.padding_side == ("right" if kind == "seq2seq" else "left")
     questions = [Example("a", "What is 1 + 2?", "3"), Example("b", "What is 1 + 2 + 1 + 2 + 1 + 2 + 1?", "10"),
                  Example("c", "What is 2?", "2")]
