@@ -54,13 +54,13 @@ from kpod_lite.config import ConfigError, KPODConfig
 from kpod_lite.methods import ABLATIONS, method_named  # noqa: F401  (ABLATIONS: part of the API)
 from kpod_lite.pipeline.results import (  # noqa: F401  (the table is part of the API)
     FRAME_ROWS,
-    _markdown,
     results_table,
     student_dir,
     summarise,
     table_csv,
     table_markdown,
     write_figures,
+    write_results,
 )
 
 log = logging.getLogger(__name__)
@@ -312,22 +312,4 @@ def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False, methods=("kpo
                     out = student_dir(run_dir, method, seed)
                     timed("evaluate", lambda: stage_evaluate(cfg, out, test_sets, out / "model"))
 
-    results = run_dir / "results"
-    results.mkdir(exist_ok=True)
-    # The results folder stands alone (docs/results/ ships copies): it carries its config too.
-    data.write_atomically(results / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
-    summary = summarise(run_dir)
-    summary["seconds_by_stage"] = timings
-    summary["peak_memory_mb_after_stage"] = memory
-    data.write_atomically(results / "summary.json", json.dumps(summary, indent=2) + "\n")
-    data.write_atomically(results / "summary.md", _markdown(summary))
-    rows = results_table(run_dir, methods, seeds)
-    if not rows:
-        return _markdown(summary)
-    table = table_markdown(rows)
-    data.write_atomically(results / "results.md", f"# KPOD results: {cfg.name}\n\n{table}")
-    data.write_atomically(results / "results.csv", table_csv(rows))
-    data.write_atomically(results / "results.json", json.dumps({"methods": list(methods), "seeds": seeds,
-                                                                "rows": rows}, indent=1) + "\n")
-    write_figures(run_dir, rows, [m for m in methods], seeds)
-    return table
+    return write_results(cfg, run_dir, methods, seeds, timings, memory)

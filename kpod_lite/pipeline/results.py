@@ -130,3 +130,28 @@ def summarise(run_dir: Path) -> dict:
 def _markdown(summary: dict) -> str:
     rows = "\n".join(f"| {key} | {value} |" for key, value in summary.items())
     return f"# KPOD run summary\n\n| what | value |\n|---|---|\n{rows}\n"
+
+
+def write_results(cfg, run_dir: Path, methods, seeds, timings: dict, memory: dict) -> str:
+    """`results/`: the config, the summary (with the stage timings and peak memory), the table
+    as markdown, CSV and JSON, and the figures. Returns the table (markdown), or the summary
+    when no student has been evaluated yet."""
+    results = run_dir / "results"
+    results.mkdir(exist_ok=True)
+    # The results folder stands alone (docs/results/ ships copies): it carries its config too.
+    data.write_atomically(results / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+    summary = summarise(run_dir)
+    summary["seconds_by_stage"] = timings
+    summary["peak_memory_mb_after_stage"] = memory
+    data.write_atomically(results / "summary.json", json.dumps(summary, indent=2) + "\n")
+    data.write_atomically(results / "summary.md", _markdown(summary))
+    rows = results_table(run_dir, methods, seeds)
+    if not rows:
+        return _markdown(summary)
+    table = table_markdown(rows)
+    data.write_atomically(results / "results.md", f"# KPOD results: {cfg.name}\n\n{table}")
+    data.write_atomically(results / "results.csv", table_csv(rows))
+    data.write_atomically(results / "results.json", json.dumps({"methods": list(methods), "seeds": seeds,
+                                                                "rows": rows}, indent=1) + "\n")
+    write_figures(run_dir, rows, list(methods), seeds)
+    return table
