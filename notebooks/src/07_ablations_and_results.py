@@ -71,9 +71,11 @@ results = json.loads((source / "results.json").read_text())
 rows = {row["method"]: row for row in results["rows"]}
 histories = json.loads((source / "histories.json").read_text())
 config = json.loads((source / "config.json").read_text())
+# Runs made before the settings were typed fields kept the training-set size under "extra".
+train_size = config["train_size"] if "train_size" in config else config["extra"].get("train_size")
 print(f"results from {source}: methods {results['methods']}, seeds {results['seeds']}")
 print(f"student {config['student']}, {config['epochs']} epochs, lr {config['learning_rate']}, "
-      f"batch {config['batch_size']}, {config['extra'].get('train_size')} training questions")
+      f"batch {config['batch_size']}, {train_size} training questions")
 
 # %% [markdown]
 # ## 1. The table
