@@ -72,6 +72,10 @@ class KPODConfig:
     # --- teacher (§3.1) --------------------------------------------------------------------
     teacher: str = "template"  # §4.1 uses GPT-3.5-Turbo; template is the offline default
     teacher_model: str | None = None  # OpenAI model name or local HF path for the teacher
+    teacher_base_url: str | None = None  # ours: an OpenAI-compatible server (None: $OPENAI_BASE_URL, else OpenAI's)
+    teacher_replay_from: str | None = None  # ours: the cache file the replay teacher reads its answers from
+    teacher_max_tokens: int = 256  # ours: longest rationale a teacher may write, in its tokens
+    teacher_concurrency: int = 8  # ours: requests in flight (openai) or batch size (hf)
     cot_prompt: str = "Let's think step by step."  # §3.1, zero-shot CoT (Kojima et al., 2022)
     teacher_samples: int = 1  # ours: rationales per question (>1 for diverse reasoning)
     teacher_temperature: float = 0.0  # ours: 0 is greedy; >0 needed for several samples

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kpod_lite import cli, data, pipeline, synthetic, templates
-from kpod_lite.config import preset
+from kpod_lite.config import ConfigError, preset
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
 
@@ -146,3 +146,23 @@ def test_difficulty_command_scores_every_step(tmp_path, capsys):
     for record, (_, r) in zip(records, data.read_jsonl(rationales)):
         assert len(record["difficulty"]) == len(data.split_steps(r["rationale"])) == len(record["steps"])
         assert all(d > 0 for d in record["difficulty"])  # a step's weighted NLL is positive (Eq. 8)
+
+
+def test_run_replays_an_earlier_teacher_cache_with_the_teach_commands_settings(tmp_path, capsys):
+    cfg = preset("tiny", train_size=20, validation_size=2, test_size=4, ood=())
+    pipeline.run(cfg, tmp_path / "first", stages=("teach",))
+    cache = tmp_path / "first" / "rationales.cache.jsonl"
+    replayed = cfg.replace(teacher="replay", teacher_replay_from=str(cache))
+    pipeline.run(replayed, tmp_path / "second", stages=("teach",))
+    first, second = (data.read_jsonl(tmp_path / run / "rationales.jsonl") for run in ("first", "second"))
+    assert [r["rationale"] for _, r in first] == [r["rationale"] for _, r in second]
+    # Without a cache, the error names the setting `run` has, not only the teach command's flag.
+    out = tmp_path / "third"
+    assert cli.main(["run", "--set", 'teacher="replay"', "--until", "teach", "--out", str(out)]) == 2
+    assert "--set teacher_replay_from=" in capsys.readouterr().err
+
+
+def test_a_benchmark_preset_without_data_never_falls_back_to_synthetic_questions(tmp_path):
+    with pytest.raises(ConfigError, match="trains on gsm8k, but names no data: set train_file"):
+        pipeline.stage_questions(preset("flan-t5-large"), tmp_path)
+    assert not (tmp_path / "questions" / "train.jsonl").exists()

@@ -90,6 +90,11 @@ def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict:
     out = run_dir / "questions"
     out.mkdir(parents=True, exist_ok=True)
     paths = {"train": out / "train.jsonl", "test": out / "test.jsonl"}
+    if cfg.train_file is None and cfg.dataset != "synthetic":
+        # Never stand in synthetic questions for a benchmark: the results would be meaningless.
+        raise ConfigError(f"preset {cfg.name!r} trains on {cfg.dataset}, but names no data: set train_file and "
+                          f"test_file (e.g. --set train_file='\"data/train.jsonl\"' --set test_file='\"data/test.jsonl\"', "
+                          f"in data_format {cfg.data_format!r})")
     if not all(p.exists() for p in paths.values()):
         if cfg.train_file is None:
             sizes = {split: getattr(cfg, f"{split}_size") for split in synthetic.DEFAULT_SIZES}
@@ -120,11 +125,17 @@ def stage_teach(cfg: KPODConfig, run_dir: Path, train_questions: Path) -> teache
     out = run_dir / "rationales.jsonl"
     if out.exists():
         return None
-    backend = teacher.make_backend(cfg.teacher, model=cfg.teacher_model, cot_prompt=cfg.cot_prompt)
     return teacher.teach(
-        data.load_examples(train_questions, "kpod"), backend, out=out, cache=run_dir / "rationales.cache.jsonl",
-        samples=cfg.teacher_samples, temperature=cfg.teacher_temperature, seed=cfg.seed,
-        filter_correct=cfg.filter_correct, progress=False)
+        data.load_examples(train_questions, "kpod"), teacher_backend(cfg), out=out,
+        cache=run_dir / "rationales.cache.jsonl", samples=cfg.teacher_samples, temperature=cfg.teacher_temperature,
+        max_tokens=cfg.teacher_max_tokens, seed=cfg.seed, filter_correct=cfg.filter_correct, progress=False)
+
+
+def teacher_backend(cfg: KPODConfig) -> teacher.TeacherBackend:
+    """The config's teacher, with every `teacher_*` setting the sub-command `teach` takes as a flag."""
+    return teacher.make_backend(cfg.teacher, model=cfg.teacher_model, base_url=cfg.teacher_base_url,
+                                replay_from=cfg.teacher_replay_from, concurrency=cfg.teacher_concurrency,
+                                cot_prompt=cfg.cot_prompt)
 
 
 # --- token weights, step difficulty, the schedule (§3.3-3.4) ------------------------------------------
@@ -239,7 +250,7 @@ def stage_teacher_accuracy(cfg: KPODConfig, run_dir: Path, test_sets: dict[str, 
     if done.exists():
         return json.loads(done.read_text(encoding="utf-8"))
     done.parent.mkdir(parents=True, exist_ok=True)
-    backend = teacher.make_backend(cfg.teacher, model=cfg.teacher_model, cot_prompt=cfg.cot_prompt)
+    backend = teacher_backend(cfg)
     result = {}
     for name, path in test_sets.items():
         report = teacher.teach(data.load_examples(path, "kpod"), backend, out=done.parent / f"{name}.jsonl",

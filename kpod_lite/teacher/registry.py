@@ -43,20 +43,24 @@ def make_backend(
         return GoldTeacher(**options)
     if name == "replay":
         if replay_from is None:
-            raise TeacherError("the replay teacher needs a cache file to read (--replay-from)")
+            raise TeacherError("the replay teacher needs a cache file to read "
+                               "(teach: --replay-from; run: --set teacher_replay_from='\"PATH\"')")
         return ReplayTeacher(replay_from, **options)
     if name == "hf":
         if not model:
-            raise TeacherError("the hf teacher needs a model (--model: a local folder or a hub id)")
+            raise TeacherError("the hf teacher needs a model, a local folder or a hub id "
+                               "(teach: --model; run: --set teacher_model='\"PATH\"')")
         return HFTeacher(model, batch_size=concurrency, cot_prompt=cot_prompt, **options)
     if name == "openai":
         model = model or os.environ.get("KPOD_TEACHER_MODEL")
         if not model:
-            raise TeacherError("the openai teacher needs a model name (--model or $KPOD_TEACHER_MODEL)")
+            raise TeacherError("the openai teacher needs a model name "
+                               "(teach: --model; run: --set teacher_model='\"NAME\"'; or $KPOD_TEACHER_MODEL)")
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         api_key = os.environ.get("OPENAI_API_KEY") or None
         if api_key is None and base_url is None:
-            raise TeacherError("set OPENAI_API_KEY for OpenAI's API, or point --base-url at your own server")
+            raise TeacherError("set OPENAI_API_KEY for OpenAI's API, or point the teacher at your own server "
+                               "(teach: --base-url; run: --set teacher_base_url='\"URL\"'; or $OPENAI_BASE_URL)")
         return OpenAITeacher(model, base_url=base_url, api_key=api_key, concurrency=concurrency,
                              cot_prompt=cot_prompt, **options)
     raise TeacherError(f"unknown teacher {name!r}; choose one of {', '.join(BACKENDS)}")
