@@ -125,9 +125,6 @@ def main(argv=None) -> None:
     difficulties = step_difficulties(records, weights)
     embeddings, source = schedule.embed_questions([r["question"] for r in records])
     clusters = schedule.cluster_questions(embeddings, k=config.n_clusters, seed=config.seed)
-    plan = schedule.build_schedule_from_config(config, difficulties,
-                                               dict(zip(difficulties, clusters.tolist())),
-                                               meta={"embeddings": source})
     result = {"processes": world, "train": len(records), "test": len(test), "epochs": config.epochs,
               "lr": config.learning_rate, "batch_size_per_process": config.batch_size,
               "max_new_tokens": config.max_new_tokens, "max_source_length": config.max_source_length,
@@ -139,6 +136,10 @@ def main(argv=None) -> None:
             model, tok = load_student(config)
             history = []
         else:
+            # Each method's own schedule (w.o.-div: beta = 0), as the pipeline builds them.
+            plan = schedule.build_schedule_from_config(config.replace(method=method), difficulties,
+                                                       dict(zip(difficulties, clusters.tolist())),
+                                                       meta={"embeddings": source, "method": method})
             model, tok, history = distillation.distill(records, weights, plan, config, args.out / method,
                                                        method=method, progress=False)
         train_seconds = time.perf_counter() - t0

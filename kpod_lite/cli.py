@@ -22,6 +22,7 @@ from pathlib import Path
 
 from kpod_lite.config import ConfigError
 from kpod_lite.data import DataFormatError
+from kpod_lite.templates import ZERO_SHOT_COT_PROMPT
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
@@ -68,6 +69,7 @@ def _add_teach(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="openai: model name; hf: local folder or hub id")
     p.add_argument("--base-url", default=None, help="openai: server URL (else $OPENAI_BASE_URL)")
     p.add_argument("--replay-from", type=Path, default=None, help="replay: a cache file to read")
+    p.add_argument("--cot-prompt", default=ZERO_SHOT_COT_PROMPT, help="<p> of the §3.1 template (openai, hf)")
     p.add_argument("--samples", type=int, default=1, help="rationales per question")
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--max-tokens", type=int, default=256)
@@ -97,6 +99,7 @@ def _run_teach(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         replay_from=args.replay_from,
         concurrency=args.concurrency,
+        cot_prompt=args.cot_prompt,
     )
     report = teacher.teach(
         examples,
@@ -231,7 +234,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="re-run stages that already finished")
     p.add_argument("--ablations", action="store_true",
                    help="Table 2's variants and the plain CoT baseline, not KPOD alone")
-    p.add_argument("--methods", nargs="+", default=None, help="distillation methods to run (default: kpod)")
+    p.add_argument("--methods", nargs="+", default=None,
+                   help="distillation methods to run (default: the preset's method, kpod)")
     p.add_argument("--seeds", type=int, default=1, help="distillation seeds: the preset's seed and the next ones")
     p.add_argument("--until", choices=pipeline_stages(), default="evaluate", help="stop after this stage")
     p.set_defaults(func=_run_pipeline)
@@ -242,7 +246,7 @@ def _run_pipeline(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     run_dir = args.out or Path("runs") / cfg.name
-    methods = args.methods or (pipeline.ABLATIONS if args.ablations else ("kpod",))
+    methods = args.methods or (pipeline.ABLATIONS if args.ablations else (cfg.method,))
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     seeds = [cfg.seed + k for k in range(args.seeds)]

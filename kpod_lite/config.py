@@ -15,33 +15,46 @@ what the field takes.
 >>> preset("tiny", weighting_predictor_warmup=10)
 Traceback (most recent call last):
 ...
-kpod_lite.config.ConfigError: unknown setting 'weighting_predictor_warmup' for preset 'tiny'; did you mean 'weighting_predictor_warmup_steps'?
+kpod_lite.errors.ConfigError: unknown setting 'weighting_predictor_warmup' for preset 'tiny'; did you mean 'weighting_predictor_warmup_steps'?
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 from dataclasses import dataclass
 
+from kpod_lite.errors import ConfigError
 from kpod_lite.methods import METHODS, Method
+from kpod_lite.settings import REMOVED_SETTINGS, check_config, check_keys, parse_setting
 from kpod_lite.synthetic import SyntheticConfig
+from kpod_lite.templates import ZERO_SHOT_COT_PROMPT
+
+__all__ = ["ConfigError", "OODSet", "SyntheticOverrides", "KPODConfig", "PRESETS", "PRESET_ENV", "preset",
+           "with_settings"]
 
 PRESET_ENV = "KPOD_PRESET"
 
-
-class ConfigError(ValueError):
-    """A preset name, a setting or a hyper-parameter value that KPOD cannot run with."""
+# Changes to the run's synthetic task: every `SyntheticConfig` knob, None meaning "as the run's".
+# Made from SyntheticConfig's own fields, so the generator's knobs are declared once.
+SyntheticOverrides = dataclasses.make_dataclass(
+    "SyntheticOverrides",
+    [(f.name, typing.Optional[typing.get_type_hints(SyntheticConfig)[f.name]], None)
+     for f in dataclasses.fields(SyntheticConfig)],
+    frozen=True)
+SyntheticOverrides.__module__ = __name__  # make_dataclass(module=) exists from Python 3.12 on
+SyntheticOverrides.__doc__ = "Changes to the run's `synthetic` task (None: as the run's); see `SyntheticConfig`."
 
 
 @dataclass(frozen=True)
 class OODSet:
-    """An out-of-distribution test set (in the spirit of Table 3): synthetic questions drawn with
-    other knobs (`synthetic`), or a question file (`file`, in `format`)."""
+    """An out-of-distribution test set (in the spirit of Table 3): the run's synthetic task with
+    some knobs changed (`synthetic`), or a question file (`file`, in `format`)."""
 
     name: str
     size: int = 100  # synthetic questions to draw (a file is read whole)
-    synthetic: SyntheticConfig | None = None
+    synthetic: SyntheticOverrides | None = None
     file: str | None = None
     format: str = "kpod"
 
@@ -50,6 +63,14 @@ class OODSet:
             raise ConfigError(f"OOD set {self.name!r}: give exactly one of 'synthetic' (generator knobs) or 'file'")
         if self.size < 1:
             raise ConfigError(f"OOD set {self.name!r}: size must be >= 1, got {self.size}")
+
+    def task(self, base: SyntheticConfig) -> SyntheticConfig:
+        """The generator's knobs for this set: `base` (the run's task) with `synthetic`'s changes."""
+        changes = {k: v for k, v in dataclasses.asdict(self.synthetic).items() if v is not None}
+        try:
+            return dataclasses.replace(base, **changes)
+        except ValueError as error:
+            raise ConfigError(f"OOD set {self.name!r}: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -76,7 +97,7 @@ class KPODConfig:
     teacher_replay_from: str | None = None  # ours: the cache file the replay teacher reads its answers from
     teacher_max_tokens: int = 256  # ours: longest rationale a teacher may write, in its tokens
     teacher_concurrency: int = 8  # ours: requests in flight (openai) or batch size (hf)
-    cot_prompt: str = "Let's think step by step."  # §3.1, zero-shot CoT (Kojima et al., 2022)
+    cot_prompt: str = ZERO_SHOT_COT_PROMPT  # §3.1, zero-shot CoT (Kojima et al., 2022): "Let's think step by step."
     teacher_samples: int = 1  # ours: rationales per question (>1 for diverse reasoning)
     teacher_temperature: float = 0.0  # ours: 0 is greedy; >0 needed for several samples
     filter_correct: bool = True  # §3.1 / Ho et al. 2023: keep rationales with the right answer
@@ -142,8 +163,6 @@ class KPODConfig:
     eval_batch_size: int | None = None  # ours: prompts per generate() call (None: 2 x batch_size)
 
     def __post_init__(self) -> None:
-        from kpod_lite.settings import check_config
-
         check_config(self)
 
     @property
@@ -159,9 +178,7 @@ class KPODConfig:
 
     def replace(self, **changes) -> "KPODConfig":
         """A copy with some fields changed, checked again (an unknown field names the closest)."""
-        from kpod_lite.settings import check_keys
-
-        check_keys(changes, KPODConfig, f"KPODConfig {self.name!r}")
+        check_keys(changes, KPODConfig, f"KPODConfig {self.name!r}", REMOVED_SETTINGS)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -197,8 +214,8 @@ PRESETS: dict[str, KPODConfig] = {
         test_size=100,
         # Out-of-distribution test sets in the spirit of Table 3: the same stories with
         # irrelevant numbers (as SVAMP varies GSM8K-style questions), and longer chains.
-        ood=(OODSet("distractors", size=100, synthetic=dataclasses.replace(_TINY_TASK, distractor_rate=1.0)),
-             OODSet("four-steps", size=100, synthetic=dataclasses.replace(_TINY_TASK, min_steps=4, max_steps=4))),
+        ood=(OODSet("distractors", size=100, synthetic=SyntheticOverrides(distractor_rate=1.0)),
+             OODSet("four-steps", size=100, synthetic=SyntheticOverrides(min_steps=4, max_steps=4))),
         # The tiny T5 cannot learn to read answers off rationales on a CPU budget; the tiny
         # LLaMA can, so it predicts the answer in Eq. 5 (docs/WEIGHTING.md).
         weighting_predictor="tiny-llama",
@@ -232,8 +249,6 @@ def with_settings(cfg: KPODConfig, settings: list[str]) -> KPODConfig:
     KEY names a field, or a field of a group field after a dot; a value that is not JSON, an
     unknown key, a wrong type or a bad value is a `ConfigError` that names the setting.
     """
-    from kpod_lite.settings import parse_setting
-
     for item in settings:
         cfg = parse_setting(cfg, item)
     return cfg
@@ -244,10 +259,8 @@ def preset(name: str | None = None, **overrides) -> KPODConfig:
 
     An unknown name, an unknown field or a bad value raises `ConfigError` naming the problem.
     """
-    from kpod_lite.settings import check_keys
-
     name = name or os.environ.get(PRESET_ENV, "tiny")
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    check_keys(overrides, KPODConfig, f"preset {name!r}")
+    check_keys(overrides, KPODConfig, f"preset {name!r}", REMOVED_SETTINGS)
     return dataclasses.replace(PRESETS[name], **overrides) if overrides else PRESETS[name]

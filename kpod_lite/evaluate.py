@@ -36,7 +36,7 @@ import torch
 from kpod_lite.config import KPODConfig
 from kpod_lite.data import Example, answers_match, extract_answer, load_examples, write_jsonl
 from kpod_lite.families import StudentFamily, family_of
-from kpod_lite.models import load_student, student_dtype, student_family
+from kpod_lite.models import load_student, student_dtype
 from kpod_lite.templates import ZERO_SHOT_COT_PROMPT, encode_student_example, student_prompt
 
 __all__ = [
@@ -178,7 +178,7 @@ def load_trained(model_dir: Path | str, config: KPODConfig, device: str | torch.
     A full model loads with `from_pretrained` (safetensors only); a LoRA adapter
     (`adapter_config.json`) is put on the base student of `config` (`models.load_student`).
     """
-    from transformers import AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     model_dir = Path(model_dir)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -191,9 +191,9 @@ def load_trained(model_dir: Path | str, config: KPODConfig, device: str | torch.
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
             model = PeftModel.from_pretrained(base, str(model_dir))
     else:
-        model = student_family(config.replace(student=str(model_dir))).model_class.from_pretrained(
-            model_dir, use_safetensors=True, dtype=student_dtype(config, device),
-            trust_remote_code=config.trust_remote_code)
+        family = family_of(AutoConfig.from_pretrained(model_dir, trust_remote_code=config.trust_remote_code))
+        model = family.model_class.from_pretrained(model_dir, use_safetensors=True, dtype=student_dtype(config, device),
+                                                   trust_remote_code=config.trust_remote_code)
         model.to(device)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=config.trust_remote_code)
     family_of(model).prepare_tokenizer(tokenizer)  # LLaMA-family tokenizers pad with </s>

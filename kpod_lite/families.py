@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from kpod_lite.errors import ConfigError
+
 __all__ = ["StudentFamily", "SEQ2SEQ", "CAUSAL", "family_of", "LORA_TARGET_MODULES", "lora_target_modules"]
 
 # The attention query and value projections, as in the LoRA paper (Hu et al., 2021) and
@@ -158,8 +160,6 @@ def lora_target_modules(model_config: Any, override: tuple[str, ...] | None = No
         return list(override)
     model_type = _read(getattr(model_config, "config", model_config), "model_type")
     if model_type not in LORA_TARGET_MODULES:
-        from kpod_lite.config import ConfigError
-
         raise ConfigError(f"no LoRA target modules known for model_type {model_type!r}; set lora_target_modules "
                           f"(e.g. --set lora_target_modules='[\"q_proj\", \"v_proj\"]') or add it to "
                           f"kpod_lite.families.LORA_TARGET_MODULES")

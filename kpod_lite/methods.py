@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kpod_lite.errors import ConfigError
+
 __all__ = ["Method", "METHODS", "ABLATIONS", "method_named"]
 
 
@@ -80,7 +82,5 @@ ABLATIONS = tuple(METHODS)
 def method_named(name: str) -> Method:
     """The method called `name`; an unknown name is an error that lists the known ones."""
     if name not in METHODS:
-        from kpod_lite.config import ConfigError
-
         raise ConfigError(f"unknown distillation method {name!r}; choose one of {list(METHODS)}")
     return METHODS[name]

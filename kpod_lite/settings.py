@@ -20,19 +20,35 @@ import types
 import typing
 from functools import lru_cache
 
+from kpod_lite.errors import ConfigError
+from kpod_lite.methods import METHODS
+
 __all__ = ["check_config", "check_keys", "parse_setting"]
 
 
-def _error(message: str):
-    from kpod_lite.config import ConfigError
-
+def _error(message: str) -> ConfigError:
     return ConfigError(message)
 
 
-def check_keys(keys, cls, where: str) -> None:
-    """Refuse a key that is not a field of dataclass `cls`, suggesting the closest one."""
+# KPODConfig settings that no longer exist, and what replaced them.
+REMOVED_SETTINGS = {
+    "student_family": "seq2seq or causal is read off the student's model config (kpod_lite.families); set student",
+    "weighting_predictor_family": "seq2seq or causal is read off the predictor's model config (kpod_lite.families)",
+    "token_weights": "choose a method instead (kpod_lite.methods), e.g. method=\"w.o.-sig\"",
+    "progressive": "choose a method instead (kpod_lite.methods), e.g. method=\"w.o.-prog\"",
+    "diversity": "choose a method instead (kpod_lite.methods), e.g. method=\"w.o.-div\"",
+    "weighted_difficulty": "choose a method instead (kpod_lite.methods), e.g. method=\"w.o.-sig-dif\"",
+    "extra": "its keys are typed fields now: set them by name, e.g. train_size=800",
+}
+
+
+def check_keys(keys, cls, where: str, removed: dict | None = None) -> None:
+    """Refuse a key that is not a field of dataclass `cls`, suggesting the closest one (or, for a
+    key in `removed`, saying what replaced it)."""
     fields = [f.name for f in dataclasses.fields(cls)]
     for key in keys:
+        if removed and key in removed and key not in fields:
+            raise _error(f"setting {key!r} of {where} no longer exists: {removed[key]}")
         if key not in fields:
             close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]!r}?" if close else f"; the settings are {fields}"
@@ -133,8 +149,6 @@ _RANGES = [
 
 def check_config(cfg) -> None:
     """Coerce and check every field of a `KPODConfig` in place (from its `__post_init__`)."""
-    from kpod_lite.methods import METHODS
-
     hints = _hints(type(cfg))
     for field in dataclasses.fields(cfg):
         value = _coerce(field.name, getattr(cfg, field.name), hints[field.name])
@@ -148,6 +162,9 @@ def check_config(cfg) -> None:
     names = [s.name for s in cfg.ood]
     if len(set(names)) != len(names):
         problems.append(f"OOD set names must be distinct, got {names}")
+    for spec in cfg.ood:
+        if spec.synthetic is not None:
+            spec.task(cfg.synthetic)  # the changed task must be a valid one (raises naming the set)
     if problems:
         raise _error(f"invalid KPODConfig {cfg.name!r}: " + "; ".join(problems))
 
@@ -163,7 +180,7 @@ def parse_setting(cfg, item: str):
         raise _error(f"setting {key!r}: {text!r} is not JSON ({error.msg}); quote strings: "
                      f"{key}='\"...\"'") from None
     head, dot, rest = key.partition(".")
-    check_keys([head], type(cfg), f"preset {cfg.name!r}")
+    check_keys([head], type(cfg), f"preset {cfg.name!r}", REMOVED_SETTINGS)
     if dot:
         group = getattr(cfg, head)
         if not dataclasses.is_dataclass(group):

@@ -139,3 +139,26 @@ def test_a_config_round_trips_through_json():
 
     cfg = preset("tiny")
     assert KPODConfig(**json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_removed_settings_say_what_replaced_them():
+    from kpod_lite.config import with_settings
+
+    with pytest.raises(ConfigError, match="'progressive'.*no longer exists.*method=\"w.o.-prog\""):
+        preset("tiny", progressive=False)
+    with pytest.raises(ConfigError, match="'student_family'.*read off the student's model config"):
+        with_settings(preset("tiny"), ['student_family="t5"'])
+    with pytest.raises(ConfigError, match="'extra'.*typed fields"):
+        preset("tiny").replace(extra={})
+
+
+def test_ood_sets_change_the_runs_own_task():
+    from kpod_lite.config import with_settings
+
+    cfg = with_settings(preset("tiny"), ["synthetic.max_operand=20"])
+    four_steps = {s.name: s for s in cfg.ood}["four-steps"].task(cfg.synthetic)
+    assert (four_steps.min_steps, four_steps.max_operand, four_steps.ops) == (4, 20, ("+", "-"))
+    cfg = with_settings(preset("tiny"), ['ood=[{"name": "long", "synthetic": {"max_steps": 5}}]'])
+    assert cfg.ood[0].task(cfg.synthetic) == dataclasses.replace(preset("tiny").synthetic, max_steps=5)
+    with pytest.raises(ConfigError, match="OOD set 'short'.*max_steps"):
+        with_settings(preset("tiny"), ['ood=[{"name": "short", "synthetic": {"max_steps": 1}}]'])

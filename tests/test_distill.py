@@ -342,3 +342,12 @@ def test_distill_files_reads_the_pipeline_records_and_saves_the_student(rational
     with pytest.raises(ValueError, match="token weights"):
         distill.distill_files(tmp_path / "rationales.jsonl", None, tmp_path / "schedule.json", tmp_path / "x",
                               config, method="kpod", progress=False)
+
+
+def test_a_schedule_built_for_another_method_is_refused(rationales, t5, tmp_path):
+    config, model, tokenizer = t5
+    plan = schedule_for(rationales[:4], epochs=2)
+    plan.meta["method"] = "kpod"  # built with diversity; w.o.-div must not train on it
+    with pytest.raises(ConfigError, match="built for method 'kpod'.*w.o.-div"):
+        distill.distill(rationales[:4], weight_records(rationales[:4], tokenizer), plan, config.replace(epochs=2),
+                        tmp_path, method="w.o.-div", model=model, tokenizer=tokenizer, progress=False)

@@ -323,7 +323,7 @@ def test_shipped_splits_equal_a_fresh_regeneration(tmp_path):
     synthetic.main(["--out", str(tmp_path)] + SHIPPED_ARGS)
     for split in SPLITS:
         assert (tmp_path / f"{split}.jsonl").read_bytes() == (SHIPPED / f"{split}.jsonl").read_bytes(), (
-            f"data_samples/synthetic/{split}.jsonl drifted; rerun the command in kpod_lite/synthetic.py")
+            f"data_samples/synthetic/{split}.jsonl drifted; rerun the command in the kpod_lite/synthetic/ docstring")
 
 
 def test_shipped_splits_have_their_sizes_and_no_shared_question():

@@ -12,11 +12,12 @@ from pathlib import Path
 from transformers import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
-from kpod_lite.config import KPODConfig
+from kpod_lite.config import ConfigError, KPODConfig
 from kpod_lite.data import rationale_key, read_jsonl
 from kpod_lite.distill.examples import pad_batch
 from kpod_lite.distill.trainer import CurriculumCallback, KPODTrainer, ProgressiveDataset, training_arguments
 from kpod_lite.families import family_of
+from kpod_lite.methods import METHODS
 from kpod_lite.models import apply_lora, load_student
 from kpod_lite.schedule import Schedule
 
@@ -30,6 +31,19 @@ def _index_weights(weight_records: Iterable[Mapping] | None) -> dict | None:
     if weight_records is None:
         return None
     return {rationale_key(r): r for r in weight_records}
+
+
+def _check_schedule_fits(schedule: Schedule | None, config: KPODConfig) -> None:
+    """Refuse a schedule built for another method's schedule (kpod_lite.methods): e.g. KPOD's
+    schedule given to w.o.-div would quietly train the ablation with diversity. Schedules that
+    do not record their method (written before it was recorded) are taken as they are."""
+    built_for = (schedule.meta or {}).get("method") if schedule is not None else None
+    if not config.switches.progressive or built_for is None:
+        return
+    if built_for not in METHODS or METHODS[built_for].schedule_file != config.switches.schedule_file:
+        raise ConfigError(f"the schedule was built for method {built_for!r}, which schedules differently from "
+                          f"{config.method!r}: build one with --set method='\"{config.method}\"' "
+                          f"(the pipeline names it {config.switches.schedule_file})")
 
 
 def _epoch_history(log_history: list[dict], stages: list[dict]) -> list[dict]:
@@ -64,6 +78,7 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
             model = apply_lora(model, config)
     elif tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
+    _check_schedule_fits(schedule, config)
     weights = _index_weights(weight_records) if switches.token_weights else None
     if switches.token_weights and weights is None:
         raise ValueError(f"method {config.method!r} uses token weights (Eq. 15): pass the weight records")

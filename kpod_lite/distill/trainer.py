@@ -161,8 +161,10 @@ class KPODTrainer(Trainer):
 
 @dataclass
 class KPODTrainingArguments(TrainingArguments):
-    """`TrainingArguments` with the KPOD settings the trainer reads, the way TRL's trainer
-    configs extend them. Build one from a `KPODConfig` with `training_arguments`."""
+    """`TrainingArguments` extended with the KPOD settings of the run, the way TRL's trainer
+    configs extend them, so every checkpoint's `training_args.bin` records which method and which
+    weight floor trained it (the floor itself is applied to the examples, `stage_examples`).
+    Build one from a `KPODConfig` with `training_arguments`."""
 
     method: str = field(default="kpod", metadata={"help": "Table 2 row (kpod_lite.methods)"})
     token_weight_floor: float = field(default=0.0, metadata={"help": "λ of Eq. 15's λ + (1 - λ) w_j (ours)"})

@@ -82,8 +82,8 @@ def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict:
 
     Without a `train_file`, synthetic splits drawn with `cfg.synthetic`, of sizes
     `cfg.train_size`, `cfg.validation_size`, `cfg.test_size` (None: the generator's defaults).
-    Out-of-distribution sets come from `cfg.ood` (`config.OODSet`: synthetic knobs or a file,
-    e.g. ASDiv and SVAMP for a GSM8K run, Table 3).
+    Out-of-distribution sets come from `cfg.ood` (`config.OODSet`: the run's synthetic task with
+    some knobs changed, or a file, e.g. ASDiv and SVAMP for a GSM8K run, Table 3).
     """
     from kpod_lite import synthetic
 
@@ -112,8 +112,8 @@ def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict:
             continue
         if spec.synthetic is not None:
             # Its own seed, far from the splits', so no question is shared by accident.
-            problems = synthetic.generate_dataset(spec.size, seed=cfg.seed + 1000 * index, config=spec.synthetic,
-                                                  prefix=f"ood-{spec.name}")
+            problems = synthetic.generate_dataset(spec.size, seed=cfg.seed + 1000 * index,
+                                                  config=spec.task(cfg.synthetic), prefix=f"ood-{spec.name}")
             data.write_jsonl(path, [problem.to_record() for problem in problems])
         else:
             data.save_examples(path, data.load_examples(spec.file, spec.format))
@@ -254,8 +254,8 @@ def stage_teacher_accuracy(cfg: KPODConfig, run_dir: Path, test_sets: dict[str, 
     result = {}
     for name, path in test_sets.items():
         report = teacher.teach(data.load_examples(path, "kpod"), backend, out=done.parent / f"{name}.jsonl",
-                               temperature=cfg.teacher_temperature, seed=cfg.seed, filter_correct=False,
-                               progress=False)
+                               temperature=cfg.teacher_temperature, max_tokens=cfg.teacher_max_tokens, seed=cfg.seed,
+                               filter_correct=False, progress=False)
         answered = report.generated + report.reused
         result[name] = {"accuracy": round(report.correct / max(1, answered), 4), "no_answer": report.failed,
                         "questions": answered}
@@ -273,14 +273,16 @@ def _forget_finished(run_dir: Path) -> None:
     shutil.rmtree(run_dir / "students", ignore_errors=True)
 
 
-def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False, methods=("kpod",), seeds=None,
+def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False, methods=None, seeds=None,
         stages=STAGES) -> str:
     """Run the pipeline on `cfg` in `run_dir` and return the results table (markdown).
 
-    `methods`: distillation methods (`ABLATIONS` for Table 2 and the baseline); `seeds`:
+    `methods`: distillation methods (`ABLATIONS` for Table 2 and the baseline; default
+    `cfg.method` alone); `seeds`:
     distillation seeds (default: `cfg.seed` alone); `stages`: stop after the last one named.
     `force` re-runs finished stages (the teacher still reuses its cache: delete it to ask again).
     """
+    methods = tuple(methods) if methods is not None else (cfg.method,)
     for method in methods:
         method_named(method)  # an unknown name fails here, before any stage runs
     seeds = list(seeds) if seeds is not None else [cfg.seed]

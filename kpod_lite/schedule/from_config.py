@@ -57,6 +57,6 @@ def schedule_file(difficulty_path, questions_path, out_path, cfg, glove_path=Non
     embeddings, source = embed_questions([texts[i] for i in ids], glove_path=glove_path)
     labels = cluster_questions(embeddings, **clustering)
     schedule = build_schedule(difficulties, dict(zip(ids, labels.tolist())), **knobs,
-                              meta={"embeddings": source, "clusters": clustering["k"]})
+                              meta={"embeddings": source, "clusters": clustering["k"], "method": cfg.method})
     schedule.save(out_path)
     return schedule

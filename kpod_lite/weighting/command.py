@@ -28,7 +28,7 @@ def main(argv=None) -> None:
     parser.add_argument("--alphas", type=float, nargs="+", default=None, help="default: the preset's alpha")
     parser.add_argument("--prefix-mode", choices=["all", "steps"], default=None)
     parser.add_argument("--epochs", type=int, default=None, help="weighting_epochs")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
+    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=JSON",
                         help="KPODConfig fields, e.g. weighting_predictor='\"tiny-llama\"'")
     parser.add_argument("--out", default=None, help="also write the JSON result here")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")

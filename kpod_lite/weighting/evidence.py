@@ -14,6 +14,7 @@ import time
 import warnings
 
 from kpod_lite.config import KPODConfig
+from kpod_lite.data import rationale_key
 from kpod_lite.models import load_student
 from kpod_lite.weighting.output import weigh
 from kpod_lite.weighting.sizes import weighting_max_tokens
@@ -48,10 +49,10 @@ def keypoint_auroc(weight_records, rationale_records) -> dict:
 
     from kpod_lite.synthetic import KEYPOINT_LABELS
 
-    sources = {(str(r["id"]), int(r.get("sample", 0))): r for r in rationale_records}
+    sources = {rationale_key(r): r for r in rationale_records}
     by_class: dict[str, list[float]] = {}
     for record in weight_records:
-        source = sources.get((str(record["id"]), int(record.get("sample", 0))))
+        source = sources.get(rationale_key(record))
         if source is None or not source.get("spans"):
             continue
         labels = token_classes(record["offsets"], source["spans"], source["rationale"])
