@@ -12,7 +12,8 @@ rationale tokens r_j, the same losses (Eq. 5, 8, 15). Four things are not, and t
   sequence "prompt target", whose prompt part is masked out of the labels (-100);
 - **label alignment** (`StudentFamily.forward`, `StudentFamily.align`): a causal model's logits
   at position t predict token t + 1, so its labels are shifted by one before any loss or
-  log-prob; a seq2seq decoder's logits already line up with its labels.
+  log-prob (or, on request, its last logits dropped); a seq2seq decoder's logits already line
+  up with its labels.
 
 Which family a student is follows from its model config (`is_encoder_decoder`), never from its
 name (`family_of`). Adding an architecture (Qwen2, Mistral: both causal) is one line in
@@ -113,15 +114,22 @@ class StudentFamily:
         ignored = torch.full((len(prompt_embeds),), -100, dtype=target_ids.dtype, device=target_ids.device)
         return torch.cat([prompt_embeds, table(target_ids)]), torch.cat([ignored, target_ids])
 
-    def forward(self, model, labels, **inputs):
+    def forward(self, model, labels, *, slice_logits: bool = False, **inputs):
         """(model outputs, labels aligned with `outputs.logits`): logits[b, t] predicts labels[b, t].
 
         `inputs` are the model's inputs (`input_ids` or `inputs_embeds`, `attention_mask`);
         `labels` come from `join`, padded with -100. A seq2seq model gets the labels (it shifts
         them right into its decoder inputs, and turns -100 into pad there); a causal model
-        does not need them, and its labels are shifted instead (`align`).
+        does not need them, and its labels are shifted instead (`align`). `slice_logits` drops
+        a causal model's last logits instead: equal in exact arithmetic, but the gradients
+        differ in their last bits (kpod_lite.weighting keeps the slice it was calibrated with).
         """
-        outputs = model(**inputs, labels=labels) if self.seq2seq else model(**inputs)
+        if self.seq2seq:
+            return model(**inputs, labels=labels), labels
+        outputs = model(**inputs)
+        if slice_logits:
+            outputs.logits = outputs.logits[:, :-1]
+            return outputs, labels[:, 1:]
         return outputs, self.align(labels, -100)
 
     def align(self, per_label, fill):

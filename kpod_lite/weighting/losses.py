@@ -73,7 +73,10 @@ def answer_prediction_loss(predictor, question_embeds: list[torch.Tensor], maske
     lengths = torch.tensor([len(r) for r in rows], device=device)
     attention = (torch.arange(embeds.shape[1], device=device)[None, :] < lengths[:, None]).long()
     labels = nn.utils.rnn.pad_sequence(label_rows, batch_first=True, padding_value=-100)
-    outputs, labels = family.forward(predictor, labels, inputs_embeds=embeds, attention_mask=attention)
+    # The logits slice these weights were calibrated with; shifting the labels instead is equal in
+    # exact arithmetic, but its last-bit differences grow over mask learning (docs/WEIGHTING.md).
+    outputs, labels = family.forward(predictor, labels, slice_logits=True, inputs_embeds=embeds,
+                                     attention_mask=attention)
     token_nll = F.cross_entropy(outputs.logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
     per_prefix = token_nll.sum(1)  # Σ_j over the answer tokens; ignored positions add 0
     owner = torch.tensor(owner, device=device)
