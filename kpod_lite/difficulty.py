@@ -71,6 +71,7 @@ from kpod_lite.config import KPODConfig
 from kpod_lite.data import DataFormatError, rationale_key, read_jsonl, split_steps, write_jsonl
 from kpod_lite.models import load_student, pad_right
 from kpod_lite.families import family_of
+from kpod_lite.weighting.records import check_alignment, paired_weights, record_origin  # noqa: F401  (check_alignment: API)
 from kpod_lite.templates import (
     ZERO_SHOT_COT_PROMPT,
     StudentExample,
@@ -221,56 +222,15 @@ def step_difficulties(logprobs, weights, offsets: Sequence[Sequence[int]], ratio
 # --- records: rationales + token weights -> step difficulties ----------------------------------------------
 
 
-def _where(source: str, line: int | None, index: int, record: dict) -> dict:
-    """Where a record came from, for errors: a file and line, or a position in a list."""
-    label = f"id {record.get('id')!r} sample {record.get('sample', 0)}"
-    return {"path": source, "line": line, "record": label if line is not None else f"record [{index}] ({label})"}
-
-
 def _error(where: dict, field: str | None, message: str) -> DataFormatError:
     return DataFormatError(where["path"], where["line"], field, message, record=where["record"])
-
-
-def check_alignment(tokenizer, rationale: str, weight_record: dict, where: dict | None = None) -> tuple[list[int], list[tuple[int, int]]]:
-    """The rationale's (ids, offsets), after checking that they are the weight record's tokens.
-
-    Raises `DataFormatError` naming the first token that differs: the weights were then made
-    with another tokenizer or for another rationale text, and Eq. 8 would pair each log-
-    probability with the wrong token's weight.
-    """
-    where = where or {"path": "<weight record>", "line": None, "record": f"id {weight_record.get('id')!r}"}
-    ids, offsets = rationale_tokens(tokenizer, rationale)
-    mine = tokenizer.convert_ids_to_tokens(ids)
-    theirs = list(weight_record.get("tokens", []))
-    for j, (a, b) in enumerate(zip(mine, theirs)):
-        if a != b:
-            raise _error(where, "tokens", f"token {j} is {b!r} in the weight record but {a!r} for the student "
-                         "tokenizer on the rationale: weights made with another tokenizer or another rationale")
-    if len(mine) != len(theirs):
-        raise _error(where, "tokens", f"{len(theirs)} tokens in the weight record but {len(mine)} for the "
-                     "student tokenizer on the rationale: weights made with another tokenizer or another rationale")
-    if len(weight_record.get("weights", [])) != len(ids):
-        raise _error(where, "weights", f"{len(weight_record.get('weights', []))} weights for {len(ids)} tokens")
-    if "offsets" in weight_record and [tuple(o) for o in weight_record["offsets"]] != offsets:
-        raise _error(where, "offsets", "the character offsets differ from the student tokenizer's on the rationale")
-    return ids, offsets
 
 
 def _difficulty_records(rationales: list[tuple[dict, dict]], weights: list[tuple[dict, dict]], model, tokenizer,
                         config: KPODConfig) -> list[dict]:
     """`difficulty_records` on records paired with where they came from (for the errors)."""
-    by_key: dict[tuple[str, int], tuple[dict, dict]] = {}
-    for where, record in weights:
-        if "id" not in record:
-            raise _error(where, "id", "missing")
-        key = rationale_key(record)
-        if key in by_key:
-            raise _error(where, "id", f"a second weight record for this id and sample (first: {by_key[key][0]['record']}"
-                         + (f", line {by_key[key][0]['line']})" if by_key[key][0]["line"] else ")"))
-        by_key[key] = (where, record)
     weighted = config.switches.weighted_difficulty
     temperature = config.difficulty_temperature
-    jobs = []
     for where, record in rationales:
         for field in ("id", "question", "rationale"):
             if field not in record:
@@ -278,13 +238,8 @@ def _difficulty_records(rationales: list[tuple[dict, dict]], weights: list[tuple
         if not record["rationale"].strip():
             raise _error(where, "rationale", "empty: a rationale without steps has no difficulty (Eq. 8); "
                          "drop failed teacher answers first")
-        key = rationale_key(record)
-        if key not in by_key:
-            source = weights[0][0]["path"] if weights else "the weight records"
-            raise _error(where, None, f"no token weight record for this id and sample in {source}")
-        weight_where, weight_record = by_key[key]
-        check_alignment(tokenizer, record["rationale"], weight_record, weight_where)
-        jobs.append((record, weight_record))
+    paired = paired_weights(rationales, weights, tokenizer)
+    jobs = [(record, paired[rationale_key(record)]) for _, record in rationales]
     logprobs = token_logprobs(model, tokenizer, [r["question"] for r, _ in jobs], [r["rationale"] for r, _ in jobs],
                               config.batch_size, max_source_length=config.max_source_length,
                               cot_prompt=config.cot_prompt)
@@ -312,8 +267,8 @@ def difficulty_records(rationale_records: Iterable[dict], weight_records: Iterab
     empty rationale or a duplicate weight record raise `DataFormatError` naming the record.
     """
     rationale_records, weight_records = list(rationale_records), list(weight_records)
-    rationales = [(_where("<rationale records>", None, i, r), r) for i, r in enumerate(rationale_records)]
-    weights = [(_where("<weight records>", None, i, r), r) for i, r in enumerate(weight_records)]
+    rationales = [(record_origin("<rationale records>", None, i, r), r) for i, r in enumerate(rationale_records)]
+    weights = [(record_origin("<weight records>", None, i, r), r) for i, r in enumerate(weight_records)]
     return _difficulty_records(rationales, weights, model, tokenizer, config)
 
 
@@ -325,8 +280,8 @@ def difficulty_file(rationales_path, weights_path, out_path, config: KPODConfig,
     mean and maximum d_k, whether weighted, τ, the student and device, seconds, the output path.
     """
     started = time.perf_counter()
-    rationales = [(_where(str(rationales_path), line, i, r), r) for i, (line, r) in enumerate(read_jsonl(rationales_path))]
-    weights = [(_where(str(weights_path), line, i, r), r) for i, (line, r) in enumerate(read_jsonl(weights_path))]
+    rationales = [(record_origin(str(rationales_path), line, i, r), r) for i, (line, r) in enumerate(read_jsonl(rationales_path))]
+    weights = [(record_origin(str(weights_path), line, i, r), r) for i, (line, r) in enumerate(read_jsonl(weights_path))]
     if model is None or tokenizer is None:
         model, tokenizer = load_student(config)
     records = _difficulty_records(rationales, weights, model, tokenizer, config)

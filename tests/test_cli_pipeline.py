@@ -166,3 +166,14 @@ def test_a_benchmark_preset_without_data_never_falls_back_to_synthetic_questions
     with pytest.raises(ConfigError, match="trains on gsm8k, but names no data: set train_file"):
         pipeline.stage_questions(preset("flan-t5-large"), tmp_path)
     assert not (tmp_path / "questions" / "train.jsonl").exists()
+
+
+def test_a_run_folder_refuses_other_settings_instead_of_claiming_them(tmp_path):
+    cfg = preset("tiny", train_size=20, validation_size=2, test_size=4, ood=())
+    pipeline.run(cfg, tmp_path, stages=("teach",))
+    written = (tmp_path / "config.json").read_text()
+    with pytest.raises(ConfigError, match=r"made with other settings \(epochs: 8 -> 3\).*--force"):
+        pipeline.run(cfg.replace(epochs=3), tmp_path, stages=("teach",))
+    assert (tmp_path / "config.json").read_text() == written, "the folder still says what made it"
+    pipeline.run(cfg.replace(epochs=3), tmp_path, force=True, stages=("teach",))
+    assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 3

@@ -281,6 +281,12 @@ def test_misaligned_tokens_are_caught_naming_the_token(t5):
     shifted[0]["offsets"][0] = [1, 2]
     with pytest.raises(DataFormatError, match="offsets"):
         difficulty.difficulty_records(RATIONALES[:1], shifted, model, tokenizer, cfg)
+    # A weight must be a sigmoid output (Eq. 3): NaN, infinity or 7.5 name the record and the weight.
+    for bad in (float("nan"), float("inf"), 7.5, -3):
+        broken = uniform_weight_records(tokenizer, RATIONALES[:1])
+        broken[0]["weights"][2] = bad
+        with pytest.raises(DataFormatError, match=rf"record \[0\].*'weights'.*weight 2 is {bad!r}"):
+            difficulty.difficulty_records(RATIONALES[:1], broken, model, tokenizer, cfg)
 
 
 def test_missing_duplicate_and_empty_records_are_errors(t5):

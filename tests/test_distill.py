@@ -3,6 +3,7 @@ the ablation switches of Table 2, and the Trainer integration (one stage per epo
 checkpoints that resume to the very same weights)."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from transformers import TrainerCallback
 
 from kpod_lite import distill
 from kpod_lite.config import ConfigError, preset
-from kpod_lite.data import split_steps
+from kpod_lite.data import DataFormatError, split_steps, write_jsonl
 from kpod_lite.models import load_student, student_family
 from kpod_lite.methods import METHODS
 from kpod_lite.schedule import build_schedule
@@ -339,7 +340,7 @@ def test_distill_files_reads_the_pipeline_records_and_saves_the_student(rational
     assert summary["final_loss"] > 0 and (tmp_path / "run/model/model.safetensors").is_file()
     saved = json.loads((tmp_path / "run/history.json").read_text())
     assert saved["token_weights"] and saved["progressive"] and saved["history"][0]["stage"] == 0
-    with pytest.raises(ValueError, match="token weights"):
+    with pytest.raises(ConfigError, match="token weights"):
         distill.distill_files(tmp_path / "rationales.jsonl", None, tmp_path / "schedule.json", tmp_path / "x",
                               config, method="kpod", progress=False)
 
@@ -351,3 +352,39 @@ def test_a_schedule_built_for_another_method_is_refused(rationales, t5, tmp_path
     with pytest.raises(ConfigError, match="built for method 'kpod'.*w.o.-div"):
         distill.distill(rationales[:4], weight_records(rationales[:4], tokenizer), plan, config.replace(epochs=2),
                         tmp_path, method="w.o.-div", model=model, tokenizer=tokenizer, progress=False)
+
+
+def _broken_inputs(records, tokenizer):
+    """(name, rationale records, weight records, the error it must raise): the bad inputs that
+    used to train silently or end in a traceback (issue 15)."""
+    good = weight_records(records, tokenizer)
+    nan = [dict(w, weights=[math.nan] + w["weights"][1:]) if i == 1 else w for i, w in enumerate(good)]
+    big = [dict(w, weights=[7.5] + w["weights"][1:]) if i == 1 else w for i, w in enumerate(good)]
+    rotated = [dict(w, id=good[(i + 1) % len(good)]["id"]) for i, w in enumerate(good)]
+    short = [dict(w, weights=w["weights"][:-1], tokens=w["tokens"][:-1]) if i == 2 else w for i, w in enumerate(good)]
+    no_text = [{k: v for k, v in r.items() if k != "rationale"} if i == 1 else r for i, r in enumerate(records)]
+    empty = [dict(r, rationale=" ") if i == 1 else r for i, r in enumerate(records)]
+    return [
+        ("nan weight", records, nan, r"w.jsonl:2:.*'weights'.*weight 0 is nan"),
+        ("weight 7.5", records, big, r"w.jsonl:2:.*weight 0 is 7.5"),
+        ("rotated ids", records, rotated, "tokens"),
+        ("short list", records, short, r"w.jsonl:3:.*'tokens'"),
+        ("missing weight record", records, good[1:], "no token weight record"),
+        ("no rationale field", no_text, good, r"r.jsonl:2:.*'rationale'.*missing"),
+        ("empty rationale", empty, good, r"r.jsonl:2:.*'rationale'.*empty"),
+        ("duplicated rationale", records + records[:1], good, r"r.jsonl:5:.*a second rationale record.*line 1"),
+    ]
+
+
+def test_bad_weight_and_rationale_records_are_named_by_file_line_and_field(rationales, t5, tmp_path):
+    config, _, tokenizer = t5
+    records = rationales[:4]
+    schedule_for(records, epochs=1).save(tmp_path / "schedule.json")
+    for name, rationale_records, weights, message in _broken_inputs(records, tokenizer):
+        write_jsonl(tmp_path / "r.jsonl", rationale_records)
+        write_jsonl(tmp_path / "w.jsonl", weights)
+        with pytest.raises(DataFormatError, match=message):
+            distill.distill_files(tmp_path / "r.jsonl", tmp_path / "w.jsonl", tmp_path / "schedule.json",
+                                  tmp_path / name.replace(" ", "-"), config.replace(epochs=1), progress=False)
+    with pytest.raises(ConfigError, match="progressive.*pass its schedule"):
+        distill.distill_files(tmp_path / "r.jsonl", tmp_path / "w.jsonl", None, tmp_path / "x", config, progress=False)

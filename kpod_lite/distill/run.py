@@ -13,13 +13,14 @@ from transformers import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from kpod_lite.config import ConfigError, KPODConfig
-from kpod_lite.data import rationale_key, read_jsonl
+from kpod_lite.data import DataFormatError, rationale_key, read_jsonl
 from kpod_lite.distill.examples import pad_batch
 from kpod_lite.distill.trainer import CurriculumCallback, KPODTrainer, ProgressiveDataset, training_arguments
 from kpod_lite.families import family_of
 from kpod_lite.methods import METHODS
 from kpod_lite.models import apply_lora, load_student
 from kpod_lite.schedule import Schedule
+from kpod_lite.weighting.records import paired_weights, record_origin
 
 log = logging.getLogger("kpod_lite.distill")
 
@@ -27,10 +28,37 @@ log = logging.getLogger("kpod_lite.distill")
 # --- the whole run ----------------------------------------------------------------------------------
 
 
-def _index_weights(weight_records: Iterable[Mapping] | None) -> dict | None:
+def checked_inputs(rationale_records: list[Mapping], weight_records: list[Mapping] | None, tokenizer,
+                   origins: tuple[list[dict], list[dict] | None] | None = None) -> dict | None:
+    """The (id, sample) -> weight record index Eq. 15 trains with, after checking both inputs.
+
+    Every rationale record needs `id`, `question`, `answer` and a non-empty `rationale`, once;
+    every weight record must hold the student's tokens of its rationale and one weight in
+    [0, 1] per token (`weighting.records.check_alignment`). `origins` say where each record
+    came from (`weighting.records.record_origin`; default: its position in the list), so an
+    error names the file, the line and the field. None weights give None (all-ones weights).
+    """
+    rationale_origins = origins[0] if origins else [record_origin("<rationale records>", None, i, r)
+                                                    for i, r in enumerate(rationale_records)]
+    seen = {}
+    for where, record in zip(rationale_origins, rationale_records):
+        for field in ("id", "question", "answer", "rationale"):
+            if field not in record:
+                raise DataFormatError(where["path"], where["line"], field, "missing", record=where["record"])
+        if not str(record["rationale"]).strip():
+            raise DataFormatError(where["path"], where["line"], "rationale", "empty: there is nothing to distil; "
+                                  "drop failed teacher answers first", record=where["record"])
+        key = rationale_key(record)
+        if key in seen:
+            raise DataFormatError(where["path"], where["line"], "id", f"a second rationale record for this id and "
+                                  f"sample (first: {seen[key]})", record=where["record"])
+        seen[key] = where["record"] if where["line"] is None else f"line {where['line']}"
     if weight_records is None:
         return None
-    return {rationale_key(r): r for r in weight_records}
+    weight_origins = origins[1] if origins and origins[1] else [record_origin("<weight records>", None, i, w)
+                                                                for i, w in enumerate(weight_records)]
+    return paired_weights(list(zip(rationale_origins, rationale_records)), list(zip(weight_origins, weight_records)),
+                          tokenizer)
 
 
 def _check_schedule_fits(schedule: Schedule | None, config: KPODConfig) -> None:
@@ -55,10 +83,11 @@ def _epoch_history(log_history: list[dict], stages: list[dict]) -> list[dict]:
 def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] | None, schedule: Schedule | None,
             config: KPODConfig, output_dir: Path | str, *, method: str | None = None,
             resume: bool | str | Path = False, model=None, tokenizer=None, callbacks: list | None = None,
-            progress: bool = True):
+            progress: bool = True, origins: tuple[list[dict], list[dict] | None] | None = None):
     """Train the student on the rationales with Eq. 15 and the stage schedule; App. B, Algorithm 1.
 
-    `weight_records`: token weight records (Eq. 3), needed when the method uses them;
+    `weight_records`: token weight records (Eq. 3), needed when the method uses them, checked
+    with the rationales first (`checked_inputs`; `origins` says where each record came from);
     `schedule`: the `Schedule` of Eq. 11 (one stage per epoch), needed when it is progressive;
     `method`: a row of Table 2 or "plain-cot" (`kpod_lite.methods`; None: `config.method`);
     `resume`: True continues from the last checkpoint in `<output_dir>/checkpoints` if there is
@@ -79,9 +108,15 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
     elif tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
     _check_schedule_fits(schedule, config)
-    weights = _index_weights(weight_records) if switches.token_weights else None
-    if switches.token_weights and weights is None:
-        raise ValueError(f"method {config.method!r} uses token weights (Eq. 15): pass the weight records")
+    if switches.token_weights and weight_records is None:
+        raise ConfigError(f"method {config.method!r} uses token weights (Eq. 15): pass the weight records "
+                          f"(kpod-lite distill --weights)")
+    if switches.progressive and schedule is None:
+        raise ConfigError(f"method {config.method!r} is progressive (Eq. 14): pass its schedule "
+                          f"(kpod-lite distill --schedule), or choose method 'w.o.-prog' or 'plain-cot'")
+    rationale_records = list(rationale_records)
+    weights = checked_inputs(rationale_records, list(weight_records) if switches.token_weights else None, tokenizer,
+                             origins)
     family = family_of(model)
     dataset = ProgressiveDataset(rationale_records, weights, schedule, tokenizer, config, family, switches.progressive)
     curriculum = CurriculumCallback()
@@ -123,12 +158,17 @@ def distill_files(rationales_path, weights_path, schedule_path, out_dir, config:
     without the progressive schedule.
     """
     started = time.perf_counter()
-    rationales = [record for _, record in read_jsonl(rationales_path)]
-    weights = [record for _, record in read_jsonl(weights_path)] if weights_path else None
+    rationale_lines = list(read_jsonl(rationales_path))
+    rationales = [record for _, record in rationale_lines]
+    weight_lines = list(read_jsonl(weights_path)) if weights_path else None
+    weights = [record for _, record in weight_lines] if weight_lines is not None else None
+    origins = ([record_origin(str(rationales_path), line, i, r) for i, (line, r) in enumerate(rationale_lines)],
+               [record_origin(str(weights_path), line, i, w) for i, (line, w) in enumerate(weight_lines)]
+               if weight_lines is not None else None)
     schedule = Schedule.load(schedule_path) if schedule_path else None
     name = method or config.method
     _, _, history = distill(rationales, weights, schedule, config, out_dir, method=method, resume=resume,
-                            progress=progress)
+                            progress=progress, origins=origins)
     losses = [row["loss"] for row in history if row["loss"] is not None]
     return {
         "method": name,

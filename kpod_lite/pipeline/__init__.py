@@ -22,8 +22,8 @@ Every stage is one plain function that reads files of the run folder and writes 
 A stage whose output already exists is reused, so re-running a finished run costs nothing, a
 notebook can pick the pipeline up in the middle, and a killed run resumes: the teacher from its
 cache, distillation from its last epoch checkpoint (`distill(resume=True)`). Reuse goes by
-the files alone: a run folder does not notice a changed config, so change settings with
-`force=True` (`--force`) or in a new folder.
+the files alone, so a run folder refuses a config other than the one it was made with
+(`config.json`): change settings with `force=True` (`--force`) or in a new folder.
 
 Ablations (`methods=ABLATIONS`): the paper's Table 2 rows and the plain CoT baseline
 (`kpod_lite.methods`, which says what each needs). Two of them need inputs of their own,
@@ -263,6 +263,23 @@ def stage_teacher_accuracy(cfg: KPODConfig, run_dir: Path, test_sets: dict[str, 
     return result
 
 
+def _check_same_config(cfg: KPODConfig, run_dir: Path) -> None:
+    """Refuse to reuse a run folder made with other settings: its finished stages would be
+    reused, and its config.json would claim settings they were not made with."""
+    path = run_dir / "config.json"
+    if not path.exists():
+        return
+    made = json.loads(path.read_text(encoding="utf-8"))
+    wanted = json.loads(json.dumps(cfg.to_dict()))
+    changed = sorted(key for key in made.keys() | wanted.keys() if made.get(key) != wanted.get(key))
+    if changed:
+        shown = "; ".join(f"{key}: {made.get(key, '(absent)')!r} -> {wanted.get(key, '(absent)')!r}"
+                          for key in changed[:4])
+        more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+        raise ConfigError(f"run folder {run_dir} was made with other settings ({shown}{more}); re-run it with "
+                          f"--force (force=True) to rebuild its stages with these, or choose another --out")
+
+
 def _forget_finished(run_dir: Path) -> None:
     """`force`: remove every stage output except the teacher's cache (answers cost money)."""
     import shutil
@@ -290,6 +307,8 @@ def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False, methods=None,
     run_dir.mkdir(parents=True, exist_ok=True)
     if force:
         _forget_finished(run_dir)
+    else:
+        _check_same_config(cfg, run_dir)
     data.write_atomically(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
     last = max(STAGES.index(s) for s in stages)
     timings: dict[str, float] = {}
