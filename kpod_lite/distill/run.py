@@ -61,10 +61,18 @@ def checked_inputs(rationale_records: list[Mapping], weight_records: list[Mappin
                           tokenizer)
 
 
-def _check_schedule_fits(schedule: Schedule | None, config: KPODConfig) -> None:
-    """Refuse a schedule built for another method's schedule (kpod_lite.methods): e.g. KPOD's
-    schedule given to w.o.-div would quietly train the ablation with diversity. Schedules that
-    do not record their method (written before it was recorded) are taken as they are."""
+def _check_method_inputs(schedule: Schedule | None, weight_records, config: KPODConfig) -> None:
+    """Refuse inputs that do not fit `config.method` (kpod_lite.methods): missing weights or
+    schedule, or a schedule built for another method's schedule (KPOD's schedule given to
+    w.o.-div would quietly train the ablation with diversity). Schedules that do not record
+    their method (written before it was recorded) are taken as they are."""
+    switches = config.switches
+    if switches.token_weights and weight_records is None:
+        raise ConfigError(f"method {config.method!r} uses token weights (Eq. 15): pass the weight records "
+                          f"(kpod-lite distill --weights)")
+    if switches.progressive and schedule is None:
+        raise ConfigError(f"method {config.method!r} is progressive (Eq. 14): pass its schedule "
+                          f"(kpod-lite distill --schedule), or choose method 'w.o.-prog' or 'plain-cot'")
     built_for = (schedule.meta or {}).get("method") if schedule is not None else None
     if not config.switches.progressive or built_for is None:
         return
@@ -72,6 +80,18 @@ def _check_schedule_fits(schedule: Schedule | None, config: KPODConfig) -> None:
         raise ConfigError(f"the schedule was built for method {built_for!r}, which schedules differently from "
                           f"{config.method!r}: build one with --set method='\"{config.method}\"' "
                           f"(the pipeline names it {config.switches.schedule_file})")
+
+
+def _checkpoint_to_resume(resume: bool | str | Path, checkpoints: Path) -> str | None:
+    """The checkpoint `resume` names: a path, the last one in `checkpoints` (True), or None."""
+    if not resume:
+        return None
+    if isinstance(resume, (str, Path)):
+        return str(resume)
+    checkpoint = get_last_checkpoint(str(checkpoints))
+    if checkpoint is None:
+        log.info("no checkpoint in %s: starting from the beginning", checkpoints)
+    return checkpoint
 
 
 def _epoch_history(log_history: list[dict], stages: list[dict]) -> list[dict]:
@@ -101,19 +121,13 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
     switches = config.switches
     output_dir = Path(output_dir)
     set_seed(config.seed)  # LoRA's initialisation happens before the Trainer seeds itself
+    _check_method_inputs(schedule, weight_records, config)
     if model is None:
         model, tokenizer = load_student(config)
         if config.lora:
             model = apply_lora(model, config)
     elif tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
-    _check_schedule_fits(schedule, config)
-    if switches.token_weights and weight_records is None:
-        raise ConfigError(f"method {config.method!r} uses token weights (Eq. 15): pass the weight records "
-                          f"(kpod-lite distill --weights)")
-    if switches.progressive and schedule is None:
-        raise ConfigError(f"method {config.method!r} is progressive (Eq. 14): pass its schedule "
-                          f"(kpod-lite distill --schedule), or choose method 'w.o.-prog' or 'plain-cot'")
     rationale_records = list(rationale_records)
     weights = checked_inputs(rationale_records, list(weight_records) if switches.token_weights else None, tokenizer,
                              origins)
@@ -132,13 +146,7 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
     if not progress:
         # Without a progress bar the Trainer prints every log line instead; the history keeps them.
         trainer.remove_callback(PrinterCallback)
-    checkpoint = None
-    if resume:
-        checkpoint = str(resume) if isinstance(resume, (str, Path)) else get_last_checkpoint(
-            str(output_dir / "checkpoints"))
-        if checkpoint is None:
-            log.info("no checkpoint in %s: starting from the beginning", output_dir / "checkpoints")
-    trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.train(resume_from_checkpoint=_checkpoint_to_resume(resume, output_dir / "checkpoints"))
     # The Trainer replaces a stateful callback by a restored copy on resume: read the live one.
     curriculum = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, CurriculumCallback))
     history = _epoch_history(trainer.state.log_history, curriculum.stages)
