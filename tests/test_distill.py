@@ -388,3 +388,14 @@ def test_bad_weight_and_rationale_records_are_named_by_file_line_and_field(ratio
                                   tmp_path / name.replace(" ", "-"), config.replace(epochs=1), progress=False)
     with pytest.raises(ConfigError, match="progressive.*pass its schedule"):
         distill.distill_files(tmp_path / "r.jsonl", tmp_path / "w.jsonl", None, tmp_path / "x", config, progress=False)
+
+
+def test_each_sample_of_a_question_gets_its_own_input_steps_eq14(rationales, t5):
+    config, _, tokenizer = t5
+    first = rationales[0]
+    second = dict(first, sample=1)  # a second teacher rationale of the same question
+    examples = distill.stage_examples([first, second], None, {first["id"]: 0, f"{first['id']}#1": 1}, tokenizer,
+                                      config, student_family(config))
+    assert [e["c"] for e in examples] == [0, 1] and [e["sample"] for e in examples] == [0, 1]
+    with pytest.raises(KeyError, match="#1"):
+        distill.stage_examples([second], None, {first["id"]: 0}, tokenizer, config, student_family(config))

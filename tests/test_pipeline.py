@@ -106,3 +106,18 @@ def test_run_command_rejects_bad_options_in_one_line(tmp_path, capsys, argv, mes
     assert cli.main(argv + ["--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_several_teacher_samples_flow_through_every_stage(tmp_path):
+    cfg = preset("tiny").replace(train_size=8, validation_size=0, test_size=2, ood=(), epochs=2, weighting_epochs=1,
+                                 weighting_predictor_warmup_steps=2, teacher_samples=2, teacher_temperature=0.7)
+    pipeline.run(cfg, tmp_path, stages=("distill",))
+    rationales = [r for _, r in data.read_jsonl(tmp_path / "rationales.jsonl")]  # the correct ones (§3.1)
+    n = len(rationales)
+    assert len({r["id"] for r in rationales if r["sample"] == 1} & {r["id"] for r in rationales if r["sample"] == 0})
+    for name in ("weights.jsonl", "difficulty.jsonl"):
+        assert len(list(data.read_jsonl(tmp_path / name))) == n, f"{name} keeps every sample"
+    schedule = json.loads((tmp_path / "schedule.json").read_text())
+    assert sorted(schedule["stages"][0]["c"]) == sorted(data.rationale_name(r) for r in rationales)
+    history = json.loads((pipeline.student_dir(tmp_path, "kpod", 0) / "history.json").read_text())["history"]
+    assert history[0]["target_tokens"] > 0 and len(history) == 2

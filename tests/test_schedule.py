@@ -251,3 +251,25 @@ def test_embedding_sources():
     assert source == "given" and given_.shape == (3, 4)
     with pytest.raises(ValueError):
         embed_questions(questions, embeddings=np.ones((2, 4)))
+
+
+def test_every_teacher_sample_is_its_own_schedule_item_eq9_eq10(tmp_path):
+    """Two rationales of one question (teacher_samples = 2) are both trained on, so both count in
+    h_i and B (Eq. 9-10) and each gets its own c_i(t); their question text is shared."""
+    from kpod_lite.data import DataFormatError, write_jsonl
+    from kpod_lite.schedule import schedule_file
+
+    records = [{"id": "q1", "sample": 0, "difficulty": [1.0, 2.0]},
+               {"id": "q1", "sample": 1, "difficulty": [1.0, 2.0, 3.0, 4.0]},
+               {"id": "q2", "sample": 0, "difficulty": [5.0]}]
+    write_jsonl(tmp_path / "difficulty.jsonl", records)
+    write_jsonl(tmp_path / "questions.jsonl", [{"id": "q1", "question": "How many apples?"},
+                                               {"id": "q2", "question": "How many pears?"}])
+    built = schedule_file(tmp_path / "difficulty.jsonl", tmp_path / "questions.jsonl", tmp_path / "schedule.json",
+                          preset("tiny", epochs=4, n_clusters=2))
+    assert sorted(built.ids) == ["q1", "q1#1", "q2"]
+    assert built.params["B"] == 18.0, "B sums the steps of every sample (3 + 10 + 5)"
+    assert built.stages[0].c["q1#1"] in range(0, 4) and built.stages[0].c["q1"] in range(0, 2)
+    write_jsonl(tmp_path / "twice.jsonl", records + records[:1])
+    with pytest.raises(DataFormatError, match="a second difficulty record for 'q1'"):
+        schedule_file(tmp_path / "twice.jsonl", tmp_path / "questions.jsonl", tmp_path / "s.json", preset("tiny"))

@@ -58,7 +58,7 @@ line number) or ``<dataset>-<index>`` (JSON list, 0-based index). A bad record r
 from kpod_lite.data.answers import NUMBER_PATTERN, answers_match, extract_answer, normalize_answer
 from kpod_lite.data.jsonl import append_jsonl, read_jsonl, write_atomically, write_jsonl
 from kpod_lite.data.loaders import FORMATS, load_examples, save_examples
-from kpod_lite.data.records import DataFormatError, Example, rationale_key
+from kpod_lite.data.records import DataFormatError, Example, rationale_key, rationale_name
 from kpod_lite.data.steps import ABBREVIATIONS, Step, split_steps
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "DataFormatError",
     "Example",
     "rationale_key",
+    "rationale_name",
     "Step",
     "load_examples",
     "save_examples",

@@ -89,3 +89,10 @@ def rationale_key(record) -> tuple[str, int]:
     question may have several teacher rationales (samples). Ids compare as strings, so a
     numeric id in one file matches the same id written as a string in another."""
     return str(record["id"]), int(record.get("sample", 0))
+
+
+def rationale_name(record) -> str:
+    """`rationale_key` as one string, for files keyed by rationale (the schedule's c_i): the id
+    for a question's first (or only) rationale, "id#sample" for the others."""
+    question, sample = rationale_key(record)
+    return question if sample == 0 else f"{question}#{sample}"

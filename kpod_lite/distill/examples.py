@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 import torch
 
 from kpod_lite.config import KPODConfig
-from kpod_lite.data import rationale_key, split_steps
+from kpod_lite.data import rationale_key, rationale_name, split_steps
 from kpod_lite.families import StudentFamily
 from kpod_lite.templates import encode_student_example, format_rationale_target, student_prompt
 
@@ -70,7 +70,8 @@ def stage_examples(rationales: list[Mapping], weights: Mapping | None, input_ste
 
     `rationales`: rationale records `{"id", "question", "answer", "rationale", "sample"?}`;
     `weights`: (id, sample) -> token weight record, or None for all-ones weights (KPOD-w.o.-sig,
-    plain CoT); `input_steps`: id -> c_i(t), clipped to each rationale's step count.
+    plain CoT); `input_steps`: rationale (`data.rationale_name`: the id, "id#sample" for a
+    question's further samples) -> c_i(t), clipped to each rationale's step count.
     Each example holds `input_ids`, `attention_mask`, `labels` (-100: no loss) and `weights`
     (one per label), plus `id`, `sample`, `c` and `truncated` (input, target) for inspection.
     Prompt and target become ids in `templates.encode_student_example`, and `family` decides
@@ -78,14 +79,14 @@ def stage_examples(rationales: list[Mapping], weights: Mapping | None, input_ste
     tokens and targets to `config.max_target_length`, at the end (a cut target loses its
     answer sentence: size the limits so that few are cut).
     """
-    missing = [r["id"] for r in rationales if r["id"] not in input_steps]
+    missing = [rationale_name(r) for r in rationales if rationale_name(r) not in input_steps]
     if missing:
         raise KeyError(f"the schedule has no c_i for {len(missing)} question(s), e.g. {missing[0]!r}")
     examples = []
     for record in rationales:
         key = rationale_key(record)
         sample = key[1]
-        c = int(input_steps[record["id"]])
+        c = int(input_steps[rationale_name(record)])
         given, offset = split_at_step(record["rationale"], c)
         remaining = record["rationale"][offset:].strip()
         weight_record = None

@@ -13,6 +13,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ExportableState
 
 from kpod_lite.config import KPODConfig
+from kpod_lite.data import rationale_name
 from kpod_lite.distill.examples import stage_examples
 from kpod_lite.families import StudentFamily
 from kpod_lite.models import bf16_supported
@@ -71,17 +72,17 @@ class ProgressiveDataset(torch.utils.data.Dataset):
     def input_steps(self, stage: int) -> dict:
         """c_i for stage `stage`: the schedule's, or 0 for every question without one (w.o.-prog)."""
         if self.schedule is None:
-            return {r["id"]: 0 for r in self.rationales}
+            return {rationale_name(r): 0 for r in self.rationales}
         return self.schedule.input_steps(stage)
 
     def set_stage(self, stage: int) -> dict:
         """Make the examples those of `stage`; returns a few statistics of that stage."""
         c = self.input_steps(stage)
-        missing = [r["id"] for r in self.rationales if r["id"] not in c]
+        missing = [rationale_name(r) for r in self.rationales if rationale_name(r) not in c]
         if missing:
             raise KeyError(f"stage {stage} of the schedule has no c_i for {len(missing)} question(s), "
                            f"e.g. {missing[0]!r}")
-        keys = [(i, int(c[r["id"]])) for i, r in enumerate(self.rationales)]
+        keys = [(i, int(c[rationale_name(r)])) for i, r in enumerate(self.rationales)]
         todo = [key for key in keys if key not in self._cache]
         built = stage_examples([self.rationales[i] for i, _ in todo], self.weights, c, self.tokenizer, self.config,
                                self.family)

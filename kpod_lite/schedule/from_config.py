@@ -30,31 +30,36 @@ def build_schedule_from_config(cfg, difficulties, clusters, meta: dict | None = 
 
 
 def schedule_file(difficulty_path, questions_path, out_path, cfg, glove_path=None) -> Schedule:
-    """Read step difficulties (`{"id", "steps", "difficulty"}`, Eq. 8) and the questions (any
+    """Read step difficulties (`{"id", "sample"?, "steps", "difficulty"}`, Eq. 8) and the questions (any
     JSON Lines records with `id` and `question`: question or rationale records), cluster the
     questions, build the schedule of `cfg` (Eq. 9-13) and save it to `out_path`.
 
     Every question with a difficulty needs its text; a missing one is an error naming the id.
     """
-    from kpod_lite.data import DataFormatError, read_jsonl
+    from kpod_lite.data import DataFormatError, rationale_name, read_jsonl
 
-    difficulties = {}
+    # One schedule item per rationale: a question with several teacher samples contributes each
+    # of them to h_i, B and the selection (Eq. 9-13), since each is trained on (Eq. 14-15).
+    difficulties, question_of = {}, {}
     for line, record in read_jsonl(difficulty_path):
         for key in ("id", "difficulty"):
             if key not in record:
                 raise DataFormatError(difficulty_path, line, key, "missing")
-        difficulties[record["id"]] = [float(d) for d in record["difficulty"]]
+        name = rationale_name(record)
+        if name in difficulties:
+            raise DataFormatError(difficulty_path, line, "id", f"a second difficulty record for {name!r}")
+        difficulties[name], question_of[name] = [float(d) for d in record["difficulty"]], record["id"]
     texts = {}
     for line, record in read_jsonl(questions_path):
         if "id" in record and "question" in record:
             texts.setdefault(record["id"], record["question"])
-    missing = [i for i in difficulties if i not in texts]
+    missing = [question_of[i] for i in difficulties if question_of[i] not in texts]
     if missing:
         raise DataFormatError(questions_path, None, "question",
                               f"no question text for {len(missing)} id(s) with a difficulty, e.g. {missing[0]!r}")
     ids = list(difficulties)
     knobs, clustering = _config_knobs(cfg)
-    embeddings, source = embed_questions([texts[i] for i in ids], glove_path=glove_path)
+    embeddings, source = embed_questions([texts[question_of[i]] for i in ids], glove_path=glove_path)
     labels = cluster_questions(embeddings, **clustering)
     schedule = build_schedule(difficulties, dict(zip(ids, labels.tolist())), **knobs,
                               meta={"embeddings": source, "clusters": clustering["k"], "method": cfg.method})
