@@ -70,12 +70,12 @@ def _add_teach(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base-url", default=None, help="openai: server URL (else $OPENAI_BASE_URL)")
     p.add_argument("--replay-from", type=Path, default=None, help="replay: a cache file to read")
     p.add_argument("--cot-prompt", default=ZERO_SHOT_COT_PROMPT, help="<p> of the §3.1 template (openai, hf)")
-    p.add_argument("--samples", type=int, default=1, help="rationales per question")
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--max-tokens", type=int, default=256)
-    p.add_argument("--concurrency", type=int, default=8, help="parallel requests (openai)")
+    p.add_argument("--samples", type=_at_least(1), default=1, help="rationales per question")
+    p.add_argument("--temperature", type=_non_negative, default=0.0)
+    p.add_argument("--max-tokens", type=_at_least(1), default=256)
+    p.add_argument("--concurrency", type=_at_least(1), default=8, help="parallel requests (openai)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    p.add_argument("--limit", type=_at_least(1), default=None, help="only the first N questions")
     p.add_argument("--keep-incorrect", action="store_true",
                    help="keep rationales whose answer is wrong (filtering is on by default)")
     p.add_argument("--skip-invalid", action="store_true",
@@ -84,11 +84,32 @@ def _add_teach(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_teach)
 
 
+def _at_least(low: int):
+    """An argparse type: an integer >= `low` (a bad value is a one-line usage error)."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def _run_teach(args: argparse.Namespace) -> int:
     from kpod_lite import data, teacher
 
     errors: list[DataFormatError] = []
     examples = data.load_examples(args.data, args.format, skip_invalid=args.skip_invalid, errors=errors)
+    if not examples:
+        raise DataFormatError(args.data, None, None, "no questions to teach: the file holds no records"
+                              + (f" that could be read ({len(errors)} skipped)" if errors else ""))
     if errors:
         print(f"skipped {len(errors)} invalid record(s) in {args.data}", file=sys.stderr)
     if args.limit is not None:

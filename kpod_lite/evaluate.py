@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from kpod_lite.config import KPODConfig
-from kpod_lite.data import Example, answers_match, extract_answer, load_examples, write_jsonl
+from kpod_lite.data import DataFormatError, Example, answers_match, extract_answer, load_examples, write_jsonl
 from kpod_lite.families import StudentFamily, family_of
 from kpod_lite.models import load_student, student_dtype
 from kpod_lite.templates import ZERO_SHOT_COT_PROMPT, encode_student_example, student_prompt
@@ -205,8 +205,10 @@ def evaluate_file(model_dir: Path | str, questions_path: Path | str, fmt: str, o
                   config: KPODConfig) -> dict:
     """Evaluate a saved student on a question file in any `load_examples` format; the
     `kpod-lite evaluate` step. Predictions go to `out_path`; returns the summary."""
-    model, tokenizer = load_trained(model_dir, config)
     examples = load_examples(questions_path, fmt)
+    if not examples:  # an accuracy of 0.0 on nothing would read as a result
+        raise DataFormatError(questions_path, None, None, "no questions to evaluate: the file holds no records")
+    model, tokenizer = load_trained(model_dir, config)
     summary = evaluate_examples(model, tokenizer, examples, config, out_path)
     summary.update({"model": str(model_dir), "questions_file": str(questions_path), "format": fmt})
     return summary

@@ -1,6 +1,7 @@
 """The `kpod-lite` command line and the run folder of `pipeline.run` (DESIGN.md, App. B)."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -177,3 +178,29 @@ def test_a_run_folder_refuses_other_settings_instead_of_claiming_them(tmp_path):
     assert (tmp_path / "config.json").read_text() == written, "the folder still says what made it"
     pipeline.run(cfg.replace(epochs=3), tmp_path, force=True, stages=("teach",))
     assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 3
+
+
+@pytest.mark.parametrize("data_arg, extra, message", [
+    ("DIR", [], "is a directory"),
+    ("svamp.json", ["--format", "svamp"], "svamp.json.*not UTF-8"),
+    ("empty.jsonl", [], "empty.jsonl.*no questions to teach"),
+    ("train", ["--format", "mathqa"], "unknown data format 'mathqa'"),
+    ("train", ["--samples", "0"], "--samples.*must be >= 1"),
+    ("train", ["--limit", "-1"], "--limit.*must be >= 1"),
+    ("train", ["--temperature", "-1"], "--temperature.*must be >= 0"),
+])
+def test_teach_refuses_bad_input_in_one_line(tmp_path, capsys, data_arg, extra, message):
+    """Issue 15: each of these was a traceback or a silent run on the wrong thing."""
+    (tmp_path / "svamp.json").write_bytes(b'[{"ID": "a", "Body": "caf\xe9", "Question": "q?", "Answer": 3}]')
+    (tmp_path / "empty.jsonl").write_text("")
+    paths = {"DIR": tmp_path, "train": SAMPLES / "synthetic" / "train.jsonl"}
+    argv = ["teach", "--data", str(paths.get(data_arg, tmp_path / data_arg)), "--format", "kpod",
+            "--out", str(tmp_path / "r.jsonl"), "--no-progress", *extra]
+    if message.startswith("--"):  # argparse refuses the value itself, after its usage line
+        with pytest.raises(SystemExit) as exited:
+            cli.main(argv)
+        assert exited.value.code == 2
+    else:
+        assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err, err

@@ -144,3 +144,12 @@ def test_load_trained_puts_a_lora_adapter_on_its_base_student(tmp_path):
     prompts = evaluate.prompts_for(EXAMPLES[:2])
     assert evaluate.generate(loaded, loaded_tokenizer, prompts, config) == \
         evaluate.generate(model, tokenizer, prompts, config)
+
+
+def test_an_empty_question_file_is_an_error_not_an_accuracy_of_zero(tmp_path):
+    from kpod_lite.data import DataFormatError
+
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(DataFormatError, match="empty.jsonl.*no questions to evaluate"):
+        evaluate.evaluate_file(tmp_path / "no-model", tmp_path / "empty.jsonl", "kpod", tmp_path / "p.jsonl",
+                               preset("tiny"))

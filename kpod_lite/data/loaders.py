@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable
 
 try:  # defusedxml refuses entity-expansion tricks; plain ElementTree is fine for local files
@@ -294,12 +295,30 @@ def load_examples(
     be unique within a file.
     """
     if fmt not in _LOADERS:
-        raise ValueError(f"unknown data format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise DataFormatError(path, None, None, f"unknown data format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if Path(path).is_dir():
+        raise DataFormatError(path, None, None, "is a directory: name the data file itself")
     source, convert = _LOADERS[fmt]
+    try:
+        examples, skipped = _convert_all(source(path), convert, skip_invalid)
+    except UnicodeDecodeError as error:
+        raise DataFormatError(path, None, None, f"not UTF-8 text ({error.reason}); re-save the file as UTF-8") from None
+    if skipped:
+        if errors is not None:
+            errors.extend(skipped)
+        logger.warning(
+            "%s: skipped %d invalid record(s), kept %d; first problem: %s",
+            path, len(skipped), len(examples), skipped[0],
+        )
+    return examples
+
+
+def _convert_all(records, convert, skip_invalid: bool) -> tuple[list[Example], list[DataFormatError]]:
+    """(examples, skipped errors) of a source's records; ids must be unique within a file."""
     examples: list[Example] = []
     skipped: list[DataFormatError] = []
     first_seen: dict[str, _Location] = {}
-    for where, position, raw in source(path):
+    for where, position, raw in records:
         try:
             if isinstance(raw, DataFormatError):
                 raise raw
@@ -313,14 +332,7 @@ def load_examples(
             continue
         first_seen[example.id] = where
         examples.append(example)
-    if skipped:
-        if errors is not None:
-            errors.extend(skipped)
-        logger.warning(
-            "%s: skipped %d invalid record(s), kept %d; first problem: %s",
-            path, len(skipped), len(examples), skipped[0],
-        )
-    return examples
+    return examples, skipped
 
 
 def save_examples(path: str | os.PathLike, examples: Iterable[Example]) -> None:
