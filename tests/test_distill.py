@@ -399,3 +399,18 @@ def test_each_sample_of_a_question_gets_its_own_input_steps_eq14(rationales, t5)
     assert [e["c"] for e in examples] == [0, 1] and [e["sample"] for e in examples] == [0, 1]
     with pytest.raises(KeyError, match="#1"):
         distill.stage_examples([second], None, {first["id"]: 0}, tokenizer, config, student_family(config))
+
+
+def test_resume_skips_a_checkpoint_the_run_was_killed_while_writing(tmp_path, caplog):
+    from kpod_lite.distill.run import _checkpoint_to_resume
+
+    for step, files in ((2, ("trainer_state.json", "optimizer.pt", "scheduler.pt", "model.safetensors")),
+                        (4, ("model.safetensors", "optimizer.pt")),  # killed before trainer_state.json
+                        (10, ())):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        for name in files:
+            (folder / name).write_bytes(b"x")
+    assert _checkpoint_to_resume(True, tmp_path) == str(tmp_path / "checkpoint-2")
+    assert "skipping" in caplog.text and "checkpoint-4" in caplog.text
+    assert _checkpoint_to_resume(True, tmp_path / "none") is None and _checkpoint_to_resume(False, tmp_path) is None

@@ -10,7 +10,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from transformers import PrinterCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from kpod_lite.config import ConfigError, KPODConfig
 from kpod_lite.data import DataFormatError, rationale_key, read_jsonl
@@ -82,16 +81,35 @@ def _check_method_inputs(schedule: Schedule | None, weight_records, config: KPOD
                           f"(the pipeline names it {config.switches.schedule_file})")
 
 
+# What a checkpoint folder holds once the Trainer has finished writing it (the weights are
+# model.safetensors, or adapter_model.safetensors for LoRA).
+_CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
+
+
+def _complete(checkpoint: Path) -> bool:
+    return all((checkpoint / name).is_file() for name in _CHECKPOINT_FILES) and any(
+        (checkpoint / name).is_file() for name in ("model.safetensors", "adapter_model.safetensors"))
+
+
 def _checkpoint_to_resume(resume: bool | str | Path, checkpoints: Path) -> str | None:
-    """The checkpoint `resume` names: a path, the last one in `checkpoints` (True), or None."""
+    """The checkpoint `resume` names: a path, or (True) the newest complete one in `checkpoints`.
+
+    A run killed while the Trainer was writing a checkpoint leaves a folder without some of its
+    files; it is skipped (with a warning), so the run resumes from the epoch before instead of
+    failing on every resume.
+    """
     if not resume:
         return None
     if isinstance(resume, (str, Path)):
         return str(resume)
-    checkpoint = get_last_checkpoint(str(checkpoints))
-    if checkpoint is None:
-        log.info("no checkpoint in %s: starting from the beginning", checkpoints)
-    return checkpoint
+    found = sorted((p for p in checkpoints.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]), reverse=True) if checkpoints.is_dir() else []
+    for checkpoint in found:
+        if _complete(checkpoint):
+            return str(checkpoint)
+        log.warning("skipping %s: an unfinished checkpoint (the run was stopped while writing it)", checkpoint)
+    log.info("no checkpoint in %s: starting from the beginning", checkpoints)
+    return None
 
 
 def _epoch_history(log_history: list[dict], stages: list[dict]) -> list[dict]:
