@@ -116,6 +116,7 @@ _RANGES = [
     ("teacher_samples", lambda v: v >= 1, ">= 1"),
     ("teacher_max_tokens", lambda v: v >= 1, ">= 1"),
     ("teacher_concurrency", lambda v: v >= 1, ">= 1"),
+    ("teacher_timeout", lambda v: v > 0, "> 0"),
     ("delta_s", lambda v: v >= 1, ">= 1 (Eq. 11)"),
     ("n_clusters", lambda v: v >= 1, ">= 1"),
     ("ftgp_eps", lambda v: 0 < v < 0.5, "in (0, 0.5) for a (1/2 - eps) guarantee"),

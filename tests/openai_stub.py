@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # Fault kinds a test can inject. "echo-400" and "echo-500" put the request's Authorization
 # header into the error body, the way a careless proxy might: the client must not pass it on.
-FAULTS = ("ok", "429", "500", "400", "401", "timeout", "malformed", "empty", "echo-400", "echo-500")
+FAULTS = ("ok", "429", "429-wait", "500", "400", "401", "timeout", "malformed", "empty", "echo-400", "echo-500")
 
 STAGE_TWO_MARKERS = ("Therefore, the answer (arabic numerals) is", "Therefore, among A through E, the answer is")
 
@@ -159,6 +159,9 @@ class StubServer:
                     time.sleep(server.timeout_sleep)
                 if fault == "429":
                     return self._send(429, {"error": {"message": "rate limited", "type": "rate_limit"}})
+                if fault == "429-wait":  # a rate limit that says how long to wait
+                    return self._send(429, {"error": {"message": "rate limited", "type": "rate_limit"}},
+                                      headers={"Retry-After": "2"})
                 if fault == "500":
                     return self._send(500, {"error": {"message": "internal error"}})
                 if fault in ("400", "401"):
@@ -187,11 +190,13 @@ class StubServer:
                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
                 })
 
-            def _send(self, status: int, payload: dict) -> None:
-                self._send_raw(status, json.dumps(payload).encode())
+            def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
+                self._send_raw(status, json.dumps(payload).encode(), headers)
 
-            def _send_raw(self, status: int, data: bytes) -> None:
+            def _send_raw(self, status: int, data: bytes, headers: dict | None = None) -> None:
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -512,3 +512,31 @@ def test_hf_teacher_plumbing_on_a_tiny_random_model(tmp_path, tiny_models, kind)
     assert report.generated == report.kept == len(written) == 6
     assert {r["teacher"] for r in written} == {f"hf:{tiny_models[kind]}"}
     assert {(r["id"], r["sample"]) for r in written} == {(q.id, s) for q in questions for s in (0, 1)}
+
+
+def test_a_rate_limit_that_says_how_long_to_wait_is_waited_for(tmp_path, server, monkeypatch):
+    from types import SimpleNamespace
+
+    from kpod_lite.teacher import openai_compat
+
+    waits = []  # the teacher's own clock only: the stub server keeps the real one
+    monkeypatch.setattr(openai_compat, "time", SimpleNamespace(sleep=waits.append, time=time.time))
+    server.inject("What is 0 + 1?", "429-wait", "ok", stage=1)
+    report = teacher.teach(addition_questions(1), stub_teacher(server), out=tmp_path / "r.jsonl", progress=False)
+    assert waits == [2.0], "Retry-After: 2 outweighs the 0.01-0.05 s backoff"
+    assert (report.generated, report.failed) == (1, 0)
+    assert RetryPolicy(max_retry_after=5.0).delay(1, __import__("random").Random(0), retry_after=3600) == 5.0
+
+
+def test_two_runs_never_write_one_cache(tmp_path, synthetic_examples):
+    from filelock import FileLock
+
+    cache, questions = tmp_path / "r.cache.jsonl", synthetic_examples[:3]
+    with FileLock(f"{cache}.lock"):  # another run holds the cache
+        with pytest.raises(teacher.TeacherError, match="another teach run is writing"):
+            teacher.teach(questions, teacher.make_backend("template"), out=tmp_path / "r.jsonl", cache=cache,
+                          progress=False)
+    assert not cache.exists() or not cache.read_text(), "the refused run wrote nothing"
+    report = teacher.teach(questions, teacher.make_backend("template"), out=tmp_path / "r.jsonl", cache=cache,
+                           progress=False)
+    assert report.generated == 3, "once the other run is done, the cache is free"

@@ -48,10 +48,35 @@ class RetryPolicy:
     max_attempts: int = 6
     base_delay: float = 1.0
     max_delay: float = 30.0
+    max_retry_after: float = 300.0  # the longest server-asked wait (Retry-After) that is honoured
 
-    def delay(self, attempt: int, rng: random.Random) -> float:
+    def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
+        """The wait before attempt `attempt` + 1: the backoff, or longer if the server asked
+        for longer with a Retry-After header (capped at `max_retry_after`)."""
         ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+        backoff = ceiling / 2 + rng.uniform(0, ceiling / 2)
+        if retry_after is None:
+            return backoff
+        return max(backoff, min(retry_after, self.max_retry_after))
+
+
+def retry_after_seconds(error: Exception) -> float | None:
+    """The wait a 429 or 503 response asks for in its Retry-After header (seconds or an HTTP
+    date), or None when it asks for none or cannot be read."""
+    response = getattr(error, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
 
 
 PLACEHOLDER_API_KEY = "no-key-needed"  # local servers (vLLM, Ollama) accept any key
@@ -140,8 +165,9 @@ class OpenAITeacher:
                 return _message_text(response)
             except (openai.APIConnectionError, openai.APIResponseValidationError, MalformedResponse,
                     json.JSONDecodeError) as error:
-                problem = error  # time-outs are connection errors too
+                problem, asked = error, None  # time-outs are connection errors too
             except openai.APIStatusError as error:
+                asked = retry_after_seconds(error)
                 if error.status_code in (401, 403, 404):
                     raise TeacherError(f"the teacher server refused {where}: {self._describe(error)}") from None
                 if error.status_code not in (408, 409, 429) and error.status_code < 500:
@@ -150,7 +176,7 @@ class OpenAITeacher:
             if attempt == self.retry.max_attempts:
                 raise RequestFailed(f"{where}: {self._describe(problem)} (after {attempt} attempts)") from None
             with self._jitter_lock:
-                wait = self.retry.delay(attempt, self._jitter)
+                wait = self.retry.delay(attempt, self._jitter, asked)
             log.info("retrying %s in %.2f s after %s (attempt %d of %d)",
                      where, wait, self._describe(problem), attempt, self.retry.max_attempts)
             time.sleep(wait)

@@ -26,6 +26,7 @@ def make_backend(
     replay_from: Path | str | None = None,
     concurrency: int = 8,
     cot_prompt: str = ZERO_SHOT_COT_PROMPT,
+    timeout: float | None = None,
     **options,
 ) -> TeacherBackend:
     """The teacher called `name`, one of `BACKENDS`.
@@ -34,7 +35,8 @@ def make_backend(
     $OPENAI_BASE_URL (else OpenAI's), the key $OPENAI_API_KEY; a server of your own may need
     no key. hf: `model` is a local folder or a hub id. `concurrency` is the number of requests
     in flight: threads for openai, the batch size for hf. `cot_prompt` is <p> of the §3.1
-    template, for the teachers that are prompted (openai, hf). Extra `options` go to the back-end's
+    template, for the teachers that are prompted (openai, hf); `timeout`, seconds per request
+    (openai; None: the back-end's 120 s). Extra `options` go to the back-end's
     constructor (e.g. `retry=RetryPolicy(...)`, `timeout=...` for openai).
     """
     if name == "template":
@@ -61,6 +63,8 @@ def make_backend(
         if api_key is None and base_url is None:
             raise TeacherError("set OPENAI_API_KEY for OpenAI's API, or point the teacher at your own server "
                                "(teach: --base-url; run: --set teacher_base_url='\"URL\"'; or $OPENAI_BASE_URL)")
+        if timeout is not None:
+            options["timeout"] = timeout
         return OpenAITeacher(model, base_url=base_url, api_key=api_key, concurrency=concurrency,
                              cot_prompt=cot_prompt, **options)
     raise TeacherError(f"unknown teacher {name!r}; choose one of {', '.join(BACKENDS)}")

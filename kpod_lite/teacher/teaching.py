@@ -14,6 +14,8 @@ from typing import Sequence
 
 from tqdm.auto import tqdm
 
+from filelock import FileLock, Timeout
+
 from kpod_lite.data import Example, append_jsonl, write_jsonl
 from kpod_lite.teacher.cache import default_cache_path, split_cached
 from kpod_lite.teacher.cleaning import grade
@@ -76,11 +78,22 @@ def teach(
     out = Path(out)
     cache = Path(cache) if cache is not None else default_cache_path(out)
     report = TeachReport(teacher=backend.name, questions=len(examples), samples=samples, out=out, cache=cache)
-    results, requests = split_cached(cache, examples, samples)
-    report.reused = len(examples) * samples - len(requests)  # every pair is reused or asked
     cache.parent.mkdir(parents=True, exist_ok=True)
-    _ask_into_cache(backend, requests, cache, results, report, progress=progress,
-                    temperature=temperature, max_tokens=max_tokens, seed=seed)
+    # One writer per cache: two runs appending to one file would ask, and pay for, the same
+    # questions twice and leave duplicate lines.
+    lock = FileLock(f"{cache}.lock", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise TeacherError(f"another teach run is writing {cache}; wait for it to finish, or give this run "
+                           f"its own cache") from None
+    try:
+        results, requests = split_cached(cache, examples, samples)
+        report.reused = len(examples) * samples - len(requests)  # every pair is reused or asked
+        _ask_into_cache(backend, requests, cache, results, report, progress=progress,
+                        temperature=temperature, max_tokens=max_tokens, seed=seed)
+    finally:
+        lock.release()
     keep = _to_keep(examples, samples, results, filter_correct, report)
     report.kept = len(keep)
     write_jsonl(out, (r.to_record() for r in keep))
