@@ -181,6 +181,8 @@ def load_trained(model_dir: Path | str, config: KPODConfig, device: str | torch.
     from transformers import AutoConfig, AutoTokenizer
 
     model_dir = Path(model_dir)
+    if not model_dir.is_dir():  # a distilled student is a local folder, never a hub id to look up
+        raise FileNotFoundError(f"no saved student at {model_dir}: give the model/ folder that kpod-lite distill wrote")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if (model_dir / "adapter_config.json").is_file():
         from peft import PeftModel

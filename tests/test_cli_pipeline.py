@@ -204,3 +204,10 @@ def test_teach_refuses_bad_input_in_one_line(tmp_path, capsys, data_arg, extra, 
         assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert re.search(message, err) and "Traceback" not in err, err
+
+
+def test_evaluate_names_a_missing_student_folder_instead_of_asking_the_hub(tmp_path, capsys):
+    code = cli.main(["evaluate", "--model", str(tmp_path / "nope"), "--data", str(SAMPLES / "synthetic/test.jsonl"),
+                     "--out", str(tmp_path / "p.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no saved student at" in err and "Traceback" not in err

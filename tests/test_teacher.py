@@ -540,3 +540,18 @@ def test_two_runs_never_write_one_cache(tmp_path, synthetic_examples):
     report = teacher.teach(questions, teacher.make_backend("template"), out=tmp_path / "r.jsonl", cache=cache,
                            progress=False)
     assert report.generated == 3, "once the other run is done, the cache is free"
+
+
+def test_the_hf_teacher_loads_safetensors_only(tmp_path, tiny_models):
+    from transformers import AutoModelForCausalLM
+
+    import shutil
+
+    import torch
+
+    pickled = tmp_path / "pickled"  # the same model, its weights as a pickled pytorch_model.bin
+    shutil.copytree(tiny_models["causal"], pickled)
+    (pickled / "model.safetensors").unlink()
+    torch.save(AutoModelForCausalLM.from_pretrained(tiny_models["causal"]).state_dict(), pickled / "pytorch_model.bin")
+    with pytest.raises(OSError, match="safetensors|model.safetensors"):
+        teacher.make_backend("hf", model=str(pickled))

@@ -12,7 +12,7 @@ from pathlib import Path
 from transformers import PrinterCallback
 
 from kpod_lite.config import ConfigError, KPODConfig
-from kpod_lite.data import DataFormatError, rationale_key, read_jsonl
+from kpod_lite.data import DataFormatError, rationale_key, read_jsonl, write_atomically
 from kpod_lite.distill.examples import pad_batch
 from kpod_lite.distill.trainer import CurriculumCallback, KPODTrainer, ProgressiveDataset, training_arguments
 from kpod_lite.families import family_of
@@ -172,7 +172,8 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
     if trainer.is_world_process_zero():
         record = {"method": config.method, "token_weights": switches.token_weights, "progressive": switches.progressive,
                   "config": config.to_dict(), "history": history}
-        (output_dir / "history.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        # Written last and whole: the pipeline takes a student with history.json as finished.
+        write_atomically(output_dir / "history.json", json.dumps(record, indent=1) + "\n")
     return trainer.model, tokenizer, history
 
 

@@ -92,9 +92,10 @@ class Schedule:
         return cls.from_dict(json.loads(text))
 
     def save(self, path: str | Path) -> Path:
+        from kpod_lite.data import write_atomically
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json())
+        write_atomically(path, self.to_json())  # a schedule file that exists is a whole one
         return path
 
     @classmethod

@@ -7,6 +7,7 @@ import json
 import random
 from pathlib import Path
 
+from kpod_lite.data.jsonl import write_atomically
 from kpod_lite.synthetic.problem import SyntheticConfig, SyntheticProblem
 from kpod_lite.synthetic.questions import generate_problem
 
@@ -49,7 +50,7 @@ def write_splits(out_dir, sizes: dict = DEFAULT_SIZES, seed: int = 0,
         path = out_dir / f"{split}.jsonl"
         lines = [json.dumps(problem.to_record(), ensure_ascii=False) + "\n"
                  for problem in problems[start:start + size]]
-        path.write_text("".join(lines), encoding="utf-8")
+        write_atomically(path, "".join(lines))  # a killed run never leaves half a split
         paths[split], start = path, start + size
     return paths
 

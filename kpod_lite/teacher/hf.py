@@ -47,8 +47,9 @@ class HFTeacher:
         dtype = torch.bfloat16 if self.device.type == "cuda" and bf16_supported() else torch.float32
         # transformers renamed `torch_dtype` to `dtype` (4.56); Colab may still have the old one.
         dtype_argument = "dtype" if _version_at_least(transformers.__version__, (4, 56)) else "torch_dtype"
+        # safetensors only, as for the students: a pickled pytorch_model.bin can run code on load.
         self.model = self.family.model_class.from_pretrained(model_name_or_path, trust_remote_code=False,
-                                                 **{dtype_argument: dtype})
+                                                             use_safetensors=True, **{dtype_argument: dtype})
         self.model.to(self.device).eval()
         self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=False)
         self.tokenizer.padding_side = self.family.generation_padding_side
