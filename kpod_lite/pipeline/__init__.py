@@ -8,6 +8,7 @@ Every stage is one plain function that reads files of the run folder and writes 
       questions/ood-<name>.jsonl        out-of-distribution test sets (Table 3), if the preset has any
       rationales.jsonl                  teacher rationales kept by answer filtering (stage "teach", §3.1)
       rationales.cache.jsonl            every teacher answer, append-only: a killed run resumes
+      rationales.cache.jsonl.lock       held while a teacher writes the cache (one writer at a time)
       weights.jsonl                     rationale token weights (stage "weigh", Eq. 2-7)
       difficulty.jsonl                  step difficulties (stage "difficulty", Eq. 8)
       schedule.json                     the progressive schedule (stage "schedule", Eq. 9-13)
