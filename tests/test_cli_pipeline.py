@@ -211,3 +211,15 @@ def test_evaluate_names_a_missing_student_folder_instead_of_asking_the_hub(tmp_p
                      "--out", str(tmp_path / "p.jsonl")])
     err = capsys.readouterr().err
     assert code == 2 and "no saved student at" in err and "Traceback" not in err
+
+
+def test_one_run_at_a_time_per_run_folder(tmp_path):
+    from filelock import FileLock
+
+    cfg = preset("tiny", train_size=20, validation_size=2, test_size=4, ood=())
+    with FileLock(str(tmp_path / "run.lock")):  # another run holds the folder
+        with pytest.raises(ConfigError, match="another kpod-lite run is using"):
+            pipeline.run(cfg, tmp_path, stages=("questions",))
+    assert not (tmp_path / "questions").exists(), "the refused run wrote nothing"
+    pipeline.run(cfg, tmp_path, stages=("questions",))
+    assert (tmp_path / "questions" / "train.jsonl").exists()

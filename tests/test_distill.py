@@ -414,3 +414,11 @@ def test_resume_skips_a_checkpoint_the_run_was_killed_while_writing(tmp_path, ca
     assert _checkpoint_to_resume(True, tmp_path) == str(tmp_path / "checkpoint-2")
     assert "skipping" in caplog.text and "checkpoint-4" in caplog.text
     assert _checkpoint_to_resume(True, tmp_path / "none") is None and _checkpoint_to_resume(False, tmp_path) is None
+
+
+def test_a_schedule_for_other_epochs_is_refused(rationales, t5, tmp_path):
+    config, model, tokenizer = t5
+    plan = schedule_for(rationales[:4], epochs=2)
+    with pytest.raises(ConfigError, match="built for 2 epochs.*trains 5.*--epochs 5"):
+        distill.distill(rationales[:4], None, plan, config.replace(epochs=5), tmp_path, method="w.o.-sig",
+                        model=model, tokenizer=tokenizer, progress=False)

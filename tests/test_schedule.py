@@ -1,6 +1,7 @@
 """Tests for kpod_lite.schedule: h_i (Eq. 9), D(t) (Eq. 10), the stages of Eq. 11, clusters."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -273,3 +274,33 @@ def test_every_teacher_sample_is_its_own_schedule_item_eq9_eq10(tmp_path):
     write_jsonl(tmp_path / "twice.jsonl", records + records[:1])
     with pytest.raises(DataFormatError, match="a second difficulty record for 'q1'"):
         schedule_file(tmp_path / "twice.jsonl", tmp_path / "questions.jsonl", tmp_path / "s.json", preset("tiny"))
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda r: r["stages"][1]["c"].pop(next(iter(r["stages"][1]["c"]))), "stages[1].c"),
+    (lambda r: r["stages"][0]["c"].update({next(iter(r["stages"][0]["c"])): -2}), "stages[0].c"),
+    (lambda r: r["stages"][0]["c"].update({next(iter(r["stages"][0]["c"])): "two"}), "stages[0].c"),
+    (lambda r: r.pop("T"), "'T'"),
+    (lambda r: r.update(stages=r["stages"][:1]), "'stages'"),
+    (lambda r: r["stages"][1]["c"].update({k: v + 1 for k, v in r["stages"][0]["c"].items()}), "grows"),
+])
+def test_a_hand_edited_schedule_is_refused_naming_the_field(tmp_path, edit, field):
+    import json
+
+    from kpod_lite.data import DataFormatError
+
+    record = build_schedule(DIFFS, LABELS, epochs=10).to_dict()
+    edit(record)
+    (tmp_path / "schedule.json").write_text(json.dumps(record))
+    with pytest.raises(DataFormatError, match=rf"schedule.json.*{re.escape(field)}.*rebuild it"):
+        Schedule.load(tmp_path / "schedule.json")
+
+
+def test_a_cut_or_misplaced_schedule_file_is_named(tmp_path):
+    from kpod_lite.data import DataFormatError
+
+    (tmp_path / "schedule.json").write_text(build_schedule(DIFFS, LABELS, epochs=10).to_json()[:200])
+    with pytest.raises(DataFormatError, match="schedule.json.*not a whole JSON schedule"):
+        Schedule.load(tmp_path / "schedule.json")
+    with pytest.raises(DataFormatError, match="is a directory"):
+        Schedule.load(tmp_path)

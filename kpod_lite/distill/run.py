@@ -72,6 +72,11 @@ def _check_method_inputs(schedule: Schedule | None, weight_records, config: KPOD
     if switches.progressive and schedule is None:
         raise ConfigError(f"method {config.method!r} is progressive (Eq. 14): pass its schedule "
                           f"(kpod-lite distill --schedule), or choose method 'w.o.-prog' or 'plain-cot'")
+    built_epochs = (schedule.params or {}).get("epochs") if schedule is not None else None
+    if switches.progressive and built_epochs is not None and built_epochs != config.epochs:
+        raise ConfigError(f"the schedule was built for {built_epochs} epochs (one stage each, T = {schedule.T}) but "
+                          f"this run trains {config.epochs}: rebuild it with kpod-lite schedule --epochs "
+                          f"{config.epochs}, or set epochs={built_epochs}")
     built_for = (schedule.meta or {}).get("method") if schedule is not None else None
     if not config.switches.progressive or built_for is None:
         return

@@ -4,6 +4,7 @@ Every stage is one plain function that reads files of the run folder and writes 
 
     runs/<name>/
       config.json                       the KPODConfig of the run
+      run.lock                          held while a run uses the folder (one run at a time)
       questions/{train,test}.jsonl      question records (stage "questions")
       questions/ood-<name>.jsonl        out-of-distribution test sets (Table 3), if the preset has any
       rationales.jsonl                  teacher rationales kept by answer filtering (stage "teach", §3.1)
@@ -49,6 +50,8 @@ import resource
 import sys
 import time
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from kpod_lite import data, teacher
 from kpod_lite.config import ConfigError, KPODConfig
@@ -300,12 +303,26 @@ def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False, methods=None,
     distillation seeds (default: `cfg.seed` alone); `stages`: stop after the last one named.
     `force` re-runs finished stages (the teacher still reuses its cache: delete it to ask again).
     """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # One run per folder: two would train the same students into the same checkpoints.
+    lock = FileLock(str(run_dir / "run.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ConfigError(f"another kpod-lite run is using {run_dir}; wait for it, or choose another --out") from None
+    try:
+        return _run(cfg, run_dir, force, methods, seeds, stages)
+    finally:
+        lock.release()
+
+
+def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages) -> str:
+    """`run`, with the run folder locked."""
     methods = tuple(methods) if methods is not None else (cfg.method,)
     for method in methods:
         method_named(method)  # an unknown name fails here, before any stage runs
     seeds = list(seeds) if seeds is not None else [cfg.seed]
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     if force:
         _forget_finished(run_dir)
     else:

@@ -63,7 +63,9 @@ class Schedule:
         }
 
     @classmethod
-    def from_dict(cls, record: dict) -> "Schedule":
+    def from_dict(cls, record: dict, source: str = "<schedule record>") -> "Schedule":
+        """A schedule from its JSON form, checked first (`check_record`)."""
+        check_record(record, source)
         stages = record.get("stages", [])
         ids = record.get("ids")
         if ids is None:  # a record written by hand or by another tool: ids stay strings
@@ -88,8 +90,15 @@ class Schedule:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_json(cls, text: str) -> "Schedule":
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str, source: str = "<schedule JSON>") -> "Schedule":
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as error:
+            from kpod_lite.data import DataFormatError
+
+            raise DataFormatError(source, error.lineno, None, f"not a whole JSON schedule ({error.msg}); "
+                                  "rebuild it with kpod-lite schedule") from None
+        return cls.from_dict(record, source)
 
     def save(self, path: str | Path) -> Path:
         from kpod_lite.data import write_atomically
@@ -100,4 +109,46 @@ class Schedule:
 
     @classmethod
     def load(cls, path: str | Path) -> "Schedule":
-        return cls.from_json(Path(path).read_text())
+        if Path(path).is_dir():
+            from kpod_lite.data import DataFormatError
+
+            raise DataFormatError(path, None, None, "is a directory: name the schedule.json file itself")
+        return cls.from_json(Path(path).read_text(encoding="utf-8"), str(path))
+
+
+def check_record(record, source: str) -> None:
+    """Refuse a schedule record KPOD cannot train with, naming the field (a hand-edited or cut
+    file): it needs T >= 1, the curve D and one stage per epoch up to T, each giving every
+    question a whole number c_i >= 0 of input steps that never grows from a stage to the next
+    (Eq. 11 only ever takes steps away)."""
+    from kpod_lite.data import DataFormatError
+
+    def bad(field, message):
+        return DataFormatError(source, None, field, message + "; rebuild it with kpod-lite schedule")
+
+    if not isinstance(record, dict):
+        raise bad(None, f"expected a JSON object, got {type(record).__name__}")
+    for key in ("T", "D", "stages"):
+        if key not in record:
+            raise bad(key, "missing")
+    if isinstance(record["T"], bool) or not isinstance(record["T"], int) or record["T"] < 1:
+        raise bad("T", f"must be a whole number >= 1, got {record['T']!r}")
+    stages = record["stages"]
+    if not isinstance(stages, list) or (record.get("progressive", True) and stages and len(stages) < record["T"]):
+        raise bad("stages", f"{len(stages) if isinstance(stages, list) else stages!r} stage(s) for T = {record['T']}")
+    previous, ids = {}, None
+    for t, stage in enumerate(stages):
+        c = stage.get("c") if isinstance(stage, dict) else None
+        if not isinstance(c, dict):
+            raise bad(f"stages[{t}].c", "missing: every stage gives each question its c_i")
+        if ids is not None and set(c) != ids:
+            missing = sorted(ids - set(c)) or sorted(set(c) - ids)
+            raise bad(f"stages[{t}].c", f"not the questions of stage 0 (e.g. {missing[0]!r})")
+        ids = set(c)
+        for i, value in c.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise bad(f"stages[{t}].c[{i!r}]", f"must be a whole number >= 0, got {value!r}")
+            if i in previous and value > previous[i]:
+                raise bad(f"stages[{t}].c[{i!r}]", f"grows from {previous[i]} to {value}: c_i(t) only ever falls "
+                          "(Eq. 11)")
+        previous = c
