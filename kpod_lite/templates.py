@@ -171,8 +171,10 @@ def encode_student_example(tokenizer, family, prompt: str, target: str | None = 
     `family.join` then arranges the two: encoder input and decoder labels for a seq2seq
     student, one sequence with the prompt masked out of the labels for a causal one.
     """
-    prompt_ids = family.prompt_ids(tokenizer, prompt, max_source_length)
-    cut_prompt = max_source_length is not None and len(family.prompt_ids(tokenizer, prompt)) > max_source_length
+    prompt_ids = family.prompt_ids(tokenizer, prompt)
+    cut_prompt = max_source_length is not None and len(prompt_ids) > max_source_length
+    if cut_prompt:  # tokenised again only when cut: the family decides what a cut keeps
+        prompt_ids = family.prompt_ids(tokenizer, prompt, max_source_length)
     if target is None:
         return StudentExample(prompt_ids, None, prompt_ids, [], [], (cut_prompt, False))
     target_ids, offsets = rationale_tokens(tokenizer, target)
