@@ -68,10 +68,15 @@ import torch
 from torch.nn import functional as F
 
 from kpod_lite.config import KPODConfig
-from kpod_lite.data import DataFormatError, rationale_key, read_jsonl, split_steps, write_jsonl
+from kpod_lite.data import rationale_key, read_jsonl, split_steps, write_jsonl
 from kpod_lite.models import load_student, pad_right
 from kpod_lite.families import family_of
-from kpod_lite.weighting.records import check_alignment, paired_weights, record_origin  # noqa: F401  (check_alignment: API)
+from kpod_lite.weighting.records import (  # noqa: F401  (check_alignment: API)
+    check_alignment,
+    check_rationale_records,
+    paired_weights,
+    record_origin,
+)
 from kpod_lite.templates import (
     ZERO_SHOT_COT_PROMPT,
     StudentExample,
@@ -222,22 +227,12 @@ def step_difficulties(logprobs, weights, offsets: Sequence[Sequence[int]], ratio
 # --- records: rationales + token weights -> step difficulties ----------------------------------------------
 
 
-def _error(where: dict, field: str | None, message: str) -> DataFormatError:
-    return DataFormatError(where["path"], where["line"], field, message, record=where["record"])
-
-
 def _difficulty_records(rationales: list[tuple[dict, dict]], weights: list[tuple[dict, dict]], model, tokenizer,
                         config: KPODConfig) -> list[dict]:
     """`difficulty_records` on records paired with where they came from (for the errors)."""
     weighted = config.switches.weighted_difficulty
     temperature = config.difficulty_temperature
-    for where, record in rationales:
-        for field in ("id", "question", "rationale"):
-            if field not in record:
-                raise _error(where, field, "missing")
-        if not record["rationale"].strip():
-            raise _error(where, "rationale", "empty: a rationale without steps has no difficulty (Eq. 8); "
-                         "drop failed teacher answers first")
+    check_rationale_records(rationales)
     paired = paired_weights(rationales, weights, tokenizer)
     jobs = [(record, paired[rationale_key(record)]) for _, record in rationales]
     logprobs = token_logprobs(model, tokenizer, [r["question"] for r, _ in jobs], [r["rationale"] for r, _ in jobs],

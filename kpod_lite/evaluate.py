@@ -36,7 +36,7 @@ import torch
 from kpod_lite.config import KPODConfig
 from kpod_lite.data import DataFormatError, Example, answers_match, extract_answer, load_examples, write_jsonl
 from kpod_lite.families import StudentFamily, family_of
-from kpod_lite.models import load_student, student_dtype
+from kpod_lite.models import load_student, pad_right, student_dtype
 from kpod_lite.templates import ZERO_SHOT_COT_PROMPT, encode_student_example, student_prompt
 
 __all__ = [
@@ -65,13 +65,11 @@ def encode_prompts(tokenizer, prompts: list[str], family: StudentFamily, max_len
     (`StudentFamily.generation_padding_side`)."""
     rows = [encode_student_example(tokenizer, family, prompt, max_source_length=max_length).input_ids
             for prompt in prompts]
-    width = max(len(row) for row in rows)
-    pad = tokenizer.pad_token_id
-    left = family.generation_padding_side == "left"
-    ids = [[pad] * (width - len(row)) + row if left else row + [pad] * (width - len(row)) for row in rows]
-    mask = [[0] * (width - len(row)) + [1] * len(row) if left else [1] * len(row) + [0] * (width - len(row))
-            for row in rows]
-    return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask)}
+    if family.generation_padding_side == "right":
+        ids, mask = pad_right(rows, tokenizer.pad_token_id)
+    else:  # left padding: pad the reversed rows on the right, and turn them back
+        ids, mask = (t.flip(1) for t in pad_right([row[::-1] for row in rows], tokenizer.pad_token_id))
+    return {"input_ids": ids, "attention_mask": mask}
 
 
 @torch.no_grad()

@@ -26,10 +26,6 @@ from kpod_lite.methods import METHODS
 __all__ = ["check_config", "check_keys", "parse_setting"]
 
 
-def _error(message: str) -> ConfigError:
-    return ConfigError(message)
-
-
 # KPODConfig settings that no longer exist, and what replaced them.
 REMOVED_SETTINGS = {
     "student_family": "seq2seq or causal is read off the student's model config (kpod_lite.families); set student",
@@ -48,11 +44,11 @@ def check_keys(keys, cls, where: str, removed: dict | None = None) -> None:
     fields = [f.name for f in dataclasses.fields(cls)]
     for key in keys:
         if removed and key in removed and key not in fields:
-            raise _error(f"setting {key!r} of {where} no longer exists: {removed[key]}")
+            raise ConfigError(f"setting {key!r} of {where} no longer exists: {removed[key]}")
         if key not in fields:
             close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]!r}?" if close else f"; the settings are {fields}"
-            raise _error(f"unknown setting {key!r} for {where}{hint}")
+            raise ConfigError(f"unknown setting {key!r} for {where}{hint}")
 
 
 @lru_cache(maxsize=None)
@@ -70,19 +66,19 @@ def _coerce(path: str, value, hint):
         return _coerce(path, value, kind)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise _error(f"setting {path!r} takes a list, got {value!r}")
+            raise ConfigError(f"setting {path!r} takes a list, got {value!r}")
         return tuple(_coerce(f"{path}[{i}]", item, args[0]) for i, item in enumerate(value))
     if dataclasses.is_dataclass(hint):
         if isinstance(value, hint):
             return value
         if not isinstance(value, dict):
-            raise _error(f"setting {path!r} takes an object with the fields of {hint.__name__}, got {value!r}")
+            raise ConfigError(f"setting {path!r} takes an object with the fields of {hint.__name__}, got {value!r}")
         check_keys(value, hint, f"{path!r}")
         fields = {k: _coerce(f"{path}.{k}", v, _hints(hint)[k]) for k, v in value.items()}
         try:
             return hint(**fields)
         except ValueError as error:
-            raise _error(f"setting {path!r}: {error}") from None
+            raise ConfigError(f"setting {path!r}: {error}") from None
     if hint is bool:
         if isinstance(value, bool):
             return value
@@ -92,14 +88,14 @@ def _coerce(path: str, value, hint):
     elif hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(value):
-                raise _error(f"setting {path!r} must be a finite number, got {value!r}")
+                raise ConfigError(f"setting {path!r} must be a finite number, got {value!r}")
             return float(value)
     elif hint is str:
         if isinstance(value, str):
             return value
     else:  # pragma: no cover - a field of a type this module does not know
         raise TypeError(f"no rule for {path!r} of type {hint!r}")
-    raise _error(f"setting {path!r} takes {getattr(hint, '__name__', hint)}, got {value!r}")
+    raise ConfigError(f"setting {path!r} takes {getattr(hint, '__name__', hint)}, got {value!r}")
 
 
 # (field, test, what it must be): the ranges the paper's quantities and our knobs need.
@@ -167,25 +163,25 @@ def check_config(cfg) -> None:
         if spec.synthetic is not None:
             spec.task(cfg.synthetic)  # the changed task must be a valid one (raises naming the set)
     if problems:
-        raise _error(f"invalid KPODConfig {cfg.name!r}: " + "; ".join(problems))
+        raise ConfigError(f"invalid KPODConfig {cfg.name!r}: " + "; ".join(problems))
 
 
 def parse_setting(cfg, item: str):
     """`cfg` with one command-line setting "KEY=JSON" applied (see `config.with_settings`)."""
     key, sep, text = item.partition("=")
     if not sep or not key:
-        raise _error(f"a setting is KEY=JSON, got {item!r}")
+        raise ConfigError(f"a setting is KEY=JSON, got {item!r}")
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise _error(f"setting {key!r}: {text!r} is not JSON ({error.msg}); quote strings: "
+        raise ConfigError(f"setting {key!r}: {text!r} is not JSON ({error.msg}); quote strings: "
                      f"{key}='\"...\"'") from None
     head, dot, rest = key.partition(".")
     check_keys([head], type(cfg), f"preset {cfg.name!r}", REMOVED_SETTINGS)
     if dot:
         group = getattr(cfg, head)
         if not dataclasses.is_dataclass(group):
-            raise _error(f"setting {key!r}: {head!r} has no fields to set with a dot")
+            raise ConfigError(f"setting {key!r}: {head!r} has no fields to set with a dot")
         check_keys([rest], type(group), repr(head))
         value = {**dataclasses.asdict(group), rest: value}
     return cfg.replace(**{head: value})

@@ -12,14 +12,14 @@ from pathlib import Path
 from transformers import PrinterCallback
 
 from kpod_lite.config import ConfigError, KPODConfig
-from kpod_lite.data import DataFormatError, rationale_key, read_jsonl, write_atomically
+from kpod_lite.data import read_jsonl, write_atomically
 from kpod_lite.distill.examples import pad_batch
 from kpod_lite.distill.trainer import CurriculumCallback, KPODTrainer, ProgressiveDataset, training_arguments
 from kpod_lite.families import family_of
 from kpod_lite.methods import METHODS
 from kpod_lite.models import apply_lora, load_student
 from kpod_lite.schedule import Schedule
-from kpod_lite.weighting.records import paired_weights, record_origin
+from kpod_lite.weighting.records import check_rationale_records, paired_weights, record_origin
 
 log = logging.getLogger("kpod_lite.distill")
 
@@ -39,19 +39,7 @@ def checked_inputs(rationale_records: list[Mapping], weight_records: list[Mappin
     """
     rationale_origins = origins[0] if origins else [record_origin("<rationale records>", None, i, r)
                                                     for i, r in enumerate(rationale_records)]
-    seen = {}
-    for where, record in zip(rationale_origins, rationale_records):
-        for field in ("id", "question", "answer", "rationale"):
-            if field not in record:
-                raise DataFormatError(where["path"], where["line"], field, "missing", record=where["record"])
-        if not str(record["rationale"]).strip():
-            raise DataFormatError(where["path"], where["line"], "rationale", "empty: there is nothing to distil; "
-                                  "drop failed teacher answers first", record=where["record"])
-        key = rationale_key(record)
-        if key in seen:
-            raise DataFormatError(where["path"], where["line"], "id", f"a second rationale record for this id and "
-                                  f"sample (first: {seen[key]})", record=where["record"])
-        seen[key] = where["record"] if where["line"] is None else f"line {where['line']}"
+    check_rationale_records(list(zip(rationale_origins, rationale_records)), ("id", "question", "answer", "rationale"))
     if weight_records is None:
         return None
     weight_origins = origins[1] if origins and origins[1] else [record_origin("<weight records>", None, i, w)

@@ -15,7 +15,7 @@ import math
 from kpod_lite.data import DataFormatError, rationale_key
 from kpod_lite.templates import rationale_tokens
 
-__all__ = ["record_origin", "check_alignment", "paired_weights"]
+__all__ = ["record_origin", "record_error", "check_rationale_records", "check_alignment", "paired_weights"]
 
 
 def record_origin(source: str, line: int | None, index: int, record: dict) -> dict:
@@ -24,8 +24,32 @@ def record_origin(source: str, line: int | None, index: int, record: dict) -> di
     return {"path": source, "line": line, "record": label if line is not None else f"record [{index}] ({label})"}
 
 
-def _error(where: dict, field: str | None, message: str) -> DataFormatError:
+def record_error(where: dict, field: str | None, message: str) -> DataFormatError:
+    """The `DataFormatError` for `field` of the record `where` (`record_origin`) points at."""
     return DataFormatError(where["path"], where["line"], field, message, record=where["record"])
+
+
+def _named(where: dict) -> str:
+    return where["record"] + (f", line {where['line']}" if where["line"] else "")
+
+
+def check_rationale_records(rationales: list[tuple[dict, dict]], fields=("id", "question", "rationale")) -> None:
+    """Refuse a rationale record that lacks one of `fields`, has an empty rationale (nothing to
+    score, Eq. 8, or to distil, Eq. 15), or repeats an (id, sample) of an earlier one.
+    `rationales` are (origin, record) pairs (`record_origin`)."""
+    seen: dict[tuple[str, int], dict] = {}
+    for where, record in rationales:
+        for field in fields:
+            if field not in record:
+                raise record_error(where, field, "missing")
+        if not str(record["rationale"]).strip():
+            raise record_error(where, "rationale", "empty: a rationale without steps can be neither scored (Eq. 8) "
+                               "nor distilled; drop failed teacher answers first")
+        key = rationale_key(record)
+        if key in seen:
+            raise record_error(where, "id", f"a second rationale record for this id and sample "
+                               f"(first: {_named(seen[key])})")
+        seen[key] = where
 
 
 def check_alignment(tokenizer, rationale: str, weight_record: dict, where: dict | None = None) -> tuple[list[int], list[tuple[int, int]]]:
@@ -42,21 +66,21 @@ def check_alignment(tokenizer, rationale: str, weight_record: dict, where: dict 
     theirs = list(weight_record.get("tokens", []))
     for j, (a, b) in enumerate(zip(mine, theirs)):
         if a != b:
-            raise _error(where, "tokens", f"token {j} is {b!r} in the weight record but {a!r} for the student "
+            raise record_error(where, "tokens", f"token {j} is {b!r} in the weight record but {a!r} for the student "
                          "tokenizer on the rationale: weights made with another tokenizer or another rationale")
     if len(mine) != len(theirs):
-        raise _error(where, "tokens", f"{len(theirs)} tokens in the weight record but {len(mine)} for the "
+        raise record_error(where, "tokens", f"{len(theirs)} tokens in the weight record but {len(mine)} for the "
                      "student tokenizer on the rationale: weights made with another tokenizer or another rationale")
     weights = weight_record.get("weights", [])
     if not isinstance(weights, list) or len(weights) != len(ids):
-        raise _error(where, "weights", f"{len(weights) if isinstance(weights, list) else weights!r} weights for "
+        raise record_error(where, "weights", f"{len(weights) if isinstance(weights, list) else weights!r} weights for "
                      f"{len(ids)} tokens")
     for j, w in enumerate(weights):
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or not 0 <= w <= 1:
-            raise _error(where, "weights", f"weight {j} is {w!r}: token weights are sigmoid outputs in [0, 1] "
+            raise record_error(where, "weights", f"weight {j} is {w!r}: token weights are sigmoid outputs in [0, 1] "
                          "(Eq. 3); re-run kpod-lite weigh")
     if "offsets" in weight_record and [tuple(o) for o in weight_record["offsets"]] != offsets:
-        raise _error(where, "offsets", "the character offsets differ from the student tokenizer's on the rationale")
+        raise record_error(where, "offsets", "the character offsets differ from the student tokenizer's on the rationale")
     return ids, offsets
 
 
@@ -70,19 +94,18 @@ def paired_weights(rationales: list[tuple[dict, dict]], weights: list[tuple[dict
     by_key: dict[tuple[str, int], tuple[dict, dict]] = {}
     for where, record in weights:
         if "id" not in record:
-            raise _error(where, "id", "missing")
+            raise record_error(where, "id", "missing")
         key = rationale_key(record)
         if key in by_key:
-            first = by_key[key][0]
-            raise _error(where, "id", f"a second weight record for this id and sample (first: {first['record']}"
-                         + (f", line {first['line']})" if first["line"] else ")"))
+            raise record_error(where, "id", f"a second weight record for this id and sample "
+                               f"(first: {_named(by_key[key][0])})")
         by_key[key] = (where, record)
     paired = {}
     for where, record in rationales:
         key = rationale_key(record)
         if key not in by_key:
             source = weights[0][0]["path"] if weights else "the weight records"
-            raise _error(where, None, f"no token weight record for this id and sample in {source}")
+            raise record_error(where, None, f"no token weight record for this id and sample in {source}")
         weight_where, weight_record = by_key[key]
         check_alignment(tokenizer, record["rationale"], weight_record, weight_where)
         paired[key] = weight_record
