@@ -62,7 +62,7 @@ def _add_teach(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("teach", help="generate zero-shot CoT rationales with a teacher (§3.1)")
     p.add_argument("--data", type=Path, required=True, help="questions file")
     p.add_argument("--format", default="kpod", help="gsm8k, svamp, asdiv, csqa, instruction or kpod")
-    p.add_argument("--teacher", default="template", help="template, openai, hf, replay or gold")
+    p.add_argument("--teacher", default="template", help="template, openai, hf, replay, gold, or released: the rationales an instruction-format --data file ships")
     p.add_argument("--out", type=Path, required=True, help="rationales JSON Lines (filtered)")
     p.add_argument("--cache", type=Path, default=None,
                    help="append-only cache of every teacher answer (default: OUT with .cache.jsonl)")

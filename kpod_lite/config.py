@@ -91,7 +91,7 @@ class KPODConfig:
     ood: tuple[OODSet, ...] = ()  # ours: out-of-distribution test sets, as in Table 3
 
     # --- teacher (§3.1) --------------------------------------------------------------------
-    teacher: str = "template"  # §4.1 uses GPT-3.5-Turbo; template is the offline default
+    teacher: str = "template"  # §4.1 uses GPT-3.5-Turbo (released: MCC-KD's GPT-3.5 rationales); template is the offline default
     teacher_model: str | None = None  # OpenAI model name or local HF path for the teacher
     teacher_base_url: str | None = None  # ours: an OpenAI-compatible server (None: $OPENAI_BASE_URL, else OpenAI's)
     teacher_replay_from: str | None = None  # ours: the cache file the replay teacher reads its answers from

@@ -28,6 +28,7 @@ student target `format_rationale_target`). This package holds the rest, one modu
     offline        template  offline default for synthetic problems: re-renders their program
                    gold      the dataset's own worked solution (GSM8K) plays the teacher
                    replay    answers read back from an earlier cache file, no teacher calls
+                   released  rationales shipped with the questions (MCC-KD's GPT-3.5 ones)
     openai_compat  openai    any OpenAI-compatible server (OpenAI, vLLM, Ollama...), two-stage,
                              retried
     hf             hf        a local `transformers` model, batched, two-stage
@@ -40,7 +41,14 @@ student target `format_rationale_target`). This package holds the rest, one modu
 from kpod_lite.teacher.cache import default_cache_path, read_cache
 from kpod_lite.teacher.cleaning import clean_rationale
 from kpod_lite.teacher.hf import HFTeacher
-from kpod_lite.teacher.offline import GoldTeacher, ReplayTeacher, TemplateTeacher, split_gsm8k_solution
+from kpod_lite.teacher.offline import (
+    GoldTeacher,
+    ReleasedTeacher,
+    ReplayTeacher,
+    TemplateTeacher,
+    released_rationales,
+    split_gsm8k_solution,
+)
 from kpod_lite.teacher.openai_compat import (
     PLACEHOLDER_API_KEY,
     MalformedResponse,
@@ -70,6 +78,7 @@ __all__ = [
     "MalformedResponse",
     "OpenAITeacher",
     "Rationale",
+    "ReleasedTeacher",
     "ReplayTeacher",
     "RequestFailed",
     "RetryPolicy",
@@ -84,6 +93,7 @@ __all__ = [
     "make_backend",
     "read_cache",
     "redact",
+    "released_rationales",
     "request_seed",
     "split_gsm8k_solution",
     "teach",

@@ -3,10 +3,12 @@
     template  synthetic problems: re-renders their known program as a rationale
     gold      the dataset's own worked solution (GSM8K) plays the teacher
     replay    the answers of an earlier cache file, read back: no teacher calls at all
+    released  rationales published with a dataset (MCC-KD's GPT-3.5-Turbo ones, Table 4)
 
 Template and gold end their reasoning with the answer sentence "Therefore, the answer is <y>."
 (§3.1), so the answer is read from it as from a one-stage teacher; replay hands back the
-recorded answer as if a second stage had said it.
+recorded answer as if a second stage had said it. Released rationales are graded like any
+teacher's text: the answer is read off the rationale itself.
 """
 
 from __future__ import annotations
@@ -128,3 +130,47 @@ class ReplayTeacher:
             recorded = self._answers[(request.example.id, request.sample)]
             yield request, TeacherOutput(reasoning=recorded.rationale, answer_text=recorded.teacher_answer or "",
                                          teacher=recorded.teacher, spans=recorded.spans)
+
+
+# Where the questions of an instruction-format file keep the teacher's text (data.loaders).
+RELEASED_FIELD = "output"
+
+
+class ReleasedTeacher:
+    """Rationales released with a dataset play the teacher: the Table 4 splits of earlier CoT
+    distillation work (Chen et al., 2023, MCC-KD) ship several GPT-3.5-Turbo zero-shot CoT
+    rationales per training question, which is the paper's data setting (§4.1) at no cost.
+
+    The rationales travel with the questions: an instruction-format record keeps its
+    "output" (a list of rationales, or one string) in ``meta["output"]``, and sample k of a
+    question is its k-th rationale. They are graded and filtered by answer like any teacher's
+    (§3.1), so the report counts what was kept and dropped. A question with fewer released
+    rationales than the samples asked for answers the missing ones with an error naming it,
+    which `teach` counts as failed.
+    """
+
+    name = "released"
+
+    def generate(self, requests, *, temperature, max_tokens, seed):
+        without = [r.example.id for r in requests if not released_rationales(r.example)]
+        if without:
+            raise TeacherError(
+                f"the released teacher reads the rationales shipped with the questions (meta[{RELEASED_FIELD!r}], "
+                f"as in an instruction-format train file with an \"output\" list); {len(without)} question(s) have "
+                f"none, e.g. {without[0]!r}: load the train file with data_format \"instruction\", or use another teacher"
+            )
+        for request in requests:
+            texts = released_rationales(request.example)
+            if request.sample < len(texts):
+                yield request, TeacherOutput(reasoning=texts[request.sample])
+            else:
+                yield request, TeacherOutput(error=f"question {request.example.id!r} has {len(texts)} released "
+                                                   f"rationale(s), no sample {request.sample}: ask for at most "
+                                                   f"{len(texts)} teacher_samples")
+
+
+def released_rationales(example) -> list[str]:
+    """The non-empty rationales released with `example` (``meta["output"]``: a list or one string)."""
+    output = example.meta.get(RELEASED_FIELD)
+    texts = [output] if isinstance(output, str) else output if isinstance(output, list) else []
+    return [text for text in texts if isinstance(text, str) and text.strip()]

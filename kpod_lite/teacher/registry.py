@@ -10,12 +10,12 @@ import os
 from pathlib import Path
 
 from kpod_lite.teacher.hf import HFTeacher
-from kpod_lite.teacher.offline import GoldTeacher, ReplayTeacher, TemplateTeacher
+from kpod_lite.teacher.offline import GoldTeacher, ReleasedTeacher, ReplayTeacher, TemplateTeacher
 from kpod_lite.teacher.openai_compat import OpenAITeacher
 from kpod_lite.teacher.protocol import TeacherBackend, TeacherError
 from kpod_lite.templates import ZERO_SHOT_COT_PROMPT
 
-BACKENDS = ("template", "openai", "hf", "replay", "gold")
+BACKENDS = ("template", "openai", "hf", "replay", "gold", "released")
 
 
 def make_backend(
@@ -43,6 +43,8 @@ def make_backend(
         return TemplateTeacher(**options)
     if name == "gold":
         return GoldTeacher(**options)
+    if name == "released":
+        return ReleasedTeacher(**options)
     if name == "replay":
         if replay_from is None:
             raise TeacherError("the replay teacher needs a cache file to read "
