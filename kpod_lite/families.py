@@ -80,19 +80,32 @@ class StudentFamily:
             tokenizer.pad_token = tokenizer.eos_token
         return tokenizer
 
-    def prompt_ids(self, tokenizer, prompt: str, max_length: int | None = None) -> list[int]:
-        """The prompt x with the tokenizer's own special tokens, cut to `max_length` tokens.
+    def prompt_ids(self, tokenizer, prompt: str) -> list[int]:
+        """The prompt x with the tokenizer's own special tokens.
 
         A seq2seq encoder reads it as in pretraining (T5: "... </s>"). A causal model keeps
         a leading `<s>` but never an end-of-sequence token, since the target continues it.
         """
-        if self.seq2seq:  # the tokenizer cuts and keeps its closing </s>
-            kwargs = {"truncation": True, "max_length": max_length} if max_length else {}
-            return list(tokenizer(prompt, add_special_tokens=True, **kwargs)["input_ids"])
         ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
-        if ids and tokenizer.eos_token_id is not None and ids[-1] == tokenizer.eos_token_id:
+        if not self.seq2seq and ids and tokenizer.eos_token_id is not None and ids[-1] == tokenizer.eos_token_id:
             ids = ids[:-1]
-        return ids[:max_length] if max_length else ids
+        return ids
+
+    @staticmethod
+    def cut_prompt(tokenizer, ids: list[int], max_length: int) -> list[int]:
+        """`prompt_ids` cut to `max_length` tokens by dropping the prompt's opening, not its end
+        (ours): the end holds the c_i(t) given steps that the target continues (Eq. 14), <p>,
+        and the question's last sentence, which asks what to find. Special tokens at either
+        end (`<s>`, `</s>`) stay."""
+        if len(ids) <= max_length:
+            return list(ids)
+        special = set(tokenizer.all_special_ids)
+        head = int(ids[0] in special)
+        tail = int(ids[-1] in special)
+        kept = max_length - head - tail
+        if kept < 1:  # no room for text between the special tokens: keep the last ones
+            return list(ids[-max_length:])
+        return list(ids[:head]) + list(ids[len(ids) - tail - kept:])
 
     def join(self, prompt_ids: list[int], target_ids: list[int]) -> tuple[list[int], list[int]]:
         """(model input ids, labels) for one (prompt, target) pair.

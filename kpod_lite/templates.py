@@ -164,7 +164,8 @@ def encode_student_example(tokenizer, family, prompt: str, target: str | None = 
     """The one place where a student's prompt and target become ids (Eq. 5, 8, 14-15, §4).
 
     The prompt is tokenised with the tokenizer's own special tokens, as `family` wants them,
-    and cut to `max_source_length` tokens (`StudentFamily.prompt_ids`); the target is stripped
+    and cut to `max_source_length` tokens, keeping its end (`StudentFamily.cut_prompt`: the
+    given steps right before the target stay); the target is stripped
     and tokenised on its own, like `rationale_tokens`, cut to `max_target_length` tokens
     (the end-of-sequence token included), and closed by `eos` when `end_of_sequence` (so the
     student learns to stop; Eq. 8 scores the rationale tokens only and passes False).
@@ -173,8 +174,8 @@ def encode_student_example(tokenizer, family, prompt: str, target: str | None = 
     """
     prompt_ids = family.prompt_ids(tokenizer, prompt)
     cut_prompt = max_source_length is not None and len(prompt_ids) > max_source_length
-    if cut_prompt:  # tokenised again only when cut: the family decides what a cut keeps
-        prompt_ids = family.prompt_ids(tokenizer, prompt, max_source_length)
+    if cut_prompt:
+        prompt_ids = family.cut_prompt(tokenizer, prompt_ids, max_source_length)
     if target is None:
         return StudentExample(prompt_ids, None, prompt_ids, [], [], (cut_prompt, False))
     target_ids, offsets = rationale_tokens(tokenizer, target)

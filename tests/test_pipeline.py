@@ -91,6 +91,8 @@ def test_the_whole_pipeline_runs_its_ablations_and_reuses_what_it_finished(tmp_p
     summary = json.loads((tmp_path / "results" / "summary.json").read_text())
     assert set(summary["seconds_by_stage"]) == set(pipeline.STAGES)
     assert 0 < summary["keypoint_auroc_vs_filler"] <= 1
+    # The tiny preset's limits fit its data: no stage of any student cut an input or a target.
+    assert summary["inputs_cut_most_in_a_stage"] == 0 and summary["targets_cut_most_in_a_stage"] == 0
 
     model = pipeline.student_dir(tmp_path, "kpod", 1) / "model" / "model.safetensors"
     stamp = model.stat().st_mtime_ns
@@ -121,3 +123,13 @@ def test_several_teacher_samples_flow_through_every_stage(tmp_path):
     assert sorted(schedule["stages"][0]["c"]) == sorted(data.rationale_name(r) for r in rationales)
     history = json.loads((pipeline.student_dir(tmp_path, "kpod", 0) / "history.json").read_text())["history"]
     assert history[0]["target_tokens"] > 0 and len(history) == 2
+
+
+def test_the_summary_reports_the_most_a_length_limit_cut(tmp_path):
+    for method, cuts in (("kpod", [0.0, 0.25]), ("plain-cot", [0.5])):
+        folder = pipeline.student_dir(tmp_path, method, 0)
+        folder.mkdir(parents=True)
+        rows = [{"stage": i, "truncated_inputs": cut, "truncated_targets": cut / 5} for i, cut in enumerate(cuts)]
+        (folder / "history.json").write_text(json.dumps({"history": rows}))
+    summary = pipeline.results.summarise(tmp_path)
+    assert summary["inputs_cut_most_in_a_stage"] == 0.5 and summary["targets_cut_most_in_a_stage"] == 0.1

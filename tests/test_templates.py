@@ -92,6 +92,24 @@ def test_limits_cut_the_prompt_and_the_target_and_say_so(tokenizer):
     assert full.truncated == (False, False)
 
 
+@pytest.mark.parametrize("family", [SEQ2SEQ, CAUSAL])
+def test_a_cut_prompt_keeps_the_given_steps_next_to_the_target(family):
+    """Eq. 14: the target continues the last given steps, so a long prompt loses its opening;
+    the special tokens at its ends (<s>, </s>) stay where the family puts them."""
+    tokenizer = sentencepiece_style("t5" if family is SEQ2SEQ else "llama")
+    prompt = student_prompt(QUESTION, given_steps="Mary has 12 apples. She eats 5 of them.")
+    full = encode_student_example(tokenizer, family, prompt, RATIONALE)
+    cut = encode_student_example(tokenizer, family, prompt, RATIONALE, max_source_length=12)
+    assert len(cut.prompt_ids) == 12 and cut.truncated == (True, False)
+    if family is SEQ2SEQ:  # "... </s>"
+        assert cut.prompt_ids == full.prompt_ids[-12:] and cut.prompt_ids[-1] == tokenizer.eos_token_id
+    else:  # "<s> ..."
+        assert cut.prompt_ids[0] == tokenizer.bos_token_id and cut.prompt_ids[1:] == full.prompt_ids[-11:]
+    kept = tokenizer.decode(cut.prompt_ids, skip_special_tokens=True)
+    assert kept.endswith("5 of them.") and prompt.endswith(kept)
+    assert cut.target_ids == full.target_ids
+
+
 @pytest.mark.parametrize("name", ["tiny-t5", "tiny-llama"])
 def test_eq8_scores_exactly_what_eq15_trains(name):
     """The difficulty's log P(r_j | r_<j, x) equals the log-probability that the distillation

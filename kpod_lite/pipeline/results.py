@@ -124,7 +124,21 @@ def summarise(run_dir: Path) -> dict:
         summary["weighting_collapse"] = record["collapse"]
         if "keypoints" in record:
             summary["keypoint_auroc_vs_filler"] = record["keypoints"]["auroc_keypoint_vs_filler"]
+    summary.update(_cut_by_length_limits(run_dir))
     return summary
+
+
+def _cut_by_length_limits(run_dir: Path) -> dict:
+    """The largest share of training inputs and targets that `max_source_length` and
+    `max_target_length` cut in any stage of any student: what a user must see before
+    trusting a table made with limits too short for the data."""
+    stages = []
+    for history in sorted(run_dir.glob("students/*/seed-*/history.json")):
+        stages += [row for row in json.loads(history.read_text(encoding="utf-8"))["history"] if "truncated_inputs" in row]
+    if not stages:
+        return {}
+    return {"inputs_cut_most_in_a_stage": max(row["truncated_inputs"] for row in stages),
+            "targets_cut_most_in_a_stage": max(row["truncated_targets"] for row in stages)}
 
 
 def _markdown(summary: dict) -> str:
