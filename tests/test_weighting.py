@@ -447,3 +447,26 @@ def test_weights_flow_into_weigh_records_in_order(tiny, records):
         direct = weighter.weights(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))[0]
     assert out[1]["weights"] == pytest.approx(direct.tolist(), abs=1e-5)
     assert out[1]["id"] == records[1]["id"] and not math.isnan(sum(out[1]["weights"]))
+
+
+@pytest.mark.parametrize("name, dtype", [("tiny-t5", torch.float32), ("tiny-llama", torch.bfloat16)])
+def test_a_lora_students_predictor_is_the_student_with_adapters_of_its_own(name, dtype, records):
+    """With LoRA (App. A) the Eq. 5 predictor is no second copy: LoRA adapters on the frozen
+    student, trained with θ^w (Eq. 7), and taken out again, leaving the student as loaded; a
+    bfloat16 student (a GPU's) stays bfloat16, its masked inputs too."""
+    from kpod_lite.weighting import load_predictor
+
+    config = fast_config(student=name, weighting_predictor=None, lora=True, lora_rank=4, lora_alpha=8)
+    student, tokenizer = load_student(config, device="cpu")
+    student = student.to(dtype)
+    before = {key: value.clone() for key, value in student.state_dict().items()}
+    predictor = load_predictor(config, student, tokenizer)
+    assert predictor.get_base_model() is student
+    trainable = {n for n, p in predictor.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable), "only the adapters learn"
+    predictor.unload()
+    _, history = train_weighter(records[:4], config, student=student, tokenizer=tokenizer)
+    assert history["predictor_warmup"] and history["epochs"]
+    after = student.state_dict()
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
+    assert not any("lora_" in n for n, _ in student.named_modules())

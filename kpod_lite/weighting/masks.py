@@ -36,9 +36,11 @@ def apply_mask(embeddings: torch.Tensor, mask: torch.Tensor, mask_embedding: tor
     """r[m]_j = m_j E(r_j) + (1 - m_j) e_mask: the masked rationale of Eq. 5, in embedding space.
 
     Mixing embeddings (not swapping ids) keeps ∂L_p/∂m_j, hence the gradient of L_p to f_w.
+    The result has the embeddings' dtype: a float32 mask must not turn a bfloat16
+    predictor's input into float32 (the cast passes the gradient on).
     """
     mask = mask.unsqueeze(-1)
-    return mask * embeddings + (1 - mask) * mask_embedding
+    return (mask * embeddings + (1 - mask) * mask_embedding).to(embeddings.dtype)
 
 
 def mask_token_id(tokenizer) -> int:

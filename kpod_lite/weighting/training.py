@@ -36,20 +36,38 @@ class WeightCollapseWarning(UserWarning):
 
 
 def load_predictor(config: KPODConfig, student, tokenizer):
-    """The transformer of Eq. 5: a copy of the student, or `weighting_predictor` from the config.
+    """The transformer of Eq. 5: the student, or `weighting_predictor` from the config.
 
-    The paper initialises it from FlanT5-Large (§3.3). Another model must share the student's
-    vocabulary: the masks are drawn for the student's tokens and applied to its embeddings.
+    The paper initialises it from pretrained FlanT5-Large (§3.3) and trains it with θ^w. A
+    student trained with LoRA (`config.lora`, App. A) lends its own frozen weights: the
+    predictor is the student with LoRA adapters of its own, so no second copy of a 7B model
+    exists, and `release_predictor` takes the adapters out again afterwards (ours; the paper
+    trains it whole, docs/WEIGHTING.md). A fully fine-tuned student is copied and the copy
+    trained whole. Another model must share the student's vocabulary: the masks are drawn for
+    the student's tokens and applied to its embeddings.
     """
+    from kpod_lite.models import apply_lora
+
     name = config.weighting_predictor
     if not name or name == config.student:
-        return copy.deepcopy(student)
+        if config.lora:
+            return apply_lora(student, config)
+        return copy.deepcopy(student).float()
     # Seq2seq or causal: read off the predictor's own config (kpod_lite.families).
     predictor, predictor_tokenizer = load_student(config.replace(student=name), device=next(student.parameters()).device)
     if predictor_tokenizer.get_vocab() != tokenizer.get_vocab():
         raise ValueError(f"weighting_predictor {name!r} has another vocabulary than the student "
                          f"{config.student!r}: the masks of Eq. 4 could not be applied to its tokens")
-    return predictor
+    return apply_lora(predictor, config) if config.lora else predictor.float()
+
+
+def release_predictor(predictor, student) -> None:
+    """Undo what `load_predictor` did to the student: a LoRA predictor built on the student
+    itself gives its adapters back (peft's `unload`), leaving the student's weights as loaded."""
+    from peft import PeftModel
+
+    if isinstance(predictor, PeftModel) and predictor.get_base_model() is student:
+        predictor.unload()
 
 
 def warm_up_predictor(predictor, embedder: _Embedder, items: list[dict], steps: int, lr: float,
@@ -196,8 +214,8 @@ def train_weighter(rationale_records, config: KPODConfig, *, student=None, token
         return weighter.eval(), history
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)  # dropout, if the predictor has any
-        predictor = predictor if predictor is not None else load_predictor(config, student, tokenizer)
-        predictor.float()
+        given = predictor is not None
+        predictor = predictor if given else load_predictor(config, student, tokenizer)
         embedder = _Embedder(predictor, tokenizer)
         rng = random.Random(config.seed)
         generator = torch.Generator().manual_seed(config.seed)
@@ -211,6 +229,8 @@ def train_weighter(rationale_records, config: KPODConfig, *, student=None, token
                                                      parameters, generator, rng, epoch, progress))
     weighter.eval()
     predictor.eval()
+    if not given:
+        release_predictor(predictor, student)
     if history["epochs"]:
         history["collapse"] = collapse_state(history["epochs"][-1]["mean_weight"])
     _warn_if_collapsed(history, config)
