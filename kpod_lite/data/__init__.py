@@ -59,6 +59,7 @@ from kpod_lite.data.answers import NUMBER_PATTERN, answers_match, extract_answer
 from kpod_lite.data.jsonl import append_jsonl, read_jsonl, write_atomically, write_jsonl
 from kpod_lite.data.loaders import FORMATS, load_examples, save_examples
 from kpod_lite.data.records import DataFormatError, Example, rationale_key, rationale_name
+from kpod_lite.data.sources import SOURCES, DataSource, FetchError, SourceFile, fetch, resolve_data_file
 from kpod_lite.data.steps import ABBREVIATIONS, Step, split_steps
 
 __all__ = [
@@ -80,4 +81,10 @@ __all__ = [
     "extract_answer",
     "answers_match",
     "split_steps",
+    "SOURCES",
+    "DataSource",
+    "SourceFile",
+    "FetchError",
+    "fetch",
+    "resolve_data_file",
 ]
