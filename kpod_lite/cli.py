@@ -8,6 +8,7 @@
     kpod-lite distill   progressive, keypoint-weighted distillation (Eq. 14-15)
     kpod-lite evaluate  greedy generation, answer extraction, accuracy (§4)
     kpod-lite run       the end-to-end pipeline on a preset, in a run folder (App. B)
+    kpod-lite fetch     download a named data set (GSM8K, ASDiv, SVAMP, CSQA, the Table 4 splits) once, checked
 
 Each sub-command parses its arguments and calls one plain function of `kpod_lite`; nothing
 here computes anything itself.
@@ -278,12 +279,42 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_fetch(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fetch", help="download a named data set into the cache, checked by sha256 (§4.1, Table 4)")
+    p.add_argument("name", nargs="?", default=None, help="a data source (omit it to list them)")
+    p.add_argument("--split", default=None, help="one split only (default: all of the source's)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="cache folder (default $KPOD_DATA_CACHE, "
+                                                               "else ~/.cache/kpod-lite/data)")
+    p.add_argument("--mirror", default=None, help="base URL or folder laid out as <mirror>/<name>/<file> "
+                                                  "(default $KPOD_DATA_MIRROR)")
+    p.add_argument("--sha256", default=None, metavar="HEX", help="the expected digest of --split's file")
+    p.set_defaults(func=_run_fetch)
+
+
+def _run_fetch(args: argparse.Namespace) -> int:
+    from kpod_lite.data import sources
+
+    if args.name is None:
+        for source in sources.SOURCES.values():
+            print(f"{source.name}: format {source.format}, splits {', '.join(source.files)}; {source.licence}")
+        return 0
+    if args.sha256 is not None and args.split is None:
+        raise ConfigError("--sha256 pins one file: give --split too")
+    pins = {args.split: args.sha256} if args.sha256 is not None else None
+    paths = sources.fetch(args.name, args.split, cache_dir=args.cache_dir, mirror=args.mirror, sha256=pins)
+    fmt = sources.SOURCES[args.name].format
+    for split, path in paths.items():
+        print(f"{split}: {path}")
+    print(f"format: {fmt} (a config names a split as train_file='{args.name}:<split>')")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kpod-lite", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_synth, _add_teach, _add_weigh, _add_difficulty, _add_schedule, _add_distill,
-                _add_evaluate, _add_run):
+                _add_evaluate, _add_run, _add_fetch):
         add(sub)
     return parser
 

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, Thread
 
 import pytest
 
-from kpod_lite import data
+from kpod_lite import cli, data
 from kpod_lite.config import ConfigError, preset
 from kpod_lite.data import sources
 from kpod_lite.data.sources import CHECKSUMS_FILE, DataSource, FetchError, SourceFile
@@ -272,3 +272,18 @@ def test_resolve_data_file_fetches_a_source_split_and_lets_paths_pass(tmp_path, 
     assert data.resolve_data_file("missing/train.jsonl", "gsm8k") == (Path("missing/train.jsonl"), "gsm8k")
     with pytest.raises(FetchError, match="no such file, and 'gsm9k' is not a data source"):
         data.resolve_data_file("gsm9k:train", "gsm8k")
+
+
+def test_cli_fetch_prints_the_cached_paths_and_the_format(tmp_path, mirror, monkeypatch, capsys):
+    _, url, server = mirror
+    monkeypatch.setenv(sources.MIRROR_ENV, url)
+    assert cli.main(["fetch", "svamp"]) == 0
+    out = capsys.readouterr().out
+    assert f"all: {tmp_path / 'default-cache' / 'svamp' / 'SVAMP.json'}" in out and "format: svamp" in out
+    assert cli.main(["fetch"]) == 0
+    assert "mcckd-gsm8k: format instruction, splits train, dev, test" in capsys.readouterr().out
+    _stop(server)
+    monkeypatch.setenv(sources.MIRROR_ENV, _closed_port_url())
+    assert cli.main(["fetch", "svamp"]) == 0  # cached: no network needed
+    assert cli.main(["fetch", "gsm8k", "--split", "test"]) == 2  # offline: one clear line, no traceback
+    assert "you seem to be offline" in capsys.readouterr().err
