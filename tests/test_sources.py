@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, Thread
 
 import pytest
 
-from kpod_lite import cli, data
+from kpod_lite import cli, data, pipeline
 from kpod_lite.config import ConfigError, preset
 from kpod_lite.data import sources
 from kpod_lite.data.sources import CHECKSUMS_FILE, DataSource, FetchError, SourceFile
@@ -272,6 +272,17 @@ def test_resolve_data_file_fetches_a_source_split_and_lets_paths_pass(tmp_path, 
     assert data.resolve_data_file("missing/train.jsonl", "gsm8k") == (Path("missing/train.jsonl"), "gsm8k")
     with pytest.raises(FetchError, match="no such file, and 'gsm9k' is not a data source"):
         data.resolve_data_file("gsm9k:train", "gsm8k")
+
+
+def test_stage_questions_reads_table_4_splits_named_by_source(tmp_path, mirror, monkeypatch):
+    _, url, _ = mirror
+    monkeypatch.setenv(sources.MIRROR_ENV, url)
+    cfg = preset("tiny", train_file="mcckd-svamp:train", test_file="mcckd-svamp:test", ood=())
+    paths = pipeline.stage_questions(cfg, tmp_path / "run")
+    train = data.load_examples(paths["train"], "kpod")
+    assert [e.answer for e in train] == ["2", "3", "4"]
+    assert train[0].meta["output"] == ["0 plus 2 is 2. Therefore, the answer is 2."]
+    assert len(data.load_examples(paths["test"], "kpod")) == 2
 
 
 def test_cli_fetch_prints_the_cached_paths_and_the_format(tmp_path, mirror, monkeypatch, capsys):

@@ -88,6 +88,9 @@ def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict:
     `cfg.train_size`, `cfg.validation_size`, `cfg.test_size` (None: the generator's defaults).
     Out-of-distribution sets come from `cfg.ood` (`config.OODSet`: the run's synthetic task with
     some knobs changed, or a file, e.g. ASDiv and SVAMP for a GSM8K run, Table 3).
+    A file setting that is not an existing path but ``"<source>:<split>"`` (e.g.
+    ``"mcckd-gsm8k:train"``, Table 4) is fetched into the data cache, checked, and read in that
+    source's format (`kpod_lite.data.resolve_data_file`).
     """
     from kpod_lite import synthetic
 
@@ -98,7 +101,8 @@ def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict:
         # Never stand in synthetic questions for a benchmark: the results would be meaningless.
         raise ConfigError(f"preset {cfg.name!r} trains on {cfg.dataset}, but names no data: set train_file and "
                           f"test_file (e.g. --set train_file='\"data/train.jsonl\"' --set test_file='\"data/test.jsonl\"', "
-                          f"in data_format {cfg.data_format!r})")
+                          f"in data_format {cfg.data_format!r}), or a data source's split, fetched once "
+                          f"(e.g. --set train_file='\"mcckd-gsm8k:train\"'; `kpod-lite fetch` lists them)")
     if not all(p.exists() for p in paths.values()):
         if cfg.train_file is None:
             sizes = {split: getattr(cfg, f"{split}_size") for split in synthetic.DEFAULT_SIZES}
@@ -108,7 +112,8 @@ def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict:
             if cfg.test_file is None:
                 raise ConfigError(f"preset {cfg.name!r} names a train_file but no test_file")
             for split, source in (("train", cfg.train_file), ("test", cfg.test_file)):
-                data.save_examples(paths[split], data.load_examples(source, cfg.data_format))
+                path, fmt = data.resolve_data_file(source, cfg.data_format)
+                data.save_examples(paths[split], data.load_examples(path, fmt))
     ood = {}
     for index, spec in enumerate(sorted(cfg.ood, key=lambda s: s.name), start=1):
         path = ood[spec.name] = out / f"ood-{spec.name}.jsonl"
@@ -120,7 +125,7 @@ def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict:
                                                   config=spec.task(cfg.synthetic), prefix=f"ood-{spec.name}")
             data.write_jsonl(path, [problem.to_record() for problem in problems])
         else:
-            data.save_examples(path, data.load_examples(spec.file, spec.format))
+            data.save_examples(path, data.load_examples(*data.resolve_data_file(spec.file, spec.format)))
     return {**paths, "ood": ood}
 
 
