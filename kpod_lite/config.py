@@ -84,9 +84,9 @@ class KPODConfig:
     data_format: str = "kpod"  # loader name in kpod_lite.data.load_examples
     train_file: str | None = None  # None: synthetic splits drawn with `synthetic`
     test_file: str | None = None  # None: the synthetic test split
-    train_size: int | None = None  # ours: synthetic training questions (None: synthetic.DEFAULT_SIZES)
+    train_size: int | None = None  # ours: training questions; synthetic: drawn (None: synthetic.DEFAULT_SIZES); train_file: a seeded subset (None: all)
     validation_size: int | None = None  # ours: synthetic validation questions (None: the default)
-    test_size: int | None = None  # ours: synthetic test questions (None: the default)
+    test_size: int | None = None  # ours: test questions; synthetic: drawn (None: the default); test_file: a seeded subset (None: all)
     synthetic: SyntheticConfig = SyntheticConfig()  # ours: the generator's knobs for synthetic splits
     ood: tuple[OODSet, ...] = ()  # ours: out-of-distribution test sets, as in Table 3
 

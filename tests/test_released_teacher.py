@@ -80,3 +80,16 @@ def test_the_pipeline_trains_on_every_released_sample(released_files, tmp_path):
     difficulty = [r for _, r in data.read_jsonl(run / "difficulty.jsonl")]
     assert schedule["params"]["B"] == pytest.approx(sum(sum(r["difficulty"]) for r in difficulty))
     assert sum(len(r["steps"]) for r in difficulty) == sum(len(data.split_steps(r["rationale"])) for r in kept)
+
+
+def test_a_train_size_takes_a_seeded_subset_of_a_data_file(released_files, tmp_path):
+    train, test = released_files
+    cfg = preset("tiny").replace(train_file=str(train), test_file=str(test), data_format="instruction",
+                                 dataset="svamp", train_size=2, test_size=None, ood=())
+    first = pipeline.stage_questions(cfg, tmp_path / "a")
+    again = pipeline.stage_questions(cfg, tmp_path / "b")
+    other = pipeline.stage_questions(cfg.replace(seed=3), tmp_path / "c")
+    ids = [[e.id for e in data.load_examples(q["train"], "kpod")] for q in (first, again, other)]
+    assert len(ids[0]) == 2 and ids[0] == ids[1] and ids[0] == sorted(ids[0]), "seeded, in file order"
+    assert ids[2] != ids[0]
+    assert len(data.load_examples(first["test"], "kpod")) == len(_TEST), "test_size None: the whole test file"

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import resource
 import sys
 import time
@@ -113,7 +114,8 @@ def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict:
                 raise ConfigError(f"preset {cfg.name!r} names a train_file but no test_file")
             for split, source in (("train", cfg.train_file), ("test", cfg.test_file)):
                 path, fmt = data.resolve_data_file(source, cfg.data_format)
-                data.save_examples(paths[split], data.load_examples(path, fmt))
+                examples = _subset(data.load_examples(path, fmt), getattr(cfg, f"{split}_size"), cfg.seed)
+                data.save_examples(paths[split], examples)
     ood = {}
     for index, spec in enumerate(sorted(cfg.ood, key=lambda s: s.name), start=1):
         path = ood[spec.name] = out / f"ood-{spec.name}.jsonl"
@@ -127,6 +129,15 @@ def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict:
         else:
             data.save_examples(path, data.load_examples(*data.resolve_data_file(spec.file, spec.format)))
     return {**paths, "ood": ood}
+
+
+def _subset(examples: list, size: int | None, seed: int) -> list:
+    """`size` of the examples, drawn with `seed` and kept in file order (None: all of them): a
+    course runs a real benchmark on a subset that fits its GPU hour."""
+    if size is None or size >= len(examples):
+        return examples
+    chosen = set(random.Random(seed).sample(range(len(examples)), size))
+    return [example for index, example in enumerate(examples) if index in chosen]
 
 
 def stage_teach(cfg: KPODConfig, run_dir: Path, train_questions: Path) -> teacher.TeachReport | None:
