@@ -75,6 +75,10 @@ class TinySpec:
     batch_size: int = 16
     learning_rate: float = 3e-3
     seed: int = 0
+    # "bpe": the project's byte-level BPE (`models.tokenizer`); "spm": the SentencePiece
+    # stand-in for the family's real tokenizer (`models.standins`), whose size is its own
+    # (`vocab_size` and `sentinels` above then do not apply).
+    tokenizer: str = "bpe"
 
     def replace(self, **changes) -> "TinySpec":
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -86,6 +90,10 @@ class TinySpec:
 TINY_SPECS: dict[str, TinySpec] = {
     "tiny-t5": TinySpec(model_type="t5", layers=2, d_ff=384),
     "tiny-llama": TinySpec(model_type="llama", layers=2, d_ff=344),  # LLaMA's 8/3 x d_model
+    # The same students on SentencePiece tokenizers built like FlanT5's and LLaMA's: what the
+    # real students' "▁" pieces, <unk> and special tokens do to Eq. 3, 8 and 15, on a CPU.
+    "tiny-t5-spm": TinySpec(model_type="t5", layers=2, d_ff=384, tokenizer="spm"),
+    "tiny-llama-spm": TinySpec(model_type="llama", layers=2, d_ff=344, tokenizer="spm"),
 }
 
 
@@ -153,6 +161,20 @@ def tiny_model_config(spec: TinySpec, vocab_size: int, tokenizer):
     raise ConfigError(f"tiny model_type must be 't5' or 'llama', got {spec.model_type!r}")
 
 
+def _student_tokenizer(spec: TinySpec, train_texts):
+    """The tokenizer a tiny student is built with: byte-level BPE trained on its corpus, or the
+    cached SentencePiece stand-in of its family (`spec.tokenizer`)."""
+    if spec.tokenizer == "bpe":
+        return wrap_tokenizer(train_tokenizer(train_texts, spec.vocab_size, spec.sentinels), spec.model_type)
+    if spec.tokenizer == "spm":
+        from transformers import AutoTokenizer
+
+        from kpod_lite.models.standins import standin_tokenizer_path
+
+        return AutoTokenizer.from_pretrained(standin_tokenizer_path(spec.model_type))
+    raise ConfigError(f"tiny tokenizer must be 'bpe' or 'spm', got {spec.tokenizer!r}")
+
+
 def build_tiny_model(spec: TinySpec, out_dir: Path | str) -> dict:
     """Train the tokenizer, initialise the model from its config, pretrain it, save both.
 
@@ -164,7 +186,7 @@ def build_tiny_model(spec: TinySpec, out_dir: Path | str) -> dict:
     started = time.perf_counter()
     out_dir = Path(out_dir)
     train_texts, heldout_texts = _corpora(spec)
-    tokenizer = wrap_tokenizer(train_tokenizer(train_texts, spec.vocab_size, spec.sentinels), spec.model_type)
+    tokenizer = _student_tokenizer(spec, train_texts)
     vocab_size = len(tokenizer)
     config = tiny_model_config(spec, vocab_size, tokenizer)
     model_class = family_of(config).model_class
@@ -202,7 +224,8 @@ def build_tiny_model(spec: TinySpec, out_dir: Path | str) -> dict:
 
 
 def tiny_spec(name: str, **overrides) -> TinySpec:
-    """The recipe of `tiny-t5` or `tiny-llama`, with settings changed (e.g. smaller for tests)."""
+    """The recipe of a tiny student (`TINY_SPECS`: `tiny-t5`, `tiny-llama` and their `-spm`
+    twins), with settings changed (e.g. smaller for tests)."""
     if name not in TINY_SPECS:
         raise ConfigError(f"unknown tiny model {name!r}; choose one of {sorted(TINY_SPECS)}")
     return TINY_SPECS[name].replace(**overrides)
@@ -216,14 +239,22 @@ def tiny_model_key(spec: TinySpec) -> str:
     import transformers
 
     corpus = hashlib.sha256("\n\x00".join(_corpora(spec)[0]).encode("utf-8")).hexdigest()
+    recipe = dataclasses.asdict(spec)
+    if spec.tokenizer == "bpe":
+        # Left out when it is the default, so the builds cached before the field existed stay valid.
+        del recipe["tokenizer"]
     identity = {
         "build_version": BUILD_VERSION,
-        "spec": dataclasses.asdict(spec),
+        "spec": recipe,
         "corpus": corpus,
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "tokenizers": tokenizers.__version__,
     }
+    if spec.tokenizer == "spm":
+        from kpod_lite.models.standins import standin_corpus, standin_key
+
+        identity["standin"] = standin_key(spec.model_type, standin_corpus())
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
