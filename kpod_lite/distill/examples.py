@@ -3,7 +3,6 @@ reads, what it learns to write, and how much each target token counts."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 
 import torch
@@ -12,6 +11,7 @@ from kpod_lite.config import KPODConfig
 from kpod_lite.data import rationale_key, rationale_name, split_steps
 from kpod_lite.families import StudentFamily
 from kpod_lite.templates import encode_student_example, format_rationale_target, student_prompt
+from kpod_lite.weighting.tokens import matching_rationale_tokens
 
 
 # --- the stage-t example (Eq. 14) -----------------------------------------------------------------
@@ -41,7 +41,9 @@ def target_token_weights(target_offsets: Iterable[tuple[int, int]], rationale_of
     `target_offsets` are character spans in the target string; target character k is
     rationale character `rationale_offset + k` for k < `rationale_length` (the remaining
     rationale), and part of the answer sentence after that. A token inside the remaining
-    rationale gets the weight of the rationale token covering most of its characters; a token
+    rationale gets the weight of the rationale token it is: the one with the same span, else
+    the one owning most of its characters (`weighting.tokens.matching_rationale_tokens`, which
+    says how SentencePiece's shared spans are resolved); a token
     of the answer sentence, a special token (empty span) or any token without a weight record
     gets 1 (the second term of Eq. 1, kept as is). With a `floor` λ (ours, `token_weight_floor`)
     a rationale token counts λ + (1 - λ) w_j: never less than λ of its plain loss, and a weight
@@ -50,18 +52,12 @@ def target_token_weights(target_offsets: Iterable[tuple[int, int]], rationale_of
     target_offsets = list(target_offsets)
     if weight_record is None:
         return [1.0] * len(target_offsets)
-    # For each rationale character: the index of the rationale token that covers it.
-    owner: dict[int, int] = {}
-    for index, (start, end) in enumerate(weight_record["offsets"]):
-        for position in range(int(start), int(end)):
-            owner.setdefault(position, index)
+    # Target character k is rationale character rationale_offset + k while k < rationale_length.
+    spans = [(rationale_offset + start, rationale_offset + min(end, rationale_length)) if start < rationale_length
+             else (0, 0) for start, end in target_offsets]
     weights = weight_record["weights"]
-    out = []
-    for start, end in target_offsets:
-        end = min(end, rationale_length)
-        votes = Counter(owner[p] for p in range(rationale_offset + start, rationale_offset + end) if p in owner)
-        out.append(floor + (1.0 - floor) * float(weights[votes.most_common(1)[0][0]]) if votes else 1.0)
-    return out
+    return [1.0 if index is None else floor + (1.0 - floor) * float(weights[index])
+            for index in matching_rationale_tokens(weight_record["offsets"], spans)]
 
 
 def stage_examples(rationales: list[Mapping], weights: Mapping | None, input_steps: Mapping,

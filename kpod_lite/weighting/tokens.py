@@ -3,10 +3,15 @@
 Per non-empty rationale: its token ids (cut to `weighting_max_tokens`), its prefix lengths k,
 the question x as the student reads it (§3.1 prompt) and the answer y closed by eos.
 `_Embedder` is the predictor's view of fixed ids: E(ids), e_mask (Eq. 4), the answer
-trigger and bos, and Eq. 5 for a batch of these items.
+trigger and bos, and Eq. 5 for a batch of these items. `matching_rationale_tokens` is the one
+place that says which rationale token (and so which w_j) a span of rationale text is, for the
+distillation loss (Eq. 15).
 """
 
 from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -16,6 +21,49 @@ from kpod_lite.templates import ANSWER_TRIGGER, build_prompt, rationale_tokens
 from kpod_lite.weighting.losses import answer_prediction_loss, prefix_lengths
 from kpod_lite.weighting.masks import mask_token_id
 from kpod_lite.weighting.sizes import weighting_max_tokens
+
+
+def matching_rationale_tokens(rationale_offsets: Sequence[Sequence[int]],
+                              spans: Iterable[tuple[int, int]]) -> list[int | None]:
+    """For each span (start, end) of rationale characters, in order, the index of the rationale
+    token it stands for (so Eq. 15 trains a target token with the w_j that Eq. 3 gave it and
+    Eq. 8 scored it with), or None when the span covers no rationale character.
+
+    1. A rationale token with exactly this span. SentencePiece gives several tokens one span:
+       a lone "▁" before a number or an operator ("▁", "+" both cover the "+"), or the UTF-8
+       byte pieces of one character (byte fallback). A run of k equal spans takes the k-th
+       such token, in order (the last one when the run is longer).
+    2. Else the rationale token that owns most of the span's characters. A character covered by
+       several tokens belongs to the narrowest, then the later one: to "+", not to the "▁"
+       that marks the space before it. Equal counts go to the later token, for the same reason.
+
+    Taking the first covering token instead (as an earlier version did) gave "+" the weight of
+    its "▁" marker: about 5% of the target tokens of a FlanT5-like tokenizer, mostly numbers and
+    operators, the keypoints the weights are meant to find.
+    """
+    by_span: dict[tuple[int, int], list[int]] = {}
+    owner: dict[int, int] = {}
+    for index, (start, end) in enumerate(rationale_offsets):
+        start, end = int(start), int(end)
+        if end > start:
+            by_span.setdefault((start, end), []).append(index)
+        for position in range(start, end):
+            held = owner.get(position)
+            if held is None or end - start <= rationale_offsets[held][1] - rationale_offsets[held][0]:
+                owner[position] = index
+    out: list[int | None] = []
+    previous, run = None, 0
+    for start, end in spans:
+        span = (int(start), int(end))
+        run = run + 1 if span == previous else 0
+        previous = span
+        if span in by_span:
+            same = by_span[span]
+            out.append(same[min(run, len(same) - 1)])
+            continue
+        votes = Counter(owner[p] for p in range(span[0], span[1]) if p in owner)
+        out.append(max(votes, key=lambda i: (votes[i], i)) if votes else None)
+    return out
 
 
 def _ids(tokenizer, text: str) -> list[int]:
