@@ -10,6 +10,7 @@ Every stage is one plain function that reads files of the run folder and writes 
       rationales.jsonl                  teacher rationales kept by answer filtering (stage "teach", §3.1)
       rationales.cache.jsonl            every teacher answer, append-only: a killed run resumes
       rationales.cache.jsonl.lock       held while a teacher writes the cache (one writer at a time)
+      rationales.symbols.json           what `stage_student_symbols` replaced in rationales.jsonl
       weights.jsonl                     rationale token weights (stage "weigh", Eq. 2-7)
       difficulty.jsonl                  step difficulties (stage "difficulty", Eq. 8)
       schedule.json                     the progressive schedule (stage "schedule", Eq. 9-13)
@@ -161,6 +162,25 @@ def teacher_backend(cfg: KPODConfig) -> teacher.TeacherBackend:
 # --- token weights, step difficulty, the schedule (§3.3-3.4) ------------------------------------------
 
 
+def stage_student_symbols(cfg: KPODConfig, run_dir: Path) -> dict | None:
+    """Rewrite rationales.jsonl's rationale text with ASCII for the symbols the student's
+    tokenizer maps to <unk> (`kpod_lite.symbols`), before anything reads its tokens, so the
+    weights (Eq. 3), the difficulty (Eq. 8) and the loss (Eq. 15) see the same text. In place:
+    every later stage reads that one file, and the teacher's own words stay in its cache.
+    Done once (`rationales.symbols.json` holds the counts); skipped in a folder whose weights
+    were already made from the text as it was."""
+    from kpod_lite import symbols
+    from kpod_lite.models import load_tokenizer
+
+    done = run_dir / "rationales.symbols.json"
+    if done.exists() or (run_dir / "weights.jsonl").exists() or not getattr(cfg, "normalize_symbols", True):
+        return None
+    report = symbols.normalize_rationale_file(run_dir / "rationales.jsonl", load_tokenizer(cfg))
+    data.write_atomically(done, json.dumps(report, indent=1) + "\n")
+    return report
+
+
+
 def stage_weigh(cfg: KPODConfig, run_dir: Path) -> dict | None:
     """Learn the token weighting on the rationales (Eq. 7) and weigh their tokens (Eq. 3).
 
@@ -304,7 +324,8 @@ def _forget_finished(run_dir: Path) -> None:
     """`force`: remove every stage output except the teacher's cache (answers cost money)."""
     import shutil
 
-    for path in [run_dir / "rationales.jsonl", *(run_dir / "questions").glob("*.jsonl"),
+    for path in [run_dir / "rationales.jsonl", run_dir / "rationales.symbols.json",
+                 *(run_dir / "questions").glob("*.jsonl"),
                  *run_dir.glob("weights*.json*"), *run_dir.glob("difficulty*.jsonl"), *run_dir.glob("schedule*.json")]:
         path.unlink(missing_ok=True)
     shutil.rmtree(run_dir / "students", ignore_errors=True)
@@ -359,7 +380,7 @@ def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages) ->
     questions = timed("questions", lambda: stage_questions(cfg, run_dir))
     steps = [
         ("teach", lambda: stage_teach(cfg, run_dir, questions["train"])),
-        ("weigh", lambda: stage_weigh(cfg, run_dir)),
+        ("weigh", lambda: (stage_student_symbols(cfg, run_dir), stage_weigh(cfg, run_dir))),
         ("difficulty", lambda: stage_difficulty(cfg, run_dir, methods)),
         ("schedule", lambda: stage_schedule(cfg, run_dir, methods)),
     ]

@@ -117,6 +117,12 @@ def summarise(run_dir: Path) -> dict:
         cached = [r for _, r in data.read_jsonl(cache, tolerate_truncated_tail=True)]
         summary["teacher_answers"] = len(cached)
         summary["teacher_accuracy"] = round(sum(bool(r.get("correct")) for r in cached) / max(1, len(cached)), 4)
+    symbols = run_dir / "rationales.symbols.json"
+    if symbols.exists():
+        record = json.loads(symbols.read_text())
+        if record["replaced"] or record["unknown"]:  # only a student that needed it (FlanT5-like)
+            summary["student_symbols_replaced"] = sum(record["replaced"].values())
+            summary["student_unk_tokens_left"] = record["unk_tokens_after"]
     weights = run_dir / "weights.summary.json"
     if weights.exists():
         record = json.loads(weights.read_text())

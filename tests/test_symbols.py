@@ -1,0 +1,94 @@
+"""Teacher text the student can write (`kpod_lite.symbols`): a symbol becomes ASCII only when
+the student's tokenizer maps it to <unk>, one character for one, counted; what has no
+replacement is counted, not dropped; the pipeline rewrites rationales.jsonl once, before the
+weighting (Eq. 3), so Eq. 8 and Eq. 15 see the same text."""
+
+import json
+import os
+
+import pytest
+from transformers import AutoTokenizer
+
+from kpod_lite import data, pipeline, symbols
+from kpod_lite.config import preset
+from kpod_lite.models import standins, train_tokenizer, wrap_tokenizer
+
+# Written for this test in the way an LLM teacher typesets arithmetic.
+TEACHER_TEXT = ("She sells 48 ÷ 2 = 24 cookies. Then she has 48 − 24 = 24 left. Each box holds 3 × 4 = 12, "
+                "“a dozen”. Pages 3–5 are {done}. We need x < 5.")
+
+
+@pytest.fixture(scope="module")
+def t5():
+    return AutoTokenizer.from_pretrained(standins.build_t5_standin_tokenizer())
+
+
+@pytest.fixture(scope="module")
+def llama():
+    return AutoTokenizer.from_pretrained(standins.build_llama_standin_tokenizer())
+
+
+def test_the_t5_standin_gets_ascii_for_what_it_lacks_and_counts_what_has_no_replacement(t5):
+    assert {"÷", "−", "×", "{", "}", "<"} <= symbols.unknown_characters(t5, TEACHER_TEXT)
+    student = symbols.StudentSymbols(t5)
+    text = student.rewrite(TEACHER_TEXT)
+    assert text == ("She sells 48 / 2 = 24 cookies. Then she has 48 - 24 = 24 left. Each box holds 3 * 4 = 12, "
+                    '"a dozen". Pages 3-5 are (done). We need x < 5.')
+    report = student.report
+    assert report.replaced == {"÷": 1, "−": 1, "×": 1, "“": 1, "”": 1, "–": 1, "{": 1, "}": 1}
+    assert report.unknown == {"<": 1}, "no ASCII one-character 'less than': left in place, counted"
+    assert report.unk_tokens_before >= 9 and report.unk_tokens_after == 1
+    assert list(t5(text, add_special_tokens=False)["input_ids"]).count(t5.unk_token_id) == 1
+
+
+def test_tokenizers_that_know_every_character_keep_the_teachers_text(llama):
+    byte_bpe = wrap_tokenizer(train_tokenizer(["12 + 17 = 29 eggs."], vocab_size=300, sentinels=2), "llama")
+    for tokenizer in (llama, byte_bpe):  # byte fallback, byte-level BPE: nothing is ever <unk>
+        student = symbols.StudentSymbols(tokenizer)
+        assert student.rewrite(TEACHER_TEXT) == TEACHER_TEXT
+        assert not student.report.replaced and not student.report.unknown and student.report.texts_changed == 0
+
+
+def test_replacements_are_one_character_for_one(t5):
+    assert all(len(c) == 1 and len(r) == 1 for c, r in symbols.ASCII_REPLACEMENTS.items())
+    with pytest.raises(ValueError, match="one character for one character"):
+        symbols.StudentSymbols(t5, {"≤": "<="})
+
+
+def test_a_rationale_file_is_rewritten_in_place_once_and_its_spans_stay_valid(tmp_path, t5):
+    path = tmp_path / "rationales.jsonl"
+    operator = TEACHER_TEXT.index("÷")
+    records = [{"id": "a", "question": "q", "answer": "24", "rationale": TEACHER_TEXT,
+                "spans": [[operator, operator + 1, "operator"]]},
+               {"id": "b", "question": "q", "answer": "3", "rationale": "1 + 2 = 3."}]
+    data.write_jsonl(path, records)
+    report = symbols.normalize_rationale_file(path, t5)
+    assert report["texts"] == 2 and report["texts_changed"] == 1 and report["replaced"]["÷"] == 1
+    rewritten = [r for _, r in data.read_jsonl(path)]
+    start, end, _ = rewritten[0]["spans"][0]
+    assert rewritten[0]["rationale"][start:end] == "/", "the keypoint span now covers the ASCII operator"
+    assert rewritten[1] == records[1]
+    inode = os.stat(path).st_ino
+    again = symbols.normalize_rationale_file(path, t5)
+    assert again["texts_changed"] == 0 and not again["replaced"] and again["unknown"] == {"<": 1}
+    assert os.stat(path).st_ino == inode, "nothing to replace: the file is not rewritten"
+
+
+def test_the_pipeline_stage_runs_once_before_the_weights_and_reports_its_counts(tmp_path):
+    cfg = preset("tiny").replace(student="tiny-t5-spm", weighting_predictor=None)
+    data.write_jsonl(tmp_path / "rationales.jsonl",
+                     [{"id": "a", "question": "q", "answer": "24", "rationale": TEACHER_TEXT}])
+    report = pipeline.stage_student_symbols(cfg, tmp_path)
+    assert report["replaced"]["×"] == 1
+    assert json.loads((tmp_path / "rationales.symbols.json").read_text())["unk_tokens_after"] == 1
+    assert "÷" not in next(data.read_jsonl(tmp_path / "rationales.jsonl"))[1]["rationale"]
+    assert pipeline.stage_student_symbols(cfg, tmp_path) is None, "done once"
+    summary = pipeline.summarise(tmp_path)
+    assert summary["student_symbols_replaced"] == 8 and summary["student_unk_tokens_left"] == 1
+    # A folder whose weights were made from the text as it was is left alone (they would not align).
+    other = tmp_path / "old"
+    other.mkdir()
+    data.write_jsonl(other / "rationales.jsonl", [{"id": "a", "question": "q", "answer": "1", "rationale": "3 × 4"}])
+    (other / "weights.jsonl").write_text("")
+    assert pipeline.stage_student_symbols(cfg, other) is None
+    assert "×" in next(data.read_jsonl(other / "rationales.jsonl"))[1]["rationale"]
