@@ -2,13 +2,15 @@
 and what their "▁" pieces do to the token weights of Eq. 15: a target token must carry the
 weight w_j (Eq. 3) that the weighting gave that very token, which Eq. 8 scored it with."""
 
+import json
 import os
 import random
 
 import pytest
 from transformers import AutoTokenizer, LlamaTokenizerFast, T5TokenizerFast
 
-from kpod_lite import synthetic
+from kpod_lite import data, pipeline, synthetic
+from kpod_lite.config import preset
 from kpod_lite.difficulty import token_steps
 from kpod_lite.distill import split_at_step, target_token_weights
 from kpod_lite.families import family_of
@@ -125,3 +127,46 @@ def test_eq15_gives_each_target_token_the_weight_of_the_same_token_that_eq3_and_
                 assert steps[k] >= c, "a target token is in a step the student must write (Eq. 14)"
                 checked += 1
     assert lone_markers > 50 and checked > 1000, "the text must hold the lone '▁' pieces the rule is about"
+
+
+# --- the whole pipeline on each stand-in (small) -------------------------------------------------
+
+
+def _small(cfg):
+    return cfg.replace(weighting_predictor=None, ood=(), epochs=2, weighting_epochs=1,
+                       weighting_predictor_warmup_steps=2, max_new_tokens=16, eval_batch_size=8)
+
+
+def test_the_pipeline_runs_on_the_t5_standin_from_a_gsm8k_file_typeset_by_a_teacher(tmp_path):
+    """Worked solutions in GSM8K's format, typeset with ÷, ×, − (as LLM teachers write them):
+    the T5 stand-in has no piece for those, so the rationales the student learns are rewritten."""
+    typeset = str.maketrans({"/": "÷", "*": "×", "-": "−"})
+    problems = synthetic.generate_dataset(8, seed=5, config=synthetic.SyntheticConfig(ops=("*", "/", "-")))
+    lines = [{"question": p.question, "answer": f"{p.rationale.translate(typeset)}\n#### {p.answer}"} for p in problems]
+    source = tmp_path / "gsm8k.jsonl"
+    source.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    cfg = _small(preset("tiny").replace(student="tiny-t5-spm", dataset="gsm8k", data_format="gsm8k", teacher="gold",
+                                        train_file=str(source), test_file=str(source)))
+    run = tmp_path / "run"
+    pipeline.run(cfg, run)
+    report = json.loads((run / "rationales.symbols.json").read_text())
+    assert report["replaced"] and report["unk_tokens_before"] > 0 and report["unk_tokens_after"] == 0
+    tokenizer = AutoTokenizer.from_pretrained(standins.build_t5_standin_tokenizer())
+    rationales = [r for _, r in data.read_jsonl(run / "rationales.jsonl")]
+    assert rationales and all(tokenizer.unk_token_id not in rationale_tokens(tokenizer, r["rationale"])[0]
+                              for r in rationales), "no <unk> in what the student learns to write"
+    weights = [r for _, r in data.read_jsonl(run / "weights.jsonl")]
+    assert any(token == "▁" for r in weights for token in r["tokens"]), "the stand-in's own pieces"
+    history = json.loads((pipeline.student_dir(run, cfg.method, cfg.seed) / "history.json").read_text())
+    assert history["history"][-1]["target_tokens"] > 0
+    assert json.loads((pipeline.student_dir(run, cfg.method, cfg.seed) / "eval.json").read_text())["test"]["questions"] == 8
+
+
+def test_the_pipeline_runs_on_the_llama_standin_on_synthetic_questions(tmp_path):
+    cfg = _small(preset("tiny").replace(student="tiny-llama-spm", train_size=8, validation_size=0, test_size=2))
+    pipeline.run(cfg, tmp_path)
+    report = json.loads((tmp_path / "rationales.symbols.json").read_text())
+    assert report["texts"] > 0 and not report["replaced"] and not report["unknown"], "byte fallback knows all"
+    weights = [r for _, r in data.read_jsonl(tmp_path / "weights.jsonl")]
+    assert weights and all(r["tokens"][0].startswith("▁") for r in weights), "LLaMA's dummy prefix"
+    assert json.loads((pipeline.student_dir(tmp_path, cfg.method, cfg.seed) / "eval.json").read_text())["test"]

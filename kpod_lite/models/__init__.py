@@ -21,7 +21,11 @@ builds itself, once, and caches in the user's cache folder:
   untied output layer), pretrained with T5's span-corruption objective;
 - `tiny-llama`: a `LlamaForCausalLM`, pretrained with next-token prediction.
 
-Both are pretrained on questions and on teacher-style rationales as *separate* documents:
+`tiny-t5-spm` and `tiny-llama-spm` are the same two students on SentencePiece tokenizers built
+like FlanT5's and LLaMA's (`kpod_lite.models.standins`: unigram with `<unk>`, BPE with byte
+fallback), so the real students' tokenisation is tested on a CPU too.
+
+All four are pretrained on questions and on teacher-style rationales as *separate* documents:
 they learn the language of the problems, never the question -> rationale mapping, which is
 what distillation teaches them later. Each build is seeded and deterministic on a given CPU,
 takes about a minute for both on 2 CPU cores, and is saved with `save_pretrained` (safetensors) into
@@ -49,6 +53,7 @@ from kpod_lite.models.loading import (
     trainable_parameters,
 )
 from kpod_lite.models.pretraining import pad_right, pretraining_loss, span_corrupt
+from kpod_lite.models.standins import build_llama_standin_tokenizer, build_t5_standin_tokenizer
 from kpod_lite.models.tiny import (
     BUILD_VERSION,
     CACHE_ENV,
@@ -67,7 +72,7 @@ from kpod_lite.models.tokenizer import BOS, EOS, PAD, UNK, sentinel_tokens, trai
 
 __all__ = [
     "BOS", "BUILD_VERSION", "CACHE_ENV", "EOS", "PAD", "TINY_SPECS", "UNK", "TinySpec", "apply_lora",
-    "bf16_supported", "build_tiny_model", "cache_root", "heldout_corpus", "load_student", "load_tokenizer",
+    "bf16_supported", "build_llama_standin_tokenizer", "build_t5_standin_tokenizer", "build_tiny_model", "cache_root", "heldout_corpus", "load_student", "load_tokenizer",
     "pad_right", "pretraining_corpus", "pretraining_loss", "sentinel_tokens", "span_corrupt", "student_dtype",
     "student_family", "student_input_embeddings", "tiny_model_config", "tiny_model_key", "tiny_model_path",
     "tiny_spec", "train_tokenizer", "trainable_parameters", "wrap_tokenizer",

@@ -90,12 +90,16 @@ def _sample_texts() -> list[str]:
 def _corpus() -> tuple[str, ...]:
     from kpod_lite.models.tiny import pretraining_corpus
 
-    return tuple(pretraining_corpus(STANDIN_CORPUS_SEED, STANDIN_CORPUS_SIZE) + _sample_texts())
+    # Every printable ASCII character once, as the real vocabularies hold them all (bar T5's
+    # missing few), even those the project's own text never writes, such as '"'.
+    ascii_line = " ".join(chr(code) for code in range(33, 127))
+    return tuple(pretraining_corpus(STANDIN_CORPUS_SEED, STANDIN_CORPUS_SIZE) + _sample_texts() + [ascii_line])
 
 
 def standin_corpus() -> list[str]:
     """The text both stand-ins are trained on: the tiny students' pretraining documents
-    (questions in the §3.1 template, teacher-style rationales) and the sample files' text;
+    (questions in the §3.1 template, teacher-style rationales), the sample files' text and
+    one line of every printable ASCII character;
     computed once per process."""
     return list(_corpus())
 
