@@ -23,6 +23,7 @@ from collections import Counter
 from transformers import AutoTokenizer
 
 from kpod_lite import symbols, synthetic
+from kpod_lite.data import split_steps
 from kpod_lite.distill import split_at_step
 from kpod_lite.families import family_of
 from kpod_lite.models import standins, tiny_spec, train_tokenizer, wrap_tokenizer
@@ -53,7 +54,7 @@ def weight_changes(tokenizer, model_type: str, problems) -> dict:
     for problem in problems:
         ids, offsets = rationale_tokens(tokenizer, problem.rationale)
         weights = [rng.random() for _ in ids]
-        for c in range(len(synthetic_steps(problem.rationale)) + 1):
+        for c in range(len(split_steps(problem.rationale)) + 1):
             _, offset = split_at_step(problem.rationale, c)
             remaining = problem.rationale[offset:].strip()
             example = encode_student_example(tokenizer, family, "Q", format_rationale_target(remaining, problem.answer))
@@ -66,12 +67,6 @@ def weight_changes(tokenizer, model_type: str, problems) -> dict:
                     pieces[tokenizer.convert_ids_to_tokens(ids[new])] += 1
     return {"target_tokens": total, "changed": changed, "percent": round(100 * changed / max(1, total), 2),
             "pieces_most_changed": dict(pieces.most_common(8))}
-
-
-def synthetic_steps(rationale: str):
-    from kpod_lite.data import split_steps
-
-    return split_steps(rationale)
 
 
 def unk_counts(tokenizer, texts) -> dict:
