@@ -420,6 +420,15 @@ def test_token_classes_follow_character_labels(tiny):
     assert classes.count(None) == sum(1 for i in ids if tokenizer.decode([i]).isspace())
 
 
+def test_a_sentencepiece_marker_is_not_scored_as_the_keypoint_it_shares_a_span_with():
+    """SentencePiece's lone "▁" before "+" has the span of the "+" (offsets below, as the T5
+    stand-in gives them): the "+" owns those characters, the marker is left out of the AUROC."""
+    text = "3 + 4"
+    spans = [[0, 1, "number"], [1, 2, "plain"], [2, 3, "operator"], [3, 4, "plain"], [4, 5, "number"]]
+    offsets = [(0, 1), (2, 3), (2, 3), (4, 5)]  # "▁3", "▁", "+", "▁4"
+    assert token_classes(offsets, spans, text) == ["number", None, "operator", "number"]
+
+
 def test_keypoint_auroc_of_oracle_and_inverted_weights(tiny, records):
     _, tokenizer = tiny
     oracle, inverted = [], []

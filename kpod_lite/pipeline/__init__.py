@@ -173,12 +173,11 @@ def stage_student_symbols(cfg: KPODConfig, run_dir: Path) -> dict | None:
     from kpod_lite.models import load_tokenizer
 
     done = run_dir / "rationales.symbols.json"
-    if done.exists() or (run_dir / "weights.jsonl").exists() or not getattr(cfg, "normalize_symbols", True):
+    if done.exists() or (run_dir / "weights.jsonl").exists() or not cfg.normalize_symbols:
         return None
     report = symbols.normalize_rationale_file(run_dir / "rationales.jsonl", load_tokenizer(cfg))
     data.write_atomically(done, json.dumps(report, indent=1) + "\n")
     return report
-
 
 
 def stage_weigh(cfg: KPODConfig, run_dir: Path) -> dict | None:

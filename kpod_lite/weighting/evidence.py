@@ -18,24 +18,24 @@ from kpod_lite.data import rationale_key
 from kpod_lite.models import load_student
 from kpod_lite.weighting.output import weigh
 from kpod_lite.weighting.sizes import weighting_max_tokens
+from kpod_lite.weighting.tokens import character_owners
 from kpod_lite.weighting.training import WeightCollapseWarning, train_weighter
 
 
 def token_classes(offsets, spans, text: str) -> list[str | None]:
-    """Each token's label: the label of most of its non-space characters (`spans`: [start, end,
-    label] over `text`, as the template teacher writes them); None for a whitespace-only token."""
+    """Each token's label: the label of most of the non-space characters it owns (`spans`:
+    [start, end, label] over `text`, as the template teacher writes them); None for a token that
+    owns none, whitespace or a SentencePiece "▁" whose span its next piece owns
+    (`character_owners`), so a marker is not scored as the keypoint after it."""
     labels = {}
     for start, end, label in spans:
         for position in range(int(start), int(end)):
             labels[position] = label
-    classes = []
-    for start, end in offsets:
-        counts: dict[str, int] = {}
-        for position in range(start, end):
-            if position in labels and not text[position].isspace():
-                counts[labels[position]] = counts.get(labels[position], 0) + 1
-        classes.append(max(counts, key=counts.get) if counts else None)
-    return classes
+    counts: list[dict[str, int]] = [{} for _ in offsets]
+    for position, index in character_owners(offsets).items():
+        if position in labels and not text[position].isspace():
+            counts[index][labels[position]] = counts[index].get(labels[position], 0) + 1
+    return [max(c, key=c.get) if c else None for c in counts]
 
 
 def keypoint_auroc(weight_records, rationale_records) -> dict:

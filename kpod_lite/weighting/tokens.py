@@ -23,6 +23,20 @@ from kpod_lite.weighting.masks import mask_token_id
 from kpod_lite.weighting.sizes import weighting_max_tokens
 
 
+def character_owners(offsets: Sequence[Sequence[int]]) -> dict[int, int]:
+    """For each character covered by a token, the token it belongs to: of the tokens covering
+    it, the narrowest, then the later one. A SentencePiece "▁" that shares its span with the
+    number or operator after it so owns nothing (`matching_rationale_tokens`)."""
+    owner: dict[int, int] = {}
+    for index, (start, end) in enumerate(offsets):
+        start, end = int(start), int(end)
+        for position in range(start, end):
+            held = owner.get(position)
+            if held is None or end - start <= int(offsets[held][1]) - int(offsets[held][0]):
+                owner[position] = index
+    return owner
+
+
 def matching_rationale_tokens(rationale_offsets: Sequence[Sequence[int]],
                               spans: Iterable[tuple[int, int]]) -> list[int | None]:
     """For each span (start, end) of rationale characters, in order, the index of the rationale
@@ -42,15 +56,10 @@ def matching_rationale_tokens(rationale_offsets: Sequence[Sequence[int]],
     operators, the keypoints the weights are meant to find.
     """
     by_span: dict[tuple[int, int], list[int]] = {}
-    owner: dict[int, int] = {}
     for index, (start, end) in enumerate(rationale_offsets):
-        start, end = int(start), int(end)
-        if end > start:
-            by_span.setdefault((start, end), []).append(index)
-        for position in range(start, end):
-            held = owner.get(position)
-            if held is None or end - start <= rationale_offsets[held][1] - rationale_offsets[held][0]:
-                owner[position] = index
+        if int(end) > int(start):
+            by_span.setdefault((int(start), int(end)), []).append(index)
+    owner = character_owners(rationale_offsets)
     out: list[int | None] = []
     previous, run = None, 0
     for start, end in spans:
