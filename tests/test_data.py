@@ -20,11 +20,14 @@ from kpod_lite.data import (
     DataFormatError,
     Example,
     Step,
+    UnusableRecordError,
     append_jsonl,
     answers_match,
     extract_answer,
     load_examples,
+    load_examples_with_report,
     normalize_answer,
+    parse_answer_choices,
     read_jsonl,
     save_examples,
     split_steps,
@@ -154,11 +157,17 @@ GOOD_GSM8K = {"question": "Tim has 2 cats and 3 dogs. How many pets?", "answer":
 def test_unparseable_answer_names_file_line_and_field(tmp_path):
     bad = {"question": "Q?", "answer": "so\n#### 12 apples and"}
     path = jsonl(tmp_path / "x.jsonl", GOOD_GSM8K, GOOD_GSM8K, bad)
-    with pytest.raises(DataFormatError) as caught:
-        load_examples(path, "gsm8k")
+    with pytest.raises(UnusableRecordError) as caught:
+        load_examples(path, "gsm8k", strict=True)
     error = caught.value
-    assert (error.line, error.field) == (3, "answer")
+    assert (error.line, error.field, error.reason) == (3, "answer", "answer is not a number")
     assert str(error) == f"{path}:3: field 'answer': cannot parse '12 apples and' as a number"
+    # by default the record is skipped and counted, not the file refused
+    examples, report = load_examples_with_report(path, "gsm8k")
+    assert [e.id for e in examples] == ["gsm8k-1", "gsm8k-2"]
+    assert (report.read, report.skipped) == (2, 1)
+    assert report.reasons == {"field 'answer': answer is not a number": 1}
+    assert [str(e) for e in report.errors] == [str(error)]
 
 
 def test_bad_json_line_names_the_line(tmp_path):
@@ -191,7 +200,7 @@ def test_json_list_record_errors_name_index_and_id(tmp_path):
     records[1]["Answer"] = "two and a half"
     path = write(tmp_path / "s.json", json.dumps(records))
     with pytest.raises(DataFormatError) as caught:
-        load_examples(path, "svamp")
+        load_examples(path, "svamp", strict=True)
     assert caught.value.line is None and caught.value.field == "Answer"
     assert str(caught.value).startswith(f"{path}: record [1] (ID 'chal-2'): field 'Answer': cannot parse")
 
@@ -217,7 +226,7 @@ ASDIV_GOOD = ('<Problem ID="p-1" Grade="1" Source="s"><Body>Sam has 2 pens.</Bod
         ('<Problem ID="p-2"><Body>B.</Body><Question>Q?</Question></Problem>',
          "Answer", "missing"),
         ('<Problem ID="p-2"><Question>Q?</Question><Answer>5 (hours); 4 (hours)</Answer></Problem>',
-         "Answer", "cannot parse"),
+         "Answer", "cannot parse"),  # raised only with strict=True, else skipped (test below)
         ('<Problem ID="p-2"><Question>Q?</Question><Answer>1</Answer><Answer>2</Answer></Problem>',
          "Answer", "appears twice"),
     ],
@@ -225,7 +234,7 @@ ASDIV_GOOD = ('<Problem ID="p-1" Grade="1" Source="s"><Body>Sam has 2 pens.</Bod
 def test_asdiv_record_problems_name_index_and_id(tmp_path, problem, field, message):
     path = write(tmp_path / "a.xml", ASDIV_HEAD + ASDIV_GOOD + problem + ASDIV_TAIL)
     with pytest.raises(DataFormatError) as caught:
-        load_examples(path, "asdiv")
+        load_examples(path, "asdiv", strict=True)
     assert caught.value.field == field and caught.value.record == "record [1] (ID 'p-2')"
     assert message in str(caught.value) and str(path) in str(caught.value)
 
@@ -255,7 +264,7 @@ def test_csqa_record_problems(tmp_path, mutate, field, message):
     mutate(record)
     path = jsonl(tmp_path / "c.jsonl", lines[0], record)
     with pytest.raises(DataFormatError) as caught:
-        load_examples(path, "csqa")
+        load_examples(path, "csqa", strict=True)  # strict: an answerKey "F" alone would be skipped
     assert (caught.value.line, caught.value.field) == (2, field)
     assert message in caught.value.message
 
@@ -264,8 +273,10 @@ def test_instruction_label_must_be_one_of_the_parsed_choices(tmp_path):
     records = [{"instruction": "Pick one.\nAnswer Choices: (A) red (B) blue", "output": "...", "label": "C"}]
     path = write(tmp_path / "i.json", json.dumps(records))
     expected = r"record \[0\]: field 'label': answer 'C' is not one of the options"
-    with pytest.raises(DataFormatError, match=expected):
-        load_examples(path, "instruction")
+    with pytest.raises(UnusableRecordError, match=expected):
+        load_examples(path, "instruction", strict=True)
+    assert load_examples_with_report(path, "instruction")[1].reasons == {
+        "field 'label': answer is not one of the options": 1}
 
 
 def test_duplicate_ids_are_rejected_with_both_places(tmp_path):
@@ -290,7 +301,7 @@ def test_skip_invalid_skips_counts_and_warns(tmp_path, caplog):
         examples = load_examples(path, "gsm8k", skip_invalid=True, errors=errors)
     assert [e.id for e in examples] == ["gsm8k-1", "gsm8k-4"]
     assert [(e.line, e.field) for e in errors] == [(2, None), (3, "answer"), (5, "answer")]
-    assert "skipped 3 invalid record(s), kept 2" in caplog.text
+    assert "read 2 of 5 record(s), skipped 3" in caplog.text
     assert load_examples(path, "gsm8k", skip_invalid=True) == examples  # errors list is optional
 
 

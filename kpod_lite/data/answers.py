@@ -37,6 +37,12 @@ NUMBER_PATTERN = re.compile(
 # "9 (apples)": ASDiv writes the unit in parentheses after the value.
 _UNIT_SUFFIX = re.compile(r"^(?P<value>.*?)\s*\((?P<unit>[^()]*)\)\s*$", re.DOTALL)
 
+# "3/4", "-1/2", "1 1/2": a fraction as ASDiv writes some answers. Its value is the answer,
+# rounded to `_FRACTION_PLACES` decimals when it does not end (1/3 -> 0.333333), which
+# `answers_match`'s tolerance then accepts against any longer spelling.
+_FRACTION = re.compile(r"(?P<sign>[-\u2212]?)(?:(?P<whole>[0-9]+)\s+)?(?P<num>[0-9]+)/(?P<den>[0-9]+)")
+_FRACTION_PLACES = 6
+
 _CHOICE_ANSWER = re.compile(r"\(?\s*([A-Za-z])\s*\)?\.?")
 
 
@@ -45,6 +51,16 @@ def _split_unit(text: str) -> tuple[str, str | None]:
     if match and match.group("value"):
         return match.group("value"), match.group("unit").strip()
     return text, None
+
+
+def _fraction_value(match: re.Match) -> str | None:
+    """The canonical decimal of a `_FRACTION` match; None for a zero denominator."""
+    numerator, denominator = int(match.group("num")), int(match.group("den"))
+    if denominator == 0:
+        return None
+    value = Decimal(int(match.group("whole") or 0)) + Decimal(numerator) / Decimal(denominator)
+    value = value.quantize(Decimal(1).scaleb(-_FRACTION_PLACES))
+    return _canonical_number(match.group("sign") + format(value, "f"))
 
 
 def _canonical_number(number: str) -> str:
@@ -64,7 +80,8 @@ def normalize_answer(text: str | int | float, kind: str = "number") -> str | Non
     """One spelling per answer, so that answers can be compared as strings; None if unparseable.
 
     kind="number": "1,234" -> "1234", "$1.50" -> "1.5", "18.0" -> "18", "+7" -> "7",
-    ".5" -> "0.5", "9 (apples)" -> "9", "50%" -> "50", "72." -> "72"; ints and floats are
+    ".5" -> "0.5", "9 (apples)" -> "9", "50%" -> "50", "72." -> "72", "3/4" -> "0.75",
+    "1 1/2" -> "1.5", "1/3" -> "0.333333" (6 decimals when it does not end); ints and floats are
     accepted too (SVAMP stores 8.0). Anything else around the number -- "12 apples" --
     makes it unparseable, and so does scientific notation ("1e3").
     kind="choice": "(B)", "b", "B.", "B)" -> "B".
@@ -89,6 +106,9 @@ def normalize_answer(text: str | int | float, kind: str = "number") -> str | Non
     value, _unit = _split_unit(text.strip())
     value = value.strip()
     value = value.removesuffix(".").removesuffix("%").strip()  # "72." ends a sentence, "%" is a unit
+    fraction = _FRACTION.fullmatch(value)
+    if fraction:
+        return _fraction_value(fraction)
     if not NUMBER_PATTERN.fullmatch(value):
         return None
     return _canonical_number(value)

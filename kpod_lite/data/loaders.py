@@ -26,8 +26,9 @@ from xml.etree.ElementTree import Element, ParseError
 from xml.parsers.expat import errors as expat_errors
 
 from kpod_lite.data.answers import _split_unit, normalize_answer
+from kpod_lite.data.choices import parse_answer_choices
 from kpod_lite.data.jsonl import _jsonl_objects, write_jsonl
-from kpod_lite.data.records import DataFormatError, Example
+from kpod_lite.data.records import DataFormatError, Example, LoadReport, UnusableRecordError
 
 logger = logging.getLogger("kpod_lite.data")  # the data layer's one logger (see jsonl.py)
 
@@ -42,6 +43,9 @@ class _Location:
 
     def error(self, field: str | None, message: str) -> DataFormatError:
         return DataFormatError(self.path, self.line, field, message, record=self.record)
+
+    def unusable(self, field: str, message: str, reason: str) -> UnusableRecordError:
+        return UnusableRecordError(self.path, self.line, field, message, record=self.record, reason=reason)
 
     def __str__(self) -> str:
         return f"line {self.line}" if self.line is not None else str(self.record)
@@ -126,19 +130,35 @@ def _required(
     return value
 
 
+_RATIO = re.compile(r"\s*[0-9.,]+\s*:\s*[0-9.,]+\s*(?::\s*[0-9.,]+\s*)*")
+
+
 def _answer(value: Any, kind: str, where: _Location, field_name: str) -> str:
+    """The normalised answer; a value that is there but no number / option letter is unusable
+    (skipped and counted), a value of the wrong JSON type is a malformed record."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise where.error(field_name, f"expected a string or a number, got {type(value).__name__}")
     answer = normalize_answer(value, kind)
-    if answer is None:
-        wanted = "a number" if kind == "number" else "an option letter"
-        raise where.error(field_name, f"cannot parse {value!r} as {wanted}")
-    return answer
+    if answer is not None:
+        return answer
+    if kind != "number":
+        raise where.unusable(field_name, f"cannot parse {value!r} as an option letter", "answer is not an option letter")
+    text = str(value)
+    if not text.strip():
+        raise where.unusable(field_name, "empty: the record has no answer", "no answer")
+    if ";" in text:  # ASDiv: "3 (hours); 20 (minutes)"
+        reason = "several answers, not one number"
+    elif _RATIO.fullmatch(_split_unit(text)[0]):  # ASDiv: "5:4"
+        reason = "answer is a ratio, not one number"
+    else:  # ASDiv: "Mrs. Hilt"; GSM8K "#### 12 apples and"
+        reason = "answer is not a number"
+    raise where.unusable(field_name, f"cannot parse {value!r} as a number", reason)
 
 
 def _check_choice(answer: str, choices: dict[str, str], where: _Location, field_name: str) -> None:
     if answer not in choices:
-        raise where.error(field_name, f"answer {answer!r} is not one of the options {list(choices)}")
+        message = f"answer {answer!r} is not one of the options {list(choices)}"
+        raise where.unusable(field_name, message, "answer is not one of the options")
 
 
 def _meta(derived: dict, raw: dict, core: Iterable[str], where: _Location) -> dict:
@@ -210,7 +230,9 @@ def _from_csqa(raw: dict, where: _Location, position: int) -> Example:
         choices[label] = _required(option, "text", where, field_name=f"{name}.text").strip()
     if not choices:
         raise where.error("question.choices", "empty")
-    answer = _answer(_required(raw, "answerKey", where), "choice", where, "answerKey")
+    if "answerKey" not in raw:  # the official test split has no labels
+        raise where.unusable("answerKey", "missing: an unlabelled record", "no answer (unlabelled)")
+    answer = _answer(_required(raw, "answerKey", where, allow_empty=True), "choice", where, "answerKey")
     _check_choice(answer, choices, where, "answerKey")
     inner_meta = _meta({}, inner, ("stem", "choices"), where)
     meta = _meta(inner_meta, raw, ("id", "question", "answerKey"), where)
@@ -218,9 +240,6 @@ def _from_csqa(raw: dict, where: _Location, position: int) -> Example:
 
 
 _ANSWER_CHOICES = re.compile(r"answer\s+choices\s*:", re.IGNORECASE)
-_OPTION = re.compile(r"\(([A-Za-z])\)\s*(.*?)\s*(?=\([A-Za-z]\)|\Z)", re.DOTALL)
-
-
 def _from_instruction(raw: dict, where: _Location, position: int) -> Example:
     instruction = _required(raw, "instruction", where)
     if "label" not in raw:
@@ -230,18 +249,16 @@ def _from_instruction(raw: dict, where: _Location, position: int) -> Example:
     question = instruction
     if split:
         question = instruction[: split.start()]
-        choices = {}
-        for letter, text in _OPTION.findall(instruction[split.end():]):
-            if letter.upper() in choices:
-                raise where.error("instruction", f"option ({letter}) appears twice")
-            choices[letter.upper()] = text
-        if not choices:
-            raise where.error("instruction", "'Answer Choices:' is not followed by '(A) ...' options")
+        choices = parse_answer_choices(instruction[split.end():])
+        if choices is None:
+            message = ("the options after 'Answer Choices:' are in no known layout "
+                       "('(A) x (B) y' inline, or one '(A) x' / 'A. x' / 'A) x' a line, from A on)")
+            raise where.unusable("instruction", message, "options in no known layout")
+    if not question.strip():
+        raise where.error("instruction", "no question before 'Answer Choices:'")
     answer = _answer(raw["label"], "choice" if choices else "number", where, "label")
     if choices:
         _check_choice(answer, choices, where, "label")
-    if not question.strip():
-        raise where.error("instruction", "no question before 'Answer Choices:'")
     meta = _meta({}, raw, ("instruction", "label"), where)
     return Example(f"instruction-{position}", question.strip(), answer, choices, "instruction", meta)
 
@@ -286,38 +303,52 @@ def load_examples(
     *,
     skip_invalid: bool = False,
     errors: list | None = None,
+    strict: bool = False,
 ) -> list[Example]:
     """Read a benchmark file in format `fmt` (see the `kpod_lite.data` docstring) into `Example`s.
 
-    A bad record raises `DataFormatError`. With ``skip_invalid=True`` it is skipped instead,
-    appended to `errors` when a list is given, and a warning says how many were skipped.
-    Problems with the file as a whole (not JSON, not XML, wrong root) always raise. Ids must
-    be unique within a file.
+    A record whose content cannot be used (`UnusableRecordError`: an answer that is a name, a
+    ratio, several values; options in no known layout) is skipped and counted, and one warning
+    sums the skips up; ``strict=True`` raises on it instead. A malformed record (not an object,
+    a field missing or of the wrong type, a duplicate id) raises `DataFormatError`; with
+    ``skip_invalid=True`` it is skipped and counted too. Every skipped record's error is
+    appended to `errors` when a list is given. A file that is not the format at all (not JSON,
+    not XML, the wrong root, no record of the format in it) always raises. Ids must be unique
+    within a file. `load_examples_with_report` returns the counts as well.
     """
+    examples, report = _load(path, fmt, skip_invalid=skip_invalid, strict=strict, errors=errors)
+    if report.skipped:
+        logger.warning("%s", report.summary())
+    return examples
+
+
+def load_examples_with_report(
+    path: str | os.PathLike, fmt: str, *, skip_invalid: bool = False, strict: bool = False
+) -> tuple[list[Example], LoadReport]:
+    """`load_examples` without the warning, with a `LoadReport` of what was read and skipped."""
+    return _load(path, fmt, skip_invalid=skip_invalid, strict=strict, errors=None)
+
+
+def _load(path, fmt, *, skip_invalid, strict, errors) -> tuple[list[Example], LoadReport]:
     if fmt not in _LOADERS:
         raise DataFormatError(path, None, None, f"unknown data format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if Path(path).is_dir():
         raise DataFormatError(path, None, None, "is a directory: name the data file itself")
     source, convert = _LOADERS[fmt]
+    report = LoadReport(str(path), fmt)
     try:
-        examples, skipped = _convert_all(source(path), convert, skip_invalid)
+        examples = _convert_all(source(path), convert, report, skip_invalid, strict, errors)
     except UnicodeDecodeError as error:
         raise DataFormatError(path, None, None, f"not UTF-8 text ({error.reason}); re-save the file as UTF-8") from None
-    if skipped:
-        if errors is not None:
-            errors.extend(skipped)
-        logger.warning(
-            "%s: skipped %d invalid record(s), kept %d; first problem: %s",
-            path, len(skipped), len(examples), skipped[0],
-        )
-    return examples
+    return examples, report
 
 
-def _convert_all(records, convert, skip_invalid: bool) -> tuple[list[Example], list[DataFormatError]]:
-    """(examples, skipped errors) of a source's records; ids must be unique within a file."""
+def _convert_all(records, convert, report: LoadReport, skip_invalid: bool, strict: bool,
+                 errors: list | None) -> list[Example]:
+    """The examples of a source's records, skips counted in `report`; ids unique within a file."""
     examples: list[Example] = []
-    skipped: list[DataFormatError] = []
     first_seen: dict[str, _Location] = {}
+    malformed = 0
     for where, position, raw in records:
         try:
             if isinstance(raw, DataFormatError):
@@ -325,14 +356,31 @@ def _convert_all(records, convert, skip_invalid: bool) -> tuple[list[Example], l
             example = convert(raw, where, position)
             if example.id in first_seen:
                 raise where.error("id", f"duplicate id {example.id!r} (first at {first_seen[example.id]})")
+        except UnusableRecordError as error:
+            if strict:
+                raise
+            _skip(error, report, errors)
+            continue
         except DataFormatError as error:
             if not skip_invalid:
                 raise
-            skipped.append(error)
+            malformed += 1
+            _skip(error, report, errors)
             continue
         first_seen[example.id] = where
         examples.append(example)
-    return examples, skipped
+        report.read += 1
+    if not examples and malformed and malformed == report.skipped:
+        message = (f"not one of its {malformed} record(s) is a {report.fmt!r} record, so this is not a "
+                   f"{report.fmt} file; check --format. First problem: {report.errors[0]}")
+        raise DataFormatError(report.path, None, None, message)
+    return examples
+
+
+def _skip(error: DataFormatError, report: LoadReport, errors: list | None) -> None:
+    report.skip(error)
+    if errors is not None:
+        errors.append(error)
 
 
 def save_examples(path: str | os.PathLike, examples: Iterable[Example]) -> None:

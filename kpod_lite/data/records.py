@@ -8,6 +8,7 @@ of anything that does not parse.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 
 
@@ -51,6 +52,65 @@ class DataFormatError(ValueError):
 
 def _rebuild_error(path, line, field, message, record):
     return DataFormatError(path, line, field, message, record=record)
+
+
+class UnusableRecordError(DataFormatError):
+    """A well-formed record whose content cannot be used: an answer that is a name, a ratio or
+    several values, options after "Answer Choices:" in no known layout. The loaders skip and
+    count these (`LoadReport`) instead of refusing the file; ``reason`` is the short category
+    they are counted under ("answer is not a number"), the message says what was found."""
+
+    def __init__(self, path, line, field, message, *, record=None, reason: str):
+        self.reason = reason
+        super().__init__(path, line, field, message, record=record)
+
+    def __reduce__(self):
+        return (_rebuild_unusable, (self.path, self.line, self.field, self.message, self.record, self.reason))
+
+
+def _rebuild_unusable(path, line, field, message, record, reason):
+    return UnusableRecordError(path, line, field, message, record=record, reason=reason)
+
+
+# How many skipped records a report keeps whole; the rest are only counted.
+_KEPT_ERRORS = 10
+
+
+@dataclass
+class LoadReport:
+    """What `load_examples_with_report` made of one file: every record read or skipped.
+
+    ``read + skipped`` is the number of records the file holds. ``reasons`` counts the skips
+    by category ("field 'Answer': answer is a ratio, not one number"); ``errors`` keeps the
+    first few skipped records whole, as `DataFormatError`s naming file, line or record, and field.
+    """
+
+    path: str
+    fmt: str
+    read: int = 0
+    skipped: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    errors: list = field(default_factory=list)
+
+    def skip(self, error: DataFormatError) -> None:
+        self.skipped += 1
+        reason = getattr(error, "reason", None) or error.message
+        self.reasons[f"field {error.field!r}: {reason}" if error.field else reason] += 1
+        if len(self.errors) < _KEPT_ERRORS:
+            self.errors.append(error)
+
+    def summary(self) -> str:
+        """One line: "<path>: read 2300 of 2305 record(s), skipped 5 (3 x ..., 2 x ...)"."""
+        line = f"{self.path}: read {self.read} of {self.read + self.skipped} record(s)"
+        if self.skipped:
+            counted = "; ".join(f"{n} x {reason}" for reason, n in self.reasons.most_common())
+            line += f", skipped {self.skipped} ({counted}); first: {self.errors[0]}"
+        return line
+
+    def to_dict(self) -> dict:
+        """JSON-ready: counts, reasons and the kept errors as strings."""
+        return {"path": self.path, "format": self.fmt, "read": self.read, "skipped": self.skipped,
+                "reasons": dict(self.reasons.most_common()), "first_errors": [str(e) for e in self.errors]}
 
 
 @dataclass(frozen=True)
