@@ -125,6 +125,109 @@ def test_instruction_sample_parses_embedded_answer_choices():
         assert extract_answer(record["output"], example.answer_kind) == example.answer
 
 
+def test_asdiv_quirks_sample_reads_units_and_fractions_and_counts_what_is_no_number():
+    examples, report = load_examples_with_report(SAMPLES / "asdiv_quirks.xml", "asdiv")
+    assert [(e.id, e.answer, e.meta.get("unit")) for e in examples] == [
+        ("q-01", "20", "ducks"), ("q-02", "0.75", "cups"), ("q-04", "0.5", None),
+        ("q-07", "5.25", "meters"), ("q-08", "2625", "seats")]
+    assert (report.read, report.skipped) == (5, 3)
+    assert report.reasons == {
+        "field 'Answer': answer is not a number": 1,  # "Mrs. Vance"
+        "field 'Answer': answer is a ratio, not one number": 1,  # "5:4"
+        "field 'Answer': several answers, not one number": 1,  # "3 (hours); 20 (minutes)"
+    }
+    assert [e.record for e in report.errors] == ["record [2] (ID 'q-03')", "record [4] (ID 'q-05')",
+                                                 "record [5] (ID 'q-06')"]
+    assert str(report.errors[0]).endswith("field 'Answer': cannot parse 'Mrs. Vance' as a number")
+    assert report.to_dict()["reasons"]["field 'Answer': answer is not a number"] == 1
+
+
+def test_load_examples_warns_once_with_the_counted_reasons(caplog):
+    with caplog.at_level(logging.WARNING, logger="kpod_lite.data"):
+        examples = load_examples(SAMPLES / "asdiv_quirks.xml", "asdiv")
+    assert len(examples) == 5 and len(caplog.records) == 1
+    assert "read 5 of 8 record(s), skipped 3 (1 x field 'Answer': answer is not a number;" in caplog.text
+    with pytest.raises(UnusableRecordError, match=r"record \[2\] \(ID 'q-03'\): field 'Answer'"):
+        load_examples(SAMPLES / "asdiv_quirks.xml", "asdiv", strict=True)
+
+
+@pytest.mark.parametrize("name", ["instruction_csqa_lines.json", "instruction_csqa_paren_lines.json"])
+def test_instruction_csqa_samples_with_one_option_a_line(name):
+    examples, report = load_examples_with_report(SAMPLES / name, "instruction")
+    raw = json.loads((SAMPLES / name).read_text())
+    assert (report.read, report.skipped) == (len(raw), 0) == (5, 0)
+    assert [e.answer for e in examples] == ["B", "B", "C", "C", "A"]
+    assert examples[0].question == "Where would you most likely hang a wet towel to dry?"
+    assert examples[0].choices == {"A": "oven", "B": "towel rack", "C": "refrigerator", "D": "bookshelf",
+                                   "E": "mailbox"}
+    for example, record in zip(examples, raw):
+        assert example.meta == {"output": record["output"]}  # a list of rationales, or "", as in the file
+        assert record["instruction"].endswith("\n") and example.question == example.question.strip()
+
+
+def test_mcckd_samples_keep_the_list_of_rationales_and_the_empty_output():
+    train, report = load_examples_with_report(SAMPLES / "mcckd_train.json", "instruction")
+    test, test_report = load_examples_with_report(SAMPLES / "mcckd_test.json", "instruction")
+    assert (report.read, report.skipped, test_report.read, test_report.skipped) == (12, 0, 8, 0)
+    assert all(e.answer_kind == "number" and not e.question.endswith("\n") for e in train + test)
+    assert all(isinstance(e.meta["output"], list) and len(e.meta["output"]) == 3 for e in train)
+    assert all(e.meta["output"] == "" for e in test)
+    assert [e.answer for e in test] == ["102", "12", "575", "150", "-5", "240", "45", "210"]
+
+
+@pytest.mark.parametrize(
+    "listed, expected",
+    [
+        (" (A) bank (B) library (C) park", {"A": "bank", "B": "library", "C": "park"}),
+        ("\n(A) bank\n(B) library\n(C) park\n", {"A": "bank", "B": "library", "C": "park"}),
+        ("\nA. bank\nB. public library\n\nC. park\n", {"A": "bank", "B": "public library", "C": "park"}),
+        ("\nA) bank\nB) library", {"A": "bank", "B": "library"}),
+        ("\n  a. bank\n  b. library", {"A": "bank", "B": "library"}),
+        (" (A) Mr. B. Lee's bank (B) library", {"A": "Mr. B. Lee's bank", "B": "library"}),
+        (" A. bank B. library", None),  # inline "A." is ambiguous with prose: refused
+        ("\nA. bank\nC. library", None),  # letters must run A, B, C, ...
+        ("\nA. bank", None),  # one option is no choice
+        ("\nA. bank\nB. library\nPick the best one.", None),
+        (" bank, library or park", None),
+        ("\n(A)\n(B) library", None),  # an option without a text
+    ],
+)
+def test_parse_answer_choices_layouts(listed, expected):
+    assert parse_answer_choices(listed) == expected
+
+
+def test_instruction_options_in_no_known_layout_are_skipped_and_counted(tmp_path):
+    records = [{"instruction": "Where is money kept?\nAnswer Choices: A. tree B. bank", "output": "", "label": "B"},
+               {"instruction": "Where is money kept?\nAnswer Choices:\nA. tree\nB. bank\n", "output": "", "label": "B"}]
+    path = write(tmp_path / "i.json", json.dumps(records))
+    examples, report = load_examples_with_report(path, "instruction")
+    assert [e.id for e in examples] == ["instruction-1"] and examples[0].choices == {"A": "tree", "B": "bank"}
+    assert report.reasons == {"field 'instruction': options in no known layout": 1}
+    assert report.errors[0].record == "record [0]"
+
+
+def test_a_file_of_another_format_is_refused_even_when_skipping(tmp_path):
+    with pytest.raises(DataFormatError, match=r"not one of its 6 record\(s\) is a record of format 'instruction'"):
+        load_examples(SAMPLES / "svamp.json", "instruction", skip_invalid=True)
+    with pytest.raises(DataFormatError, match=r"svamp\.json: record \[0\]: field 'instruction': missing"):
+        load_examples(SAMPLES / "svamp.json", "instruction")  # by default: the first malformed record
+
+
+def test_unlabelled_csqa_records_are_skipped_as_such(tmp_path):
+    lines = (SAMPLES / "csqa.jsonl").read_text().splitlines()
+    unlabelled = json.loads(lines[1])
+    del unlabelled["answerKey"]
+    path = jsonl(tmp_path / "c.jsonl", lines[0], unlabelled)
+    examples, report = load_examples_with_report(path, "csqa")
+    assert len(examples) == 1 and report.reasons == {"field 'answerKey': no answer (unlabelled)": 1}
+
+
+def test_unusable_record_error_survives_pickling():
+    error = UnusableRecordError("a.xml", None, "Answer", "cannot parse 'x'", record="record [2]", reason="r")
+    copy = pickle.loads(pickle.dumps(error))
+    assert isinstance(copy, UnusableRecordError) and copy.reason == "r" and str(copy) == str(error)
+
+
 def test_kpod_sample_loads_choices_and_meta():
     examples = load_examples(SAMPLES / "kpod.jsonl", "kpod")
     assert [e.id for e in examples] == [f"demo-{i}" for i in range(1, 7)]
@@ -141,7 +244,10 @@ def test_kpod_sample_loads_choices_and_meta():
 
 def test_every_sample_survives_a_save_and_kpod_load(tmp_path):
     for name, fmt in [("gsm8k.jsonl", "gsm8k"), ("svamp.json", "svamp"), ("asdiv.xml", "asdiv"),
-                      ("csqa.jsonl", "csqa"), ("instruction.json", "instruction"), ("kpod.jsonl", "kpod")]:
+                      ("csqa.jsonl", "csqa"), ("instruction.json", "instruction"), ("kpod.jsonl", "kpod"),
+                      ("asdiv_quirks.xml", "asdiv"), ("instruction_csqa_lines.json", "instruction"),
+                      ("instruction_csqa_paren_lines.json", "instruction"), ("mcckd_train.json", "instruction"),
+                      ("mcckd_test.json", "instruction")]:
         examples = load_examples(SAMPLES / name, fmt)
         save_examples(tmp_path / f"{fmt}.jsonl", examples)
         assert load_examples(tmp_path / f"{fmt}.jsonl", "kpod") == examples

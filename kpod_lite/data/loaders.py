@@ -371,8 +371,8 @@ def _convert_all(records, convert, report: LoadReport, skip_invalid: bool, stric
         examples.append(example)
         report.read += 1
     if not examples and malformed and malformed == report.skipped:
-        message = (f"not one of its {malformed} record(s) is a {report.fmt!r} record, so this is not a "
-                   f"{report.fmt} file; check --format. First problem: {report.errors[0]}")
+        message = (f"not one of its {malformed} record(s) is a record of format {report.fmt!r}: is it a "
+                   f"file of another format? First problem: {report.errors[0]}")
         raise DataFormatError(report.path, None, None, message)
     return examples
 
