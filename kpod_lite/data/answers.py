@@ -114,6 +114,69 @@ def normalize_answer(text: str | int | float, kind: str = "number") -> str | Non
     return _canonical_number(value)
 
 
+# A fraction inside running text: "3/4", "1 1/2" (no spaces around the slash: "48 / 2" is a
+# division whose result follows its "=").
+_FRACTION_IN_TEXT = re.compile(
+    r"(?<![\w./])(?P<sign>[-\u2212]?)(?:(?P<whole>[0-9]+)[ \t]+)?(?P<num>[0-9]+)/(?P<den>[0-9]+)(?![\w/])"
+)
+
+
+def _numbers_in(text: str) -> list[str]:
+    """The canonical numbers of `text` in order; a fraction ("3/4", "1 1/2") is one number."""
+    found: list[tuple[int, int, str]] = []
+    for match in _FRACTION_IN_TEXT.finditer(text):
+        value = _fraction_value(match)
+        if value is not None:
+            found.append((match.start(), match.end(), value))
+    for match in NUMBER_PATTERN.finditer(text):
+        if not any(start <= match.start() < end for start, end, _ in found):
+            found.append((match.start(), match.end(), _canonical_number(match.group())))
+    return [value for _, _, value in sorted(found)]
+
+
+# GPT-3.5 often ends without an answer trigger, on a sentence such as "Therefore, 4 more trees
+# died than survived (9-5)." or "So she has 24 - 14 = 10 cookies left." The sentence that
+# decides is the last one holding a number (or option letter); list markers do not count.
+_CONCLUDING = re.compile(
+    r"(?:therefore|thus|hence|so|in\s+total|in\s+all|altogether|overall|finally|in\s+conclusion"
+    r"|as\s+a\s+result|this\s+means|that\s+means)\b",
+    re.IGNORECASE,
+)
+_LEADING_MARKER = re.compile(r"\s*(?:(?:step\s*)?[0-9]{1,2}\s*[.):]|\([0-9]{1,2}\)|[-*\u2022])\s+", re.IGNORECASE)
+_EQUALS = re.compile(r"=|\bequals\b|\bis\s+equal\s+to\b", re.IGNORECASE)
+
+
+def _sentences(text: str) -> list[str]:
+    """Lines cut at sentence-ending "." (§3.4's `split_steps`), list markers removed."""
+    from kpod_lite.data.steps import split_steps  # steps does not import answers: no cycle, but keep it local
+
+    sentences = []
+    for line in text.splitlines():
+        for step in split_steps(line):
+            marker = _LEADING_MARKER.match(step.text)
+            sentence = step.text[marker.end():] if marker else step.text
+            if sentence.strip():
+                sentences.append(sentence)
+    return sentences
+
+
+def _conclusion_number(text: str) -> str | None:
+    """The result of the last sentence with a number: what follows its last "=" (or
+    "equals"), else -- when it opens with a concluding word (Therefore, So, In total, ...) --
+    its first number, else its last number."""
+    for sentence in reversed(_sentences(text)):
+        numbers = _numbers_in(sentence)
+        if not numbers:
+            continue
+        equals = list(_EQUALS.finditer(sentence))
+        if equals:
+            after = _numbers_in(sentence[equals[-1].end():])
+            if after:
+                return after[0]
+        return numbers[0] if _CONCLUDING.match(sentence.lstrip()) else numbers[-1]
+    return None
+
+
 def _trigger_pattern(triggers: Iterable[str]) -> re.Pattern:
     longest_first = sorted(triggers, key=len, reverse=True)
     return re.compile("|".join(re.escape(t) for t in longest_first), re.IGNORECASE)
@@ -171,13 +234,26 @@ def _letters_in_text(text: str, patterns: list[tuple[re.Pattern, bool]]) -> list
     return sorted(found)
 
 
-def extract_answer(text: str, kind: str, *, labels: Iterable[str] | None = None) -> str | None:
+def extract_answer(
+    text: str, kind: str, *, labels: Iterable[str] | None = None, without_trigger: str = "conclusion"
+) -> str | None:
     """Read the final answer out of a rationale (Kojima et al., 2022, answer cleansing).
 
     If an answer trigger occurs (`ANSWER_TRIGGERS`, case-insensitive), the answer is the
     FIRST number / option letter after the LAST trigger -- and None if nothing follows it.
-    Without a trigger it is the LAST number in the text, or for kind="choice" the last
-    explicit option letter: "(C)", "C)", "C.", "answer is C", "option C". A bare capital
+    Without a trigger, ``without_trigger`` decides:
+
+    * ``"conclusion"`` (the default, issue 12): the last sentence that holds a number (option
+      letter) decides -- lines are sentences too, list markers ("1.", "Step 2:", "-") are
+      not numbers. Its number after its last "=" ("So 24 - 14 = 10 are left" -> 10); else,
+      when it opens with a concluding word (Therefore, Thus, Hence, So, In total, Finally,
+      ...), its first number ("Therefore, 4 more trees died than survived (9-5)." -> 4) or
+      option letter ("Therefore, (B) is right, not (C)" -> B); else its last one.
+    * ``"last"``: the LAST number / option letter of the whole text (the rule before issue 12,
+      kept so that `benchmarks/answer_extraction.py` can compare the two).
+
+    Numbers: "1,250", "$3.50", "-6", "50%" (-> 50), fractions "3/4" (-> 0.75) and "1 1/2".
+    Option letters: "(C)", "C)", "C.", "answer is C", "option C". A bare capital
     without such marks only counts right after a trigger. A capital inside a word ("Carl",
     "Dad's") never counts, nor does an unmarked "A" or "I" followed by a lower-case word
     ("A bank", "I think"), except a few that show it is an option ("A is", "A because").
@@ -187,24 +263,36 @@ def extract_answer(text: str, kind: str, *, labels: Iterable[str] | None = None)
     """
     if kind not in ("number", "choice"):
         raise ValueError(f"unknown answer kind {kind!r}; choose 'number' or 'choice'")
+    if without_trigger not in ("conclusion", "last"):
+        raise ValueError(f"unknown without_trigger rule {without_trigger!r}; choose 'conclusion' or 'last'")
     triggers = list(_TRIGGER.finditer(text))
     tail = text[triggers[-1].end():] if triggers else text
     if kind == "number":
-        numbers = [m.group() for m in NUMBER_PATTERN.finditer(tail)]
+        if not triggers and without_trigger == "conclusion":
+            return _conclusion_number(text)
+        numbers = _numbers_in(tail) if without_trigger == "conclusion" else [
+            _canonical_number(m.group()) for m in NUMBER_PATTERN.finditer(tail)]
         if not numbers:
             return None
-        return _canonical_number(numbers[0] if triggers else numbers[-1])
+        return numbers[0] if triggers else numbers[-1]
     if labels is None:
         labels = "ABCDE"
     letters = "".join(sorted({label.upper() for label in labels if len(label) == 1 and label.isalpha()}))
     if not letters:
         return None
     anywhere, after_trigger = _choice_patterns(letters)
-    found = _letters_in_text(tail, anywhere + after_trigger if triggers else anywhere)
-    if not found:
-        return None
-    _, letter = found[0] if triggers else found[-1]
-    return letter.upper()
+    if triggers:
+        found = _letters_in_text(tail, anywhere + after_trigger)
+        return found[0][1].upper() if found else None
+    if without_trigger == "last":
+        found = _letters_in_text(text, anywhere)
+        return found[-1][1].upper() if found else None
+    for sentence in reversed(_sentences(text)):
+        found = _letters_in_text(sentence, anywhere)
+        if found:
+            _, letter = found[0] if _CONCLUDING.match(sentence.lstrip()) else found[-1]
+            return letter.upper()
+    return None
 
 
 def answers_match(
