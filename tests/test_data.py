@@ -771,6 +771,8 @@ def test_split_steps_example():
         ("He left at 9 a.m. and came back.", ["He left at 9 a.m. and came back."]),
         ('She said "stop." Then he did.', ['She said "stop."', "Then he did."]),
         ("1. Add 2 and 3.\n2. Double it.", ["1. Add 2 and 3.", "2. Double it."]),
+        ("1. Add 2 and 3. 2. Double it.", ["1. Add 2 and 3.", "2. Double it."]),  # list lines joined
+        ("Add them: 3 + 4 = 7. 12. Double it.", ["Add them: 3 + 4 = 7.", "12. Double it."]),
         ("He has 3. 4 more come.", ["He has 3.", "4 more come."]),
         ("Is it 5? Yes! So 5.", ["Is it 5? Yes! So 5."]),  # only "." separates steps
     ],

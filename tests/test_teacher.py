@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -101,6 +102,48 @@ def test_format_rationale_target_is_the_student_target():
 )
 def test_clean_rationale_keeps_only_the_reasoning(raw, expected):
     assert clean_rationale(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [  # issue 12: list markers never become steps of their own (§3.4 splits at ".")
+        ("1. First we add.\n2. Then we double.", ["First we add.", "Then we double."]),
+        ("1) Total: 8 * 15 = 120\n2) Empty: 120 - 97 = 23", ["Total: 8 * 15 = 120.", "Empty: 120 - 97 = 23."]),
+        ("(1) Add 2\n(2) Add 3", ["Add 2.", "Add 3."]),
+        ("Step 1: 3 x 24 = 72\nStep 2. 72 - 17 = 55", ["3 x 24 = 72.", "72 - 17 = 55."]),
+        ("- Morning: 2.5 km\n* Evening: 1.5 km\n\u2022 Total: 4 km", ["Morning: 2.5 km.", "Evening: 1.5 km.",
+                                                                  "Total: 4 km."]),
+        ("Let's break it down:\n1. The pizza has 12 slices.\n2. Tim eats 4.", ["Let's break it down.",
+                                                                           "The pizza has 12 slices.", "Tim eats 4."]),
+        # a long division laid out over lines is one step, not "21." "÷ 7." "3."
+        ("We divide:\n  21\n\u00f7 7\n----\n  3\nSo each gets 3.", ["We divide: 21 \u00f7 7 3.", "So each gets 3."]),
+        ("21 \u00f7 7 = 3\n3 \u00d7 4 = 12", ["21 \u00f7 7 = 3.", "3 \u00d7 4 = 12."]),  # equations stay steps
+        ("-6 degrees is cold\n1.5 kg of rice", ["-6 degrees is cold.", "1.5 kg of rice."]),  # signs, decimals stay
+    ],
+)
+def test_cleaned_lists_split_into_their_items(raw, expected):
+    cleaned = clean_rationale(raw)
+    assert [step.text for step in data.split_steps(cleaned)] == expected
+    assert clean_rationale(cleaned) == cleaned
+
+
+_markers = st.sampled_from(["1.", "2)", "(3)", "Step 4:", "Step 5.", "-", "*", "\u2022", "12."])
+_first_words = st.sampled_from(["we", "add", "apples", "Tom", "has", "total", "each"])
+_item_words = st.sampled_from(["we", "add", "apples", "Tom", "has", "=", "+", "x", "total", "each"])
+_items = st.builds(lambda first, rest, last: " ".join([first, *rest, last]), _first_words,
+                   st.lists(st.one_of(_item_words, st.integers(0, 999).map(str)), max_size=6),
+                   st.one_of(_first_words, st.integers(0, 999).map(str)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=st.lists(st.tuples(_markers, _items, st.sampled_from(["", ".", ":", ","])), min_size=1, max_size=6))
+def test_no_list_marker_survives_as_a_step(lines):
+    raw = "\n".join(f"{marker} {item}{end}" for marker, item, end in lines)
+    steps = [step.text for step in data.split_steps(clean_rationale(raw))]
+    for step in steps:
+        assert not re.fullmatch(r"(?i)(?:step\s*)?\(?[0-9]{1,3}[.):]?\)?\.?|[-*\u2022.]+", step), (raw, steps)
+    assert steps == [f"{item}." for _, item, _ in lines]  # one step per item, marker gone
+    assert clean_rationale(clean_rationale(raw)) == clean_rationale(raw)
 
 
 _words = st.sampled_from(["we", "add", "the", "apples", "First,", "so", "total", "each", "then", "=", "+", "Next,"])

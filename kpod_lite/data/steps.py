@@ -30,7 +30,9 @@ _MAYBE_FINAL = ("etc.", "a.m.", "p.m.")
 ABBREVIATIONS = _NEVER_FINAL + _MAYBE_FINAL
 
 _CLOSERS = "\"')]\u201d\u2019"  # a step keeps the quote or bracket its sentence closes
-_LIST_MARKER = re.compile(r"[ \t]*[0-9]{1,3}")  # "1." opening a line numbers a list
+# "1." opening a line, or right after the step before ("... add them. 2. Double it."), numbers
+# a list: joined list lines (a teacher's "1. ...\n2. ...") must not give a step "2." of its own.
+_LIST_MARKER = re.compile(r"\s*[0-9]{1,3}")
 
 
 def _abbreviation_ending_at(text: str, end: int) -> str | None:
@@ -44,6 +46,7 @@ def _abbreviation_ending_at(text: str, end: int) -> str | None:
 
 def _step_ends(text: str) -> Iterator[int]:
     """Offsets just after each sentence-ending "." (plus any closing quotes/brackets)."""
+    previous_end = 0
     for dot in re.finditer(r"\.+", text):
         if len(dot.group()) > 1:  # an ellipsis: the thought goes on
             continue
@@ -60,8 +63,9 @@ def _step_ends(text: str) -> Iterator[int]:
             if rest and not rest[0].isupper():
                 continue
         line_start = text.rfind("\n", 0, dot.start()) + 1
-        if _LIST_MARKER.fullmatch(text, line_start, dot.start()):
+        if _LIST_MARKER.fullmatch(text, max(line_start, previous_end), dot.start()):
             continue
+        previous_end = end
         yield end
 
 
@@ -74,7 +78,7 @@ def split_steps(text: str) -> list[Step]:
     * part of an ellipsis "..." -- never a boundary, not even at its end;
     * the end of an abbreviation in `ABBREVIATIONS` -- "e.g.", "i.e.", "Mr.", "Mrs.", "Ms.",
       "Dr.", "vs." never end a step; "etc.", "a.m.", "p.m." end one only before a capital;
-    * a list number opening a line ("1. ", "2. ").
+    * a list number opening a line or following the step before ("1. ", "Add. 2. Double.").
     "?" and "!" do not split, as in the paper. Text after the last boundary is a final step;
     text without a boundary is one step; empty or whitespace-only text has none. Each step
     keeps its "." and excludes the whitespace around it, which belongs to no step.

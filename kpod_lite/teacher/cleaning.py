@@ -26,16 +26,37 @@ _ANSWER_SENTENCE = re.compile(
 )
 # A model that keeps going after its answer often starts the next "Q: ..." itself.
 _NEXT_QUESTION = re.compile(r"\n\s*Q:")
+# A list marker opening a line -- "1.", "2)", "(3)", "Step 4:", "-", "*", "•" -- numbers or
+# bullets a step; it is not a step of its own (§3.4 splits at ".", and a "1." that is no
+# longer at a line start after the lines are joined would become one).
+_LINE_MARKER = re.compile(
+    r"^(?:\s*(?:step\s*[0-9]{1,3}\s*[:.)]?|\(?[0-9]{1,2}[.)]|[-*\u2022]))+\s+", re.IGNORECASE
+)
+# A line of rule characters only: the bar under a long division or a sum.
+_RULE_LINE = re.compile(r"[-=_*~\u2014\u2013\s]+")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _is_fragment(line: str) -> bool:
+    """A line with neither a word nor "=" ("21", "÷ 7", "$249"): part of a calculation laid
+    out over several lines, which joins the line before it instead of ending a step."""
+    return "=" not in line and not _LETTER.search(line)
 
 
 def clean_rationale(text: str, cot_prompt: str = ZERO_SHOT_COT_PROMPT) -> str:
     """The rationale r alone: no echoed prompt, no answer sentence, whitespace normalised.
 
     Steps are later split at "." (§3.4), so a line that ends without punctuation gets a
-    full stop before the lines are joined; otherwise two steps would silently merge.
+    full stop before the lines are joined; otherwise two steps would silently merge. List
+    markers opening a line ("1.", "2)", "Step 3:", "-", "*", "•") are dropped, since joined
+    lines would turn them into steps of their own; so are lines of rule characters ("----"),
+    and a line with neither a word nor "=" ("21", "÷ 7": a long division laid out over
+    lines) joins the line before it.
 
     >>> clean_rationale("A: Let's think step by step. 3 + 4 = 7\\nSo the answer is 7.")
     '3 + 4 = 7.'
+    >>> clean_rationale("1. Add: 3 + 4 = 7\\n2. Double it: 7 x 2 = 14")
+    'Add: 3 + 4 = 7. Double it: 7 x 2 = 14.'
     """
     text = text.strip()
     if text.startswith("Q:"):  # the whole prompt echoed back: keep what follows "A: <p>"
@@ -51,14 +72,23 @@ def clean_rationale(text: str, cot_prompt: str = ZERO_SHOT_COT_PROMPT) -> str:
     for boundary in (_NEXT_QUESTION.search(text), _ANSWER_SENTENCE.search(text)):
         if boundary:
             text = text[: boundary.start()]
-    lines = []
+    lines: list[str] = []
     for line in text.splitlines():
-        line = line.strip().rstrip(",;:").rstrip()
+        line = _LINE_MARKER.sub("", line.strip()).strip()
+        if not line or _RULE_LINE.fullmatch(line):
+            continue
+        if lines and _is_fragment(line):
+            lines[-1] += " " + line
+        else:
+            lines.append(line)
+    ended = []
+    for line in lines:
+        line = line.rstrip(",;:").rstrip()
         if line and (line[-1].isalnum() or line[-1] in ")%$"):
             line += "."
         if line:
-            lines.append(line)
-    return " ".join(" ".join(lines).split())
+            ended.append(line)
+    return " ".join(" ".join(ended).split())
 
 
 def grade(request: TeacherRequest, output: TeacherOutput, teacher_name: str,
