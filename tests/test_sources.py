@@ -298,3 +298,16 @@ def test_cli_fetch_prints_the_cached_paths_and_the_format(tmp_path, mirror, monk
     assert cli.main(["fetch", "svamp"]) == 0  # cached: no network needed
     assert cli.main(["fetch", "gsm8k", "--split", "test"]) == 2  # offline: one clear line, no traceback
     assert "you seem to be offline" in capsys.readouterr().err
+
+
+def test_source_settings_name_the_train_and_test_splits_and_the_format():
+    from kpod_lite.config import preset
+    from kpod_lite.data import source_settings
+
+    settings = source_settings("mcckd-gsm8k")
+    assert settings == {"train_file": "mcckd-gsm8k:train", "test_file": "mcckd-gsm8k:test",
+                        "data_format": "instruction", "dataset": "gsm8k"}
+    assert source_settings("csqa")["test_file"] == "csqa:dev", "CommonsenseQA's labelled test set is its dev set"
+    preset("flan-t5-large", **settings)  # valid settings for a preset
+    with pytest.raises(ConfigError, match="'svamp' has no train split.*mcckd-svamp"):
+        source_settings("svamp")

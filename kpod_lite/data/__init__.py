@@ -93,7 +93,15 @@ from kpod_lite.data.records import (
     rationale_key,
     rationale_name,
 )
-from kpod_lite.data.sources import SOURCES, DataSource, FetchError, SourceFile, fetch, resolve_data_file
+from kpod_lite.data.sources import (
+    SOURCES,
+    DataSource,
+    FetchError,
+    SourceFile,
+    fetch,
+    resolve_data_file,
+    source_settings,
+)
 from kpod_lite.data.steps import ABBREVIATIONS, Step, split_steps
 
 __all__ = [
@@ -125,4 +133,5 @@ __all__ = [
     "FetchError",
     "fetch",
     "resolve_data_file",
+    "source_settings",
 ]

@@ -256,6 +256,23 @@ def _source(name: str | DataSource) -> DataSource:
     return SOURCES[name]
 
 
+def source_settings(name: str) -> dict:
+    """The `KPODConfig` settings that train and test on source `name`: its train split and its
+    test split (dev where it has none, as CommonsenseQA's labelled test is its dev set) named
+    "<name>:<split>" (fetched on first use), its loader format and the benchmark it is.
+
+    >>> source_settings("mcckd-svamp")["test_file"]
+    'mcckd-svamp:test'
+    """
+    source = _source(name)
+    if "train" not in source.files:
+        raise ConfigError(f"data source {name!r} has no train split ({source.note}); choose one with a train "
+                          f"split: {', '.join(n for n, s in SOURCES.items() if 'train' in s.files)}")
+    test = "test" if "test" in source.files else "dev"
+    return {"train_file": f"{name}:train", "test_file": f"{name}:{test}", "data_format": source.format,
+            "dataset": name.removeprefix("mcckd-")}
+
+
 def fetch(
     name: str | DataSource,
     split: str | None = None,
