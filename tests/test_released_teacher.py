@@ -93,3 +93,21 @@ def test_a_train_size_takes_a_seeded_subset_of_a_data_file(released_files, tmp_p
     assert len(ids[0]) == 2 and ids[0] == ids[1] and ids[0] == sorted(ids[0]), "seeded, in file order"
     assert ids[2] != ids[0]
     assert len(data.load_examples(first["test"], "kpod")) == len(_TEST), "test_size None: the whole test file"
+
+
+def test_records_a_data_file_cannot_use_are_skipped_counted_and_summarised(tmp_path):
+    train = tmp_path / "train.json"
+    records = [*_TRAIN, {"instruction": "Who baked the most pies?\n", "output": ["Mrs. Hilt baked 9 pies."],
+                         "label": "Mrs. Hilt"}]
+    train.write_text(json.dumps(records), encoding="utf-8")
+    test = tmp_path / "test.json"
+    test.write_text(json.dumps(_TEST), encoding="utf-8")
+    cfg = preset("tiny").replace(train_file=str(train), test_file=str(test), data_format="instruction",
+                                 dataset="svamp", ood=())
+    pipeline.stage_questions(cfg, tmp_path / "run")
+    report = json.loads((tmp_path / "run" / "questions" / "train.load.json").read_text())
+    assert (report["read"], report["skipped"]) == (len(_TRAIN), 1)
+    assert "record [4]" in report["first_errors"][0] and "'label'" in report["first_errors"][0]
+    summary = pipeline.results.summarise(tmp_path / "run")
+    assert summary["train_records_read"] == len(_TRAIN) and summary["train_records_skipped"] == 1
+    assert summary["test_records_skipped"] == 0

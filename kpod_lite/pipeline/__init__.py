@@ -114,8 +114,8 @@ def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict:
             if cfg.test_file is None:
                 raise ConfigError(f"preset {cfg.name!r} names a train_file but no test_file")
             for split, source in (("train", cfg.train_file), ("test", cfg.test_file)):
-                path, fmt = data.resolve_data_file(source, cfg.data_format)
-                examples = _subset(data.load_examples(path, fmt), getattr(cfg, f"{split}_size"), cfg.seed)
+                examples = _subset(_load_reported(source, cfg.data_format, out / f"{split}.load.json"),
+                                   getattr(cfg, f"{split}_size"), cfg.seed)
                 data.save_examples(paths[split], examples)
     ood = {}
     for index, spec in enumerate(sorted(cfg.ood, key=lambda s: s.name), start=1):
@@ -128,8 +128,19 @@ def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict:
                                                   config=spec.task(cfg.synthetic), prefix=f"ood-{spec.name}")
             data.write_jsonl(path, [problem.to_record() for problem in problems])
         else:
-            data.save_examples(path, data.load_examples(*data.resolve_data_file(spec.file, spec.format)))
+            data.save_examples(path, _load_reported(spec.file, spec.format, out / f"ood-{spec.name}.load.json"))
     return {**paths, "ood": ood}
+
+
+def _load_reported(source: str, fmt: str, report_file: Path) -> list:
+    """The examples of a data file (a path or "<source>:<split>"), with what was read and what
+    skipped, and why, written to `report_file` (the run summary counts the skips)."""
+    path, fmt = data.resolve_data_file(source, fmt)
+    examples, report = data.load_examples_with_report(path, fmt)
+    if report.skipped:
+        log.warning("%s", report.summary())
+    data.write_atomically(report_file, json.dumps(report.to_dict(), indent=1) + "\n")
+    return examples
 
 
 def _subset(examples: list, size: int | None, seed: int) -> list:

@@ -103,6 +103,11 @@ def summarise(run_dir: Path) -> dict:
     questions = run_dir / "questions"
     for path in sorted(questions.glob("*.jsonl")) if questions.exists() else ():
         summary[f"{path.stem}_questions"] = sum(1 for _ in data.read_jsonl(path))
+    for path in sorted(questions.glob("*.load.json")) if questions.exists() else ():
+        report = json.loads(path.read_text(encoding="utf-8"))  # what the data file held (pipeline._load_reported)
+        split = path.name.removesuffix(".load.json")
+        summary[f"{split}_records_read"] = report["read"]
+        summary[f"{split}_records_skipped"] = report["skipped"]
     rationales = run_dir / "rationales.jsonl"
     if rationales.exists():
         records = [r for _, r in data.read_jsonl(rationales)]
