@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+import torch
 
 import dataclasses
 
@@ -79,7 +80,10 @@ def test_the_whole_pipeline_runs_its_ablations_and_reuses_what_it_finished(tmp_p
     assert histories["plain-cot"]["token_weights"] is False and histories["plain-cot"]["progressive"] is False
     assert histories["kpod"]["token_weights"] is True and histories["kpod"]["progressive"] is True
 
-    rows = json.loads((tmp_path / "results" / "results.json").read_text())["rows"]
+    written = json.loads((tmp_path / "results" / "results.json").read_text())
+    rows = written["rows"]
+    assert written["config"] == json.loads(json.dumps(cfg.to_dict())) and written["provenance"]["torch"] == torch.__version__
+    assert len(written["provenance"]["commit"] or "0" * 40) == 40  # None only outside a git checkout
     assert [r["method"] for r in rows] == ["teacher", "before", *methods]
     assert rows[0]["test_mean"] == 100.0, "the template teacher answers its own questions"
     assert all(r["seeds"] == 2 for r in rows[2:]) and {"test_mean", "ood-four-steps_mean"} <= rows[2].keys()

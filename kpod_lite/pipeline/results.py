@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import platform
 import statistics
+import subprocess
 from pathlib import Path
 
 from kpod_lite import data
@@ -152,6 +154,33 @@ def _cut_by_length_limits(run_dir: Path) -> dict:
             "targets_cut_most_in_a_stage": max(row["truncated_targets"] for row in stages)}
 
 
+def provenance() -> dict:
+    """What made a table: the kpod-lite commit (None outside a git checkout) and whether the
+    checkout had uncommitted changes, the library versions and the machine, so that a number in
+    `results.json` can be traced to the code and the environment that produced it."""
+    import peft
+    import torch
+    import transformers
+
+    import kpod_lite
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=Path(kpod_lite.__file__).parent, capture_output=True,
+                                  text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "uncommitted_changes": bool(status) if status is not None else None,
+            "kpod_lite": kpod_lite.__version__, "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "peft": peft.__version__,
+            "machine": platform.machine(), "threads": torch.get_num_threads(),
+            "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
 def _markdown(summary: dict) -> str:
     rows = "\n".join(f"| {key} | {value} |" for key, value in summary.items())
     return f"# KPOD run summary\n\n| what | value |\n|---|---|\n{rows}\n"
@@ -177,6 +206,7 @@ def write_results(cfg, run_dir: Path, methods, seeds, timings: dict, memory: dic
     data.write_atomically(results / "results.md", f"# KPOD results: {cfg.name}\n\n{table}")
     data.write_atomically(results / "results.csv", table_csv(rows))
     data.write_atomically(results / "results.json", json.dumps({"methods": list(methods), "seeds": seeds,
-                                                                "rows": rows}, indent=1) + "\n")
+                                                                "rows": rows, "provenance": provenance(),
+                                                                "config": cfg.to_dict()}, indent=1) + "\n")
     write_figures(run_dir, rows, list(methods), seeds)
     return table
