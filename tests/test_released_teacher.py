@@ -111,3 +111,16 @@ def test_records_a_data_file_cannot_use_are_skipped_counted_and_summarised(tmp_p
     summary = pipeline.results.summarise(tmp_path / "run")
     assert summary["train_records_read"] == len(_TRAIN) and summary["train_records_skipped"] == 1
     assert summary["test_records_skipped"] == 0
+
+
+def test_the_teach_command_reads_the_shipped_mcckd_sample_as_a_teacher(tmp_path, capsys):
+    """data_samples/formats/mcckd_train.json: 12 questions x 3 GPT-3.5-style rationales, of
+    which 29 reach the label (the third of seven questions is written wrong on purpose)."""
+    from kpod_lite import cli
+
+    out = tmp_path / "rationales.jsonl"
+    assert cli.main(["teach", "--data", "data_samples/formats/mcckd_train.json", "--format", "instruction",
+                     "--teacher", "released", "--samples", "3", "--out", str(out)]) == 0
+    kept = [r for _, r in data.read_jsonl(out)]
+    assert len(kept) == 29 and len({r["id"] for r in kept}) == 12
+    assert "kept 29, dropped 7" in capsys.readouterr().out
