@@ -1,0 +1,81 @@
+"""The published students' architectures as `transformers` configs, written from their
+published numbers, with random weights (no download): FlanT5-Large/XL and LLaMA-7B (App. A).
+
+No model hub is reachable from this course's CI, so the GPU presets' memory (and any code
+path that depends only on shapes) is checked on architecture-identical models: full width,
+optionally reduced depth (`depth`), randomly initialised. The numbers are those of the
+released checkpoints' `config.json` files (google/flan-t5-large, google/flan-t5-xl: T5 v1.1
+shapes, Chung et al. 2022; LLaMA-7B: Touvron et al. 2023, Table 2):
+
+| model          | d_model | d_ff  | heads x d_kv | layers        | vocab | parameters |
+|----------------|---------|-------|--------------|---------------|-------|------------|
+| FlanT5-Large   | 1024    | 2816  | 16 x 64      | 24 enc + 24 dec | 32128 | ~783M      |
+| FlanT5-XL      | 2048    | 5120  | 32 x 64      | 24 enc + 24 dec | 32128 | ~2.85B     |
+| LLaMA-7B       | 4096    | 11008 | 32 x 128     | 32            | 32000 | ~6.74B     |
+
+>>> parameter_count(published_config("huggyllama/llama-7b")) // 10**6
+6738
+"""
+
+from __future__ import annotations
+
+import torch
+
+from kpod_lite.errors import ConfigError
+from kpod_lite.families import family_of
+
+__all__ = ["PUBLISHED", "published_config", "build_published", "parameter_count"]
+
+
+def _flan_t5(d_model: int, d_ff: int, heads: int, depth: int):
+    from transformers import T5Config
+
+    return T5Config(vocab_size=32128, d_model=d_model, d_ff=d_ff, d_kv=64, num_layers=depth,
+                    num_decoder_layers=depth, num_heads=heads, feed_forward_proj="gated-gelu",
+                    tie_word_embeddings=False, dropout_rate=0.1, layer_norm_epsilon=1e-6,
+                    relative_attention_num_buckets=32, relative_attention_max_distance=128,
+                    pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+
+
+def _llama_7b(depth: int):
+    from transformers import LlamaConfig
+
+    return LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=depth,
+                       num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=2048,
+                       rms_norm_eps=1e-6, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2,
+                       pad_token_id=None)
+
+
+# name -> (builder(depth), published depth). Keys are the presets' `student` ids.
+PUBLISHED = {
+    "google/flan-t5-large": (lambda depth: _flan_t5(1024, 2816, 16, depth), 24),
+    "google/flan-t5-xl": (lambda depth: _flan_t5(2048, 5120, 32, depth), 24),
+    "huggyllama/llama-7b": (_llama_7b, 32),
+}
+
+
+def published_config(name: str, depth: int | None = None):
+    """The `PretrainedConfig` of a published student; `depth` layers per stack (None: as published)."""
+    if name not in PUBLISHED:
+        raise ConfigError(f"no published architecture named {name!r}; choose one of {sorted(PUBLISHED)}")
+    builder, full_depth = PUBLISHED[name]
+    depth = full_depth if depth is None else depth
+    if depth < 1:
+        raise ConfigError(f"depth must be >= 1, got {depth}")
+    return builder(depth)
+
+
+def build_published(name: str, depth: int | None = None, dtype: torch.dtype = torch.float32, seed: int = 0):
+    """A randomly initialised model of a published architecture (full width, `depth` layers)."""
+    config = published_config(name, depth)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return family_of(config).model_class.from_config(config, dtype=dtype)
+
+
+def parameter_count(model_config) -> int:
+    """Parameters of a model built from `model_config`, counted on the meta device (nothing is
+    allocated, so a 7B model costs no memory); shared (tied) tensors count once."""
+    with torch.device("meta"):
+        model = family_of(model_config).model_class.from_config(model_config)
+    return sum(p.numel() for p in model.parameters())
