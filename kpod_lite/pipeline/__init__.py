@@ -376,6 +376,8 @@ def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages) ->
         _check_same_config(cfg, run_dir)
     data.write_atomically(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
     last = max(STAGES.index(s) for s in stages)
+    from kpod_lite.memory import preflight  # before any stage: refuse a run the GPU cannot hold (issue 13)
+    preflight(cfg, STAGES[: last + 1])
     timings: dict[str, float] = {}
     memory: dict[str, float] = {}
 
