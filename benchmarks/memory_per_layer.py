@@ -10,8 +10,10 @@ weights, float32 on CPU), one measurement per fresh subprocess:
   the rationale embeddings requiring grad as the masked ones do (the TokenWeighter is left out
   of both sides).
 
-Measured = peak resident memory of the process (ru_maxrss) minus its resident memory after
-the imports, before the model is built. Error bars: RSS counts pages, and glibc keeps some
+Measured = peak resident memory of the process during the step (VmHWM, reset after the model
+is built) minus its resident memory after
+the imports, before the model is built, minus what a first step at 8 tokens left resident
+(code and caches torch loads lazily: a one-time cost, reported as first_step_overhead_mib). Error bars: RSS counts pages, and glibc keeps some
 freed heap; two runs of one setting differ by tens of MiB (docs/BENCHMARKS.md). Per layer =
 the difference between depths divided by the layers added; intercept = depth-1 value minus
 one layer. Prints JSON: estimate, measured and their ratio per setting, per layer, intercept.
@@ -26,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 MiB = 2 ** 20
 
@@ -39,9 +42,17 @@ def _settings(model: str, kind: str) -> dict:
                                               "weighting_batch_size": 1}, "steps": 4}
 
 
+def _peak_rss() -> int:
+    """The process's peak resident memory since the last reset, in bytes (Linux's VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status: this benchmark needs Linux")
+
+
 def _one(spec: dict) -> dict:
     """One measurement in this (fresh) process; see the module docstring."""
-    import resource
+    import gc
 
     import psutil
     import torch
@@ -65,9 +76,9 @@ def _one(spec: dict) -> dict:
     model.train()
     family = family_of(model)
     V = model.config.vocab_size
-    if spec["kind"] == "distill":
-        b, src, tgt = cfg.batch_size, cfg.max_source_length, cfg.max_target_length
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+
+    def distill_step(b: int, src: int, tgt: int) -> None:
         if family.seq2seq:
             inputs = {"input_ids": torch.randint(2, V, (b, src)), "attention_mask": torch.ones(b, src, dtype=torch.long)}
             labels = torch.randint(2, V, (b, tgt))
@@ -80,23 +91,41 @@ def _one(spec: dict) -> dict:
         del outputs
         loss.backward()
         optimizer.step()
-    else:
-        wb, wk, q = weighting_batch_size(cfg), weighting_max_tokens(cfg), cfg.max_source_length
+        optimizer.zero_grad(set_to_none=True)
+
+    def weigh_step(wb: int, q: int, wk: int) -> None:
         table = model.get_input_embeddings()
         with torch.no_grad():
             questions = [table(torch.randint(2, V, (q,))) for _ in range(wb)]
             trigger = table(torch.randint(2, V, (TRIGGER_TOKENS,)))
         rationales = [table(torch.randint(2, V, (wk,))).detach().requires_grad_(True) for _ in range(wb)]
-        prefixes = [[wk * (i + 1) // spec["steps"] for i in range(spec["steps"])] for _ in range(wb)]
+        prefixes = [sorted({max(1, wk * (i + 1) // spec["steps"]) for i in range(spec["steps"])}) for _ in range(wb)]
         answers = [torch.randint(2, V, (ANSWER_TOKENS,)).tolist() for _ in range(wb)]
         loss = answer_prediction_loss(model, questions, rationales, prefixes, answers, trigger_embeds=trigger,
                                       bos_embed=None if family.seq2seq else table(torch.tensor(1)).detach())
         loss.sum().backward()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        model.zero_grad(set_to_none=True)
+
+    step = distill_step if spec["kind"] == "distill" else weigh_step
+    # A first step at 8 tokens loads what torch loads lazily (kernels, thread pools, the optimizer's
+    # state): a one-time cost, not the step's; it is taken out of the measurement.
+    built = psutil.Process().memory_info().rss
+    step(1, 8, 8)
+    gc.collect()
+    overhead = psutil.Process().memory_info().rss - built
+    # Reset the peak (Linux: VmHWM), so that the model's build, whose initialisation makes
+    # temporaries, does not count as the step's peak.
+    Path("/proc/self/clear_refs").write_text("5")
+    if spec["kind"] == "distill":
+        step(cfg.batch_size, cfg.max_source_length, cfg.max_target_length)
+    else:
+        step(weighting_batch_size(cfg), cfg.max_source_length, weighting_max_tokens(cfg))
+    peak = _peak_rss()
     estimate = estimate_memory(cfg, published_config(spec["model"], spec["depth"]), bf16=False,
                                steps_per_rationale=spec["steps"], device="cpu")[spec["kind"]]
     parts = {k: v for k, v in estimate.parts.items() if not k.startswith("weighter")}
-    return {**spec, "measured_mib": round((peak - before) / MiB, 1), "estimate_mib": round(sum(parts.values()) / MiB, 1),
+    return {**spec, "measured_mib": round((peak - before - overhead) / MiB, 1),
+            "first_step_overhead_mib": round(overhead / MiB, 1), "estimate_mib": round(sum(parts.values()) / MiB, 1),
             "estimate_parts_mib": {k: round(v / MiB, 1) for k, v in parts.items()}}
 
 
