@@ -136,7 +136,7 @@ def _benchmark():
 def test_the_estimate_matches_a_measured_step_of_one_full_width_t5_layer(kind):
     # One FlanT5-Large layer per stack at full width, short lengths, in a fresh process:
     # peak RSS minus RSS before the model (benchmarks/memory_per_layer.py). Tolerance: the
-    # full-size runs in docs/BENCHMARKS.md land within 0.8-1.25 of the estimate; RSS adds tens
+    # full-width runs in docs/BENCHMARKS.md land at 0.80-1.29 of the estimate; RSS adds tens
     # of MiB of allocator noise on a total of a few hundred, so a small run gets 0.7-1.4.
     row = _benchmark()._run({"model": T5_LARGE, "kind": kind, "depth": 1, "preset": "flan-t5-large", "steps": 2,
                              "changes": {"batch_size": 2, "max_source_length": 64, "max_target_length": 64,
