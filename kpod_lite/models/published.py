@@ -13,6 +13,10 @@ shapes, Chung et al. 2022; LLaMA-7B: Touvron et al. 2023, Table 2):
 | FlanT5-XL      | 2048    | 5120  | 32 x 64      | 24 enc + 24 dec | 32128 | ~2.85B     |
 | LLaMA-7B       | 4096    | 11008 | 32 x 128     | 32            | 32000 | ~6.74B     |
 
+FlanT5's 783M count has an untied lm_head; transformers >= 5 ties T5's lm_head to the shared
+embeddings whatever `tie_word_embeddings` says, so a model built here holds 750M (one
+32128 x 1024 table fewer; tests/test_memory.py checks both).
+
 >>> parameter_count(published_config("huggyllama/llama-7b")) // 10**6
 6738
 """
