@@ -237,7 +237,10 @@ _GSM8K = KPODConfig(name="gsm8k", dataset="gsm8k", data_format="gsm8k", teacher=
                     max_source_length=512, max_target_length=512, max_new_tokens=512)
 
 # App. A, FlanT5 rows: LoRA r = 128, lr 5e-5, batch 4, 100 epochs (the KPODConfig defaults).
-PRESETS["flan-t5-large"] = _GSM8K.replace(name="flan-t5-large", student="google/flan-t5-large")
+# Gradient checkpointing (ours): Eq. 5's prefix rows need ~69 GiB of activations without it in
+# bf16, 7 GiB with it; ~12 GiB in float32, so a T4 holds every stage (kpod_lite.memory, docs/GPU.md).
+PRESETS["flan-t5-large"] = _GSM8K.replace(name="flan-t5-large", student="google/flan-t5-large",
+                                          gradient_checkpointing=True)
 PRESETS["flan-t5-xl"] = _GSM8K.replace(name="flan-t5-xl", student="google/flan-t5-xl",
                                        gradient_checkpointing=True)
 # App. A, LLaMA-7B rows: LoRA r = 64, lr 1e-5, batch 4, 20 epochs on GSM8K. The user names the
@@ -245,6 +248,9 @@ PRESETS["flan-t5-xl"] = _GSM8K.replace(name="flan-t5-xl", student="google/flan-t
 PRESETS["llama-7b"] = _GSM8K.replace(
     name="llama-7b", student="huggyllama/llama-7b", epochs=20,
     lora_rank=64, lora_alpha=128, learning_rate=1e-5, gradient_checkpointing=True,
+    # ours: one rationale's prefix rows per mask-learning step, so mask learning fits the paper's
+    # 24 GB RTX 3090 in bf16 (estimated 20.8 GiB; with 4 rationales a step, 33 GiB; docs/GPU.md).
+    weighting_batch_size=1,
 )
 
 

@@ -145,6 +145,24 @@ class StudentFamily:
             return outputs, labels[:, 1:]
         return outputs, self.align(labels, -100)
 
+    def label_logits(self, model, labels, **inputs):
+        """(logits, labels) at the labelled positions only, flattened: (N, vocab) and (N,).
+
+        The same predictions as `forward`, without a logit for every position of every row: a
+        causal model runs its body and applies its output layer to the positions that predict
+        a label; a seq2seq model's decoder reads the labels alone anyway. For a 7B predictor
+        scoring a few answer tokens after a long row (Eq. 5) the full logits would be most of
+        the memory (kpod_lite.memory)."""
+        if self.seq2seq:
+            outputs = model(**inputs, labels=labels)
+            keep = labels != -100
+            return outputs.logits[keep], labels[keep]
+        body = model.get_base_model() if hasattr(model, "get_base_model") else model
+        hidden = body.get_decoder()(**inputs).last_hidden_state[:, :-1]
+        targets = labels[:, 1:]  # position t predicts token t + 1
+        keep = targets != -100
+        return body.get_output_embeddings()(hidden[keep]), targets[keep]
+
     def align(self, per_label, fill):
         """A (batch, length) tensor of one value per label (the labels, their weights) aligned
         with the logits. A causal model's logits at position t predict token t + 1, so the

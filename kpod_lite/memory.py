@@ -265,7 +265,8 @@ def estimate_memory(cfg: KPODConfig, model_config, *, bf16: bool | None = None,
         pB, padapted = 4, None
     if predictor_config is not None:
         predictor["predictor_weights"] = pshape.parameters * B if cfg.lora else 0
-    wpos = ANSWER_TOKENS if pshape.seq2seq else row_len + ANSWER_TOKENS
+    # A LoRA predictor's logits cover the answer positions alone (weighting answers_only).
+    wpos = ANSWER_TOKENS if pshape.seq2seq or cfg.lora else row_len + ANSWER_TOKENS
     out["weigh"] = StageEstimate("weigh", {**weights, "weighter": weighter, **predictor, "activations": _activations(
         pshape, pB, rows, row_len, ANSWER_TOKENS, padapted, cfg.lora_rank, cfg.lora_dropout,
         cfg.gradient_checkpointing, cpu), "logits": rows * wpos * pshape.vocab * (16 + (pB if pB < 4 else 0)),

@@ -479,3 +479,19 @@ def test_a_lora_students_predictor_is_the_student_with_adapters_of_its_own(name,
     after = student.state_dict()
     assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
     assert not any("lora_" in n for n, _ in student.named_modules())
+
+
+@pytest.mark.parametrize("name", ["tiny-t5", "tiny-llama"])
+def test_scoring_the_answer_positions_alone_gives_the_same_eq5_loss(name, records):
+    """`answers_only` (the LoRA predictors' memory-lean path) computes Eq. 5 from the logits of
+    the answer positions only; up to rounding it is the loss of the full logits."""
+    config = fast_config(student=name)
+    model, tokenizer = load_student(config, device="cpu")
+    items = _training_items(records[:3], tokenizer, config)
+    full, lean = _Embedder(model, tokenizer), _Embedder(model, tokenizer, answers_only=True)
+    rationales = [full(item["ids"]) for item in items]
+    prefixes = [item["ks"] for item in items]
+    with torch.no_grad():
+        expected = full.loss(model.eval(), items, rationales, prefixes)
+        got = lean.loss(model, items, rationales, prefixes)
+    assert expected.shape == (3,) and torch.allclose(got, expected, rtol=1e-5, atol=1e-5)

@@ -43,7 +43,7 @@ def prefix_lengths(offsets, rationale: str, mode: str) -> list[int]:
 def answer_prediction_loss(predictor, question_embeds: list[torch.Tensor], masked_rationales: list[torch.Tensor],
                            prefixes: list[list[int]], answer_ids: list[list[int]],
                            trigger_embeds: torch.Tensor | None = None,
-                           bos_embed: torch.Tensor | None = None) -> torch.Tensor:
+                           bos_embed: torch.Tensor | None = None, answers_only: bool = False) -> torch.Tensor:
     """L_p (Eq. 5) of each rationale of a batch, divided by its number of prefixes; shape (batch,).
 
     For rationale i: the mean over k in `prefixes[i]` of Σ_j -log P(y_j | y_<j, r[m]_<k, x)
@@ -51,7 +51,11 @@ def answer_prediction_loss(predictor, question_embeds: list[torch.Tensor], maske
     batch, [bos, E(x), r[m]_<k, trigger] (bos for causal models only, the trigger "Therefore,
     the answer is" unmasked). A seq2seq predictor (T5) reads the row with its encoder and y
     with its decoder; a causal one reads the row followed by E(y), and only y is scored.
-    A rationale without prefixes gets 0.
+    A rationale without prefixes gets 0. `answers_only` computes the logits of the answer
+    positions alone (`StudentFamily.label_logits`): the same loss without a 7B predictor's
+    logits for every position of every row. The LoRA predictors of the GPU presets use it; a
+    whole predictor (the tiny preset) keeps the full logits its weights were calibrated with,
+    since the two differ in their last bits (docs/WEIGHTING.md).
     """
     device = masked_rationales[0].device
     losses = torch.zeros(len(prefixes), device=device)
@@ -73,12 +77,20 @@ def answer_prediction_loss(predictor, question_embeds: list[torch.Tensor], maske
     lengths = torch.tensor([len(r) for r in rows], device=device)
     attention = (torch.arange(embeds.shape[1], device=device)[None, :] < lengths[:, None]).long()
     labels = nn.utils.rnn.pad_sequence(label_rows, batch_first=True, padding_value=-100)
-    # The logits slice these weights were calibrated with; shifting the labels instead is equal in
-    # exact arithmetic, but its last-bit differences grow over mask learning (docs/WEIGHTING.md).
-    outputs, labels = family.forward(predictor, labels, slice_logits=True, inputs_embeds=embeds,
-                                     attention_mask=attention)
-    token_nll = F.cross_entropy(outputs.logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
-    per_prefix = token_nll.sum(1)  # Σ_j over the answer tokens; ignored positions add 0
+    if answers_only:
+        logits, targets = family.label_logits(predictor, labels, inputs_embeds=embeds, attention_mask=attention)
+        shifted = labels if family.seq2seq else labels[:, 1:]
+        row_of = torch.arange(len(rows), device=device)[:, None].expand_as(shifted)[shifted != -100]
+        token_nll = F.cross_entropy(logits.float(), targets, reduction="none")
+        per_prefix = torch.zeros(len(rows), device=device).index_add(0, row_of, token_nll)
+    else:
+        # The logits slice these weights were calibrated with; shifting the labels instead is equal in
+        # exact arithmetic, but its last-bit differences grow over mask learning (docs/WEIGHTING.md).
+        outputs, labels = family.forward(predictor, labels, slice_logits=True, inputs_embeds=embeds,
+                                         attention_mask=attention)
+        token_nll = F.cross_entropy(outputs.logits.float().transpose(1, 2), labels, ignore_index=-100,
+                                    reduction="none")
+        per_prefix = token_nll.sum(1)  # Σ_j over the answer tokens; ignored positions add 0
     owner = torch.tensor(owner, device=device)
     counts = torch.zeros(len(prefixes), device=device).index_add_(0, owner, torch.ones_like(per_prefix))
     return losses.index_add(0, owner, per_prefix) / counts.clamp(min=1)

@@ -99,9 +99,11 @@ def _training_items(records, tokenizer, config: KPODConfig) -> list[dict]:
 
 
 class _Embedder:
-    """The predictor's view of fixed token ids: E(ids), e_mask, the trigger and bos."""
+    """The predictor's view of fixed token ids: E(ids), e_mask, the trigger and bos; and how it
+    scores the answer (`answers_only`: see `answer_prediction_loss`)."""
 
-    def __init__(self, predictor, tokenizer):
+    def __init__(self, predictor, tokenizer, answers_only: bool = False):
+        self.answers_only = answers_only
         self.table = predictor.get_input_embeddings()
         self.device = self.table.weight.device
         self.mask_id = mask_token_id(tokenizer)
@@ -116,4 +118,4 @@ class _Embedder:
         return answer_prediction_loss(
             predictor, [self(item["question"]) for item in batch], rationales, prefixes,
             [item["answer"] for item in batch], trigger_embeds=self(self.trigger_ids),
-            bos_embed=None if self.bos_id is None else self(self.bos_id))
+            bos_embed=None if self.bos_id is None else self(self.bos_id), answers_only=self.answers_only)

@@ -216,7 +216,8 @@ def train_weighter(rationale_records, config: KPODConfig, *, student=None, token
         torch.manual_seed(config.seed)  # dropout, if the predictor has any
         given = predictor is not None
         predictor = predictor if given else load_predictor(config, student, tokenizer)
-        embedder = _Embedder(predictor, tokenizer)
+        # A LoRA predictor (the GPU presets) scores the answer positions alone (memory, Eq. 5).
+        embedder = _Embedder(predictor, tokenizer, answers_only=config.lora)
         rng = random.Random(config.seed)
         generator = torch.Generator().manual_seed(config.seed)
         history["predictor_warmup"] = _warm_up(predictor, embedder, items, config, rng, progress)
