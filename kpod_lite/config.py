@@ -253,6 +253,19 @@ PRESETS["llama-7b"] = _GSM8K.replace(
     weighting_batch_size=1,
 )
 
+# ours: KPOD and plain CoT on a Colab T4 in under an hour (estimated ~30 min: kpod_lite.gpu_time,
+# README "Which preset on which GPU"): FlanT5-Large on Table 4's SVAMP split with the released
+# GPT-3.5 rationales (no API key), 200 of its 700 training questions, 6 epochs (T = 3), a short
+# mask learning; 384-token limits cover the SVAMP rationales measured (p99 ~290 tokens). bf16
+# where the GPU has it, float32 on a T4 (models.student_dtype); gradient checkpointing keeps
+# every stage under a T4's 16 GB in float32 (docs/GPU.md).
+PRESETS["colab"] = PRESETS["flan-t5-large"].replace(
+    name="colab", dataset="svamp", data_format="instruction", train_file="mcckd-svamp:train",
+    test_file="mcckd-svamp:test", teacher="released", train_size=200, epochs=6, weighting_epochs=3,
+    weighting_predictor_warmup_steps=50, max_source_length=384, max_target_length=384, max_new_tokens=384,
+    eval_batch_size=16,
+)
+
 
 def with_settings(cfg: KPODConfig, settings: list[str]) -> KPODConfig:
     """`cfg` changed by command-line settings "KEY=JSON" (e.g. `token_weight_floor=0`,
