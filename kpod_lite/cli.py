@@ -253,9 +253,10 @@ def pipeline_stages() -> tuple[str, ...]:
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="the end-to-end pipeline on a preset, in a run folder")
-    _add_preset_options(p, help="tiny, flan-t5-large, flan-t5-xl, llama-7b ($KPOD_PRESET)")
+    _add_preset_options(p, help="tiny, colab, flan-t5-large, flan-t5-xl, llama-7b ($KPOD_PRESET)")
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<preset>)")
     p.add_argument("--force", action="store_true", help="re-run stages that already finished")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (a log file, CI)")
     p.add_argument("--ablations", action="store_true",
                    help="Table 2's variants and the plain CoT baseline, not KPOD alone")
     p.add_argument("--methods", nargs="+", default=None,
@@ -274,7 +275,8 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     seeds = [cfg.seed + k for k in range(args.seeds)]
-    summary = pipeline.run(cfg, run_dir, force=args.force, methods=methods, seeds=seeds, stages=(args.until,))
+    summary = pipeline.run(cfg, run_dir, force=args.force, methods=methods, seeds=seeds, stages=(args.until,),
+                           progress=not args.no_progress)
     print(summary)
     return 0
 

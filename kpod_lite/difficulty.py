@@ -66,6 +66,7 @@ from pathlib import Path
 
 import torch
 from torch.nn import functional as F
+from tqdm.auto import tqdm
 
 from kpod_lite.config import KPODConfig
 from kpod_lite.data import rationale_key, read_jsonl, split_steps, write_jsonl
@@ -111,7 +112,8 @@ def _score_batch(model, family, examples: list[StudentExample], pad_id: int, dev
 @torch.no_grad()
 def token_logprobs(model, tokenizer, questions: Sequence[str], rationales: Sequence[str],
                    batch_size: int = 8, device: str | torch.device | None = None, *,
-                   max_source_length: int | None = None, cot_prompt: str = ZERO_SHOT_COT_PROMPT) -> list[torch.Tensor]:
+                   max_source_length: int | None = None, cot_prompt: str = ZERO_SHOT_COT_PROMPT,
+                   progress: bool = False) -> list[torch.Tensor]:
     """log P(r_j | r_<j, x; θ^s) for every token of every rationale (the log term of Eq. 8).
 
     One float32 CPU tensor per rationale, as long as `rationale_tokens(tokenizer, r)`; an empty
@@ -122,7 +124,7 @@ def token_logprobs(model, tokenizer, questions: Sequence[str], rationales: Seque
     forward pass, longest first (less padding; the order of the result is the order of the
     input). `device`: where to run, default the model's device (a given device moves the model
     there). `max_source_length` truncates the prompt; the rationale is never truncated, as
-    every token needs its log-probability.
+    every token needs its log-probability. `progress`: a progress bar with an ETA (tqdm).
     """
     if len(questions) != len(rationales):
         raise ValueError(f"{len(questions)} questions but {len(rationales)} rationales")
@@ -149,7 +151,8 @@ def token_logprobs(model, tokenizer, questions: Sequence[str], rationales: Seque
     was_training = model.training
     model.eval()  # dropout off: the same rationale always gets the same difficulty
     try:
-        for start in range(0, len(order), batch_size):
+        for start in tqdm(range(0, len(order), batch_size), desc="step difficulty (Eq. 8)", unit="batch",
+                          disable=not progress):
             batch = order[start : start + batch_size]
             for i, scores in zip(batch, _score_batch(model, family, [examples[i] for i in batch], pad_id, device)):
                 result[i] = scores
@@ -228,7 +231,7 @@ def step_difficulties(logprobs, weights, offsets: Sequence[Sequence[int]], ratio
 
 
 def _difficulty_records(rationales: list[tuple[dict, dict]], weights: list[tuple[dict, dict]], model, tokenizer,
-                        config: KPODConfig) -> list[dict]:
+                        config: KPODConfig, progress: bool = False) -> list[dict]:
     """`difficulty_records` on records paired with where they came from (for the errors)."""
     weighted = config.switches.weighted_difficulty
     temperature = config.difficulty_temperature
@@ -237,7 +240,7 @@ def _difficulty_records(rationales: list[tuple[dict, dict]], weights: list[tuple
     jobs = [(record, paired[rationale_key(record)]) for _, record in rationales]
     logprobs = token_logprobs(model, tokenizer, [r["question"] for r, _ in jobs], [r["rationale"] for r, _ in jobs],
                               config.batch_size, max_source_length=config.max_source_length,
-                              cot_prompt=config.cot_prompt)
+                              cot_prompt=config.cot_prompt, progress=progress)
     out = []
     for (record, weight_record), scores in zip(jobs, logprobs):
         rationale = record["rationale"]
@@ -267,7 +270,8 @@ def difficulty_records(rationale_records: Iterable[dict], weight_records: Iterab
     return _difficulty_records(rationales, weights, model, tokenizer, config)
 
 
-def difficulty_file(rationales_path, weights_path, out_path, config: KPODConfig, *, model=None, tokenizer=None) -> dict:
+def difficulty_file(rationales_path, weights_path, out_path, config: KPODConfig, *, model=None, tokenizer=None,
+                    progress: bool = False) -> dict:
     """Read rationale and token weight files, write step difficulties; the `kpod-lite difficulty` step.
 
     The student is `load_student(config)` unless `model` and `tokenizer` are given. Errors name
@@ -279,7 +283,7 @@ def difficulty_file(rationales_path, weights_path, out_path, config: KPODConfig,
     weights = [(record_origin(str(weights_path), line, i, r), r) for i, (line, r) in enumerate(read_jsonl(weights_path))]
     if model is None or tokenizer is None:
         model, tokenizer = load_student(config)
-    records = _difficulty_records(rationales, weights, model, tokenizer, config)
+    records = _difficulty_records(rationales, weights, model, tokenizer, config, progress)
     write_jsonl(out_path, records)
     all_d = [d for record in records for d in record["difficulty"]]
     return {

@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from kpod_lite.config import KPODConfig
 from kpod_lite.data import DataFormatError, Example, answers_match, extract_answer, load_examples, write_jsonl
@@ -73,10 +74,12 @@ def encode_prompts(tokenizer, prompts: list[str], family: StudentFamily, max_len
 
 
 @torch.no_grad()
-def generate(model, tokenizer, prompts: list[str], config: KPODConfig, batch_size: int | None = None) -> list[str]:
+def generate(model, tokenizer, prompts: list[str], config: KPODConfig, batch_size: int | None = None,
+             progress: bool = False) -> list[str]:
     """Greedy continuations of `prompts` (the new text only, special tokens removed), in order.
 
-    `batch_size` defaults to `config.eval_batch_size`, else twice `config.batch_size`.
+    `batch_size` defaults to `config.eval_batch_size`, else twice `config.batch_size`;
+    `progress`: a progress bar with an ETA (tqdm).
     """
     batch_size = batch_size or config.eval_batch_size or 2 * config.batch_size
     family = family_of(model)
@@ -87,7 +90,7 @@ def generate(model, tokenizer, prompts: list[str], config: KPODConfig, batch_siz
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     outputs: list[str] = [""] * len(prompts)
     try:
-        for start in range(0, len(order), batch_size):
+        for start in tqdm(range(0, len(order), batch_size), desc="generating", unit="batch", disable=not progress):
             rows = order[start:start + batch_size]
             batch = encode_prompts(tokenizer, [prompts[i] for i in rows], family, config.max_source_length)
             batch = {key: value.to(device) for key, value in batch.items()}
@@ -135,7 +138,8 @@ def accuracy(records: Sequence[Mapping]) -> float:
 
 
 def evaluate_examples(model, tokenizer, examples: Sequence[Example], config: KPODConfig,
-                      out_path: Path | str | None = None, generate_fn: Generator | None = None) -> dict:
+                      out_path: Path | str | None = None, generate_fn: Generator | None = None,
+                      progress: bool = False) -> dict:
     """Accuracy of the student on `examples`; predictions to `out_path` (JSON Lines) if given.
 
     `generate_fn(prompts) -> texts` replaces the model's greedy generation (e.g. a fixed list
@@ -144,7 +148,7 @@ def evaluate_examples(model, tokenizer, examples: Sequence[Example], config: KPO
     """
     started = time.perf_counter()
     prompts = prompts_for(examples, config.cot_prompt)
-    texts = generate_fn(prompts) if generate_fn else generate(model, tokenizer, prompts, config)
+    texts = generate_fn(prompts) if generate_fn else generate(model, tokenizer, prompts, config, progress=progress)
     records = score(examples, texts)
     if out_path is not None:
         write_jsonl(out_path, records)

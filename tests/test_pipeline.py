@@ -137,3 +137,13 @@ def test_the_summary_reports_the_most_a_length_limit_cut(tmp_path):
         (folder / "history.json").write_text(json.dumps({"history": rows}))
     summary = pipeline.results.summarise(tmp_path)
     assert summary["inputs_cut_most_in_a_stage"] == 0.5 and summary["targets_cut_most_in_a_stage"] == 0.1
+
+
+def test_every_long_stage_shows_a_progress_bar(tmp_path, capsys):
+    cfg = preset("tiny").replace(train_size=8, validation_size=0, test_size=2, ood=(), epochs=2, weighting_epochs=1,
+                                 weighting_predictor_warmup_steps=2, max_new_tokens=8)
+    pipeline.run(cfg, tmp_path, progress=True)
+    err = capsys.readouterr().err
+    for bar in ("teacher template", "token weighting (Eq. 7)", "step difficulty (Eq. 8)", "generating"):
+        assert re.search(re.escape(bar) + r".*100%", err), f"no finished bar for {bar!r}"
+    assert re.search(r"\d+/\d+ \[\d+:\d+<\d+:\d+", err), "bars show elapsed<remaining (the ETA)"

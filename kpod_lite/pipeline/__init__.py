@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import resource
 import sys
 import time
@@ -55,10 +54,10 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from kpod_lite import data, teacher
+from kpod_lite import data
 from kpod_lite.config import ConfigError, KPODConfig
-from kpod_lite.methods import ABLATIONS, method_named  # noqa: F401  (ABLATIONS: part of the API)
-from kpod_lite.pipeline.results import (  # noqa: F401  (the table is part of the API)
+from kpod_lite.methods import ABLATIONS, method_named
+from kpod_lite.pipeline.results import (
     FRAME_ROWS,
     results_table,
     student_dir,
@@ -68,8 +67,28 @@ from kpod_lite.pipeline.results import (  # noqa: F401  (the table is part of th
     write_figures,
     write_results,
 )
+from kpod_lite.pipeline.stages import (
+    stage_difficulty,
+    stage_distill,
+    stage_evaluate,
+    stage_questions,
+    stage_schedule,
+    stage_student_symbols,
+    stage_teach,
+    stage_teacher_accuracy,
+    stage_weigh,
+    teacher_backend,
+    _test_sets,
+)
 
 log = logging.getLogger(__name__)
+
+__all__ = [
+    "STAGES", "ABLATIONS", "FRAME_ROWS", "run", "results_table", "student_dir", "summarise", "table_csv",
+    "table_markdown", "write_figures", "write_results", "stage_questions", "stage_teach", "teacher_backend",
+    "stage_student_symbols", "stage_weigh", "stage_difficulty", "stage_schedule", "stage_distill",
+    "stage_evaluate", "stage_teacher_accuracy",
+]
 
 STAGES = ("questions", "teach", "weigh", "difficulty", "schedule", "distill", "evaluate")
 
@@ -79,238 +98,6 @@ def _peak_memory_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (2 ** 20 if sys.platform == "darwin" else 2 ** 10), 1)
 
-
-# --- questions and rationales (§3.1) -------------------------------------------------------------
-
-
-def stage_questions(cfg: KPODConfig, run_dir: Path) -> dict:
-    """Question records: {"train": path, "test": path, "ood": {name: path}}.
-
-    Without a `train_file`, synthetic splits drawn with `cfg.synthetic`, of sizes
-    `cfg.train_size`, `cfg.validation_size`, `cfg.test_size` (None: the generator's defaults).
-    Out-of-distribution sets come from `cfg.ood` (`config.OODSet`: the run's synthetic task with
-    some knobs changed, or a file, e.g. ASDiv and SVAMP for a GSM8K run, Table 3).
-    A file setting that is not an existing path but ``"<source>:<split>"`` (e.g.
-    ``"mcckd-gsm8k:train"``, Table 4) is fetched into the data cache, checked, and read in that
-    source's format (`kpod_lite.data.resolve_data_file`).
-    """
-    from kpod_lite import synthetic
-
-    out = run_dir / "questions"
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"train": out / "train.jsonl", "test": out / "test.jsonl"}
-    if cfg.train_file is None and cfg.dataset != "synthetic":
-        # Never stand in synthetic questions for a benchmark: the results would be meaningless.
-        raise ConfigError(f"preset {cfg.name!r} trains on {cfg.dataset}, but names no data: set train_file and "
-                          f"test_file (e.g. --set train_file='\"data/train.jsonl\"' --set test_file='\"data/test.jsonl\"', "
-                          f"in data_format {cfg.data_format!r}), or a data source's split, fetched once "
-                          f"(e.g. --set train_file='\"mcckd-gsm8k:train\"'; `kpod-lite fetch` lists them)")
-    if not all(p.exists() for p in paths.values()):
-        if cfg.train_file is None:
-            sizes = {split: getattr(cfg, f"{split}_size") for split in synthetic.DEFAULT_SIZES}
-            sizes = {split: n if n is not None else synthetic.DEFAULT_SIZES[split] for split, n in sizes.items()}
-            synthetic.write_splits(out, sizes=sizes, seed=cfg.seed, config=cfg.synthetic)
-        else:
-            if cfg.test_file is None:
-                raise ConfigError(f"preset {cfg.name!r} names a train_file but no test_file")
-            for split, source in (("train", cfg.train_file), ("test", cfg.test_file)):
-                examples = _subset(_load_reported(source, cfg.data_format, out / f"{split}.load.json"),
-                                   getattr(cfg, f"{split}_size"), cfg.seed)
-                data.save_examples(paths[split], examples)
-    ood = {}
-    for index, spec in enumerate(sorted(cfg.ood, key=lambda s: s.name), start=1):
-        path = ood[spec.name] = out / f"ood-{spec.name}.jsonl"
-        if path.exists():
-            continue
-        if spec.synthetic is not None:
-            # Its own seed, far from the splits', so no question is shared by accident.
-            problems = synthetic.generate_dataset(spec.size, seed=cfg.seed + 1000 * index,
-                                                  config=spec.task(cfg.synthetic), prefix=f"ood-{spec.name}")
-            data.write_jsonl(path, [problem.to_record() for problem in problems])
-        else:
-            data.save_examples(path, _load_reported(spec.file, spec.format, out / f"ood-{spec.name}.load.json"))
-    return {**paths, "ood": ood}
-
-
-def _load_reported(source: str, fmt: str, report_file: Path) -> list:
-    """The examples of a data file (a path or "<source>:<split>"), with what was read and what
-    skipped, and why, written to `report_file` (the run summary counts the skips)."""
-    path, fmt = data.resolve_data_file(source, fmt)
-    examples, report = data.load_examples_with_report(path, fmt)
-    if report.skipped:
-        log.warning("%s", report.summary())
-    data.write_atomically(report_file, json.dumps(report.to_dict(), indent=1) + "\n")
-    return examples
-
-
-def _subset(examples: list, size: int | None, seed: int) -> list:
-    """`size` of the examples, drawn with `seed` and kept in file order (None: all of them): a
-    course runs a real benchmark on a subset that fits its GPU hour."""
-    if size is None or size >= len(examples):
-        return examples
-    chosen = set(random.Random(seed).sample(range(len(examples)), size))
-    return [example for index, example in enumerate(examples) if index in chosen]
-
-
-def stage_teach(cfg: KPODConfig, run_dir: Path, train_questions: Path) -> teacher.TeachReport | None:
-    """Zero-shot CoT rationales for the training questions, filtered by answer (§3.1)."""
-    out = run_dir / "rationales.jsonl"
-    if out.exists():
-        return None
-    return teacher.teach(
-        data.load_examples(train_questions, "kpod"), teacher_backend(cfg), out=out,
-        cache=run_dir / "rationales.cache.jsonl", samples=cfg.teacher_samples, temperature=cfg.teacher_temperature,
-        max_tokens=cfg.teacher_max_tokens, seed=cfg.seed, filter_correct=cfg.filter_correct, progress=False)
-
-
-def teacher_backend(cfg: KPODConfig) -> teacher.TeacherBackend:
-    """The config's teacher, with every `teacher_*` setting the sub-command `teach` takes as a flag."""
-    return teacher.make_backend(cfg.teacher, model=cfg.teacher_model, base_url=cfg.teacher_base_url,
-                                replay_from=cfg.teacher_replay_from, concurrency=cfg.teacher_concurrency,
-                                cot_prompt=cfg.cot_prompt, timeout=cfg.teacher_timeout)
-
-
-# --- token weights, step difficulty, the schedule (§3.3-3.4) ------------------------------------------
-
-
-def stage_student_symbols(cfg: KPODConfig, run_dir: Path) -> dict | None:
-    """Rewrite rationales.jsonl's rationale text with ASCII for the symbols the student's
-    tokenizer maps to <unk> (`kpod_lite.symbols`), before anything reads its tokens, so the
-    weights (Eq. 3), the difficulty (Eq. 8) and the loss (Eq. 15) see the same text. In place:
-    every later stage reads that one file, and the teacher's own words stay in its cache.
-    Done once (`rationales.symbols.json` holds the counts); skipped in a folder whose weights
-    were already made from the text as it was."""
-    from kpod_lite import symbols
-    from kpod_lite.models import load_tokenizer
-
-    done = run_dir / "rationales.symbols.json"
-    if done.exists() or (run_dir / "weights.jsonl").exists() or not cfg.normalize_symbols:
-        return None
-    report = symbols.normalize_rationale_file(run_dir / "rationales.jsonl", load_tokenizer(cfg))
-    data.write_atomically(done, json.dumps(report, indent=1) + "\n")
-    return report
-
-
-def stage_weigh(cfg: KPODConfig, run_dir: Path) -> dict | None:
-    """Learn the token weighting on the rationales (Eq. 7) and weigh their tokens (Eq. 3).
-
-    When the rationales carry keypoint labels (the template teacher on synthetic data), the
-    summary also scores the weights against them (`weighting.keypoint_auroc`).
-    """
-    from kpod_lite import weighting
-
-    out = run_dir / "weights.jsonl"
-    if out.exists():
-        return None
-    summary = weighting.weigh_file(run_dir / "rationales.jsonl", out, cfg)
-    rationales = [r for _, r in data.read_jsonl(run_dir / "rationales.jsonl")]
-    if any(r.get("spans") for r in rationales):
-        summary["keypoints"] = weighting.keypoint_auroc([r for _, r in data.read_jsonl(out)], rationales)
-    data.write_atomically(run_dir / "weights.summary.json", json.dumps(summary, indent=1) + "\n")
-    return summary
-
-
-def stage_difficulty(cfg: KPODConfig, run_dir: Path, methods) -> None:
-    """Step difficulties with the pre-distillation student (Eq. 8), and unweighted ones for w.o.-sig-dif."""
-    from kpod_lite import difficulty
-    from kpod_lite.models import load_student
-
-    # One file per kind of difficulty the methods' schedules need (kpod_lite.methods).
-    wanted = {}
-    for method in map(method_named, methods):
-        if method.difficulty_file:
-            wanted.setdefault(method.difficulty_file, cfg.replace(method=method.name))
-    wanted = list(wanted.items())
-    todo = [(name, variant) for name, variant in wanted if not (run_dir / name).exists()]
-    if not todo:
-        return
-    model, tokenizer = load_student(cfg)
-    for name, variant in todo:
-        difficulty.difficulty_file(run_dir / "rationales.jsonl", run_dir / "weights.jsonl", run_dir / name,
-                                   variant, model=model, tokenizer=tokenizer)
-
-
-def stage_schedule(cfg: KPODConfig, run_dir: Path, methods) -> None:
-    """The schedule of Eq. 9-13 from the step difficulties, and the variants the ablations need."""
-    from kpod_lite import schedule
-
-    wanted = {}
-    for method in map(method_named, methods):
-        if method.schedule_file:
-            wanted.setdefault(method.schedule_file, (method.difficulty_file, cfg.replace(method=method.name)))
-    for name, (difficulty_name, variant) in wanted.items():
-        if not (run_dir / name).exists():
-            schedule.schedule_file(run_dir / difficulty_name, run_dir / "rationales.jsonl", run_dir / name, variant)
-
-
-# --- distillation and evaluation (§3.5, §4) ------------------------------------------------------------
-
-
-def stage_distill(cfg: KPODConfig, run_dir: Path, method: str, seed: int) -> dict | None:
-    """Distil one student (Eq. 15) with `method` and `seed`; resumes a killed run from its checkpoint."""
-    from kpod_lite import distill
-
-    out = student_dir(run_dir, method, seed)
-    if (out / "history.json").exists() and (out / "model").exists():
-        return None
-    switches = method_named(method)
-    schedule_name = switches.schedule_file
-    return distill.distill_files(
-        run_dir / "rationales.jsonl", run_dir / "weights.jsonl" if switches.token_weights else None,
-        run_dir / schedule_name if schedule_name else None, out, cfg.replace(seed=seed), method=method,
-        resume=True, progress=False)
-
-
-def _test_sets(questions: dict) -> dict[str, Path]:
-    return {"test": questions["test"], **{f"ood-{name}": path for name, path in questions["ood"].items()}}
-
-
-def stage_evaluate(cfg: KPODConfig, out: Path, test_sets: dict[str, Path], model_dir: Path | None = None) -> dict:
-    """Accuracy of one student on every test set (§4); predictions in `<out>/<set>.predictions.jsonl`.
-
-    `model_dir`: a distilled student (`<student>/model`); None evaluates the student before
-    distillation. The result is cached in `<out>/eval.json`.
-    """
-    from kpod_lite import evaluate
-    from kpod_lite.models import load_student
-
-    done = out / "eval.json"
-    if done.exists():
-        return json.loads(done.read_text(encoding="utf-8"))
-    out.mkdir(parents=True, exist_ok=True)
-    model, tokenizer = evaluate.load_trained(model_dir, cfg) if model_dir else load_student(cfg)
-    model.eval()
-    result = {}
-    for name, path in test_sets.items():
-        summary = evaluate.evaluate_examples(model, tokenizer, data.load_examples(path, "kpod"), cfg,
-                                             out / f"{name}.predictions.jsonl")
-        result[name] = {"accuracy": summary["accuracy"], "no_answer": summary["no_answer"],
-                        "questions": summary["questions"]}
-    data.write_atomically(done, json.dumps(result, indent=1) + "\n")
-    return result
-
-
-def stage_teacher_accuracy(cfg: KPODConfig, run_dir: Path, test_sets: dict[str, Path]) -> dict | None:
-    """The teacher's accuracy on the test sets (cached like the training rationales), or None
-    for a remote teacher unless `cfg.evaluate_teacher` asks for it (it costs API calls)."""
-    wanted = cfg.evaluate_teacher if cfg.evaluate_teacher is not None else cfg.teacher in ("template", "gold")
-    if not wanted:
-        return None
-    done = run_dir / "students" / "teacher" / "eval.json"
-    if done.exists():
-        return json.loads(done.read_text(encoding="utf-8"))
-    done.parent.mkdir(parents=True, exist_ok=True)
-    backend = teacher_backend(cfg)
-    result = {}
-    for name, path in test_sets.items():
-        report = teacher.teach(data.load_examples(path, "kpod"), backend, out=done.parent / f"{name}.jsonl",
-                               temperature=cfg.teacher_temperature, max_tokens=cfg.teacher_max_tokens, seed=cfg.seed,
-                               filter_correct=False, progress=False)
-        answered = report.generated + report.reused
-        result[name] = {"accuracy": round(report.correct / max(1, answered), 4), "no_answer": report.failed,
-                        "questions": answered}
-    data.write_atomically(done, json.dumps(result, indent=1) + "\n")
-    return result
 
 
 def _check_same_config(cfg: KPODConfig, run_dir: Path) -> None:
@@ -342,13 +129,14 @@ def _forget_finished(run_dir: Path) -> None:
 
 
 def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False, methods=None, seeds=None,
-        stages=STAGES) -> str:
+        stages=STAGES, progress: bool = False) -> str:
     """Run the pipeline on `cfg` in `run_dir` and return the results table (markdown).
 
     `methods`: distillation methods (`ABLATIONS` for Table 2 and the baseline; default
     `cfg.method` alone); `seeds`:
     distillation seeds (default: `cfg.seed` alone); `stages`: stop after the last one named.
     `force` re-runs finished stages (the teacher still reuses its cache: delete it to ask again).
+    `progress`: a progress bar with an ETA on every long stage (tqdm: widgets in a notebook).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -359,12 +147,12 @@ def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False, methods=None,
     except Timeout:
         raise ConfigError(f"another kpod-lite run is using {run_dir}; wait for it, or choose another --out") from None
     try:
-        return _run(cfg, run_dir, force, methods, seeds, stages)
+        return _run(cfg, run_dir, force, methods, seeds, stages, progress)
     finally:
         lock.release()
 
 
-def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages) -> str:
+def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages, progress: bool) -> str:
     """`run`, with the run folder locked."""
     methods = tuple(methods) if methods is not None else (cfg.method,)
     for method in methods:
@@ -391,24 +179,24 @@ def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages) ->
 
     questions = timed("questions", lambda: stage_questions(cfg, run_dir))
     steps = [
-        ("teach", lambda: stage_teach(cfg, run_dir, questions["train"])),
-        ("weigh", lambda: (stage_student_symbols(cfg, run_dir), stage_weigh(cfg, run_dir))),
-        ("difficulty", lambda: stage_difficulty(cfg, run_dir, methods)),
+        ("teach", lambda: stage_teach(cfg, run_dir, questions["train"], progress)),
+        ("weigh", lambda: (stage_student_symbols(cfg, run_dir), stage_weigh(cfg, run_dir, progress))),
+        ("difficulty", lambda: stage_difficulty(cfg, run_dir, methods, progress)),
         ("schedule", lambda: stage_schedule(cfg, run_dir, methods)),
     ]
     for stage, work in steps[:last]:
         timed(stage, work)
     test_sets = _test_sets(questions)
     if last >= STAGES.index("evaluate"):
-        timed("evaluate", lambda: stage_teacher_accuracy(cfg, run_dir, test_sets))
-        timed("evaluate", lambda: stage_evaluate(cfg, run_dir / "students" / "before", test_sets))
+        timed("evaluate", lambda: stage_teacher_accuracy(cfg, run_dir, test_sets, progress))
+        timed("evaluate", lambda: stage_evaluate(cfg, run_dir / "students" / "before", test_sets, progress=progress))
     if last >= STAGES.index("distill"):
         # Seed by seed, so a run stopped early already holds one full row per method.
         for seed in seeds:
             for method in methods:
-                timed("distill", lambda: stage_distill(cfg, run_dir, method, seed))
+                timed("distill", lambda: stage_distill(cfg, run_dir, method, seed, progress))
                 if last >= STAGES.index("evaluate"):
                     out = student_dir(run_dir, method, seed)
-                    timed("evaluate", lambda: stage_evaluate(cfg, out, test_sets, out / "model"))
+                    timed("evaluate", lambda: stage_evaluate(cfg, out, test_sets, out / "model", progress))
 
     return write_results(cfg, run_dir, methods, seeds, timings, memory)

@@ -62,7 +62,7 @@ def write_weights(path, records: list[dict]) -> None:
     write_jsonl(path, records)
 
 
-def weigh_file(rationales_path, out_path, config: KPODConfig) -> dict:
+def weigh_file(rationales_path, out_path, config: KPODConfig, progress: bool = False) -> dict:
     """`kpod-lite weigh`: train on a rationale file (Eq. 7), write the weights of its tokens.
 
     Returns a summary: rationales and tokens weighed, mean weight, collapse, seconds, history.
@@ -70,7 +70,7 @@ def weigh_file(rationales_path, out_path, config: KPODConfig) -> dict:
     started = time.perf_counter()
     records = [record for _, record in read_jsonl(rationales_path)]
     student, tokenizer = load_student(config)
-    weighter, history = train_weighter(records, config, student=student, tokenizer=tokenizer)
+    weighter, history = train_weighter(records, config, student=student, tokenizer=tokenizer, progress=progress)
     weighted = weigh(records, weighter, tokenizer, weighting_max_tokens(config))
     write_weights(out_path, weighted)
     weights = [w for record in weighted for w in record["weights"]]

@@ -17,6 +17,7 @@ import time
 import warnings
 
 import torch
+from tqdm.auto import tqdm
 
 from kpod_lite.config import KPODConfig
 from kpod_lite.models import load_student, pad_right
@@ -71,11 +72,11 @@ def release_predictor(predictor, student) -> None:
 
 
 def warm_up_predictor(predictor, embedder: _Embedder, items: list[dict], steps: int, lr: float,
-                      batch_size: int, rng: random.Random) -> list[float]:
+                      batch_size: int, rng: random.Random, bar=None) -> list[float]:
     """Teach the predictor to read the answer off an unmasked rationale (ours; module docstring).
 
     Eq. 5 with the full rationale (k = n) and no mask, per answer token, with Adam. Returns
-    the loss of each step.
+    the loss of each step; `bar` (a tqdm bar, or None) moves one step at a time.
     """
     optimizer = torch.optim.AdamW([p for p in predictor.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     predictor.train()
@@ -89,6 +90,8 @@ def warm_up_predictor(predictor, embedder: _Embedder, items: list[dict], steps: 
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
+        if bar is not None:
+            bar.update(1)
     return losses
 
 
@@ -127,10 +130,10 @@ def collapse_state(mean_weight: float) -> str | None:
 
 
 def _warm_up(predictor, embedder: _Embedder, items: list[dict], config: KPODConfig, rng: random.Random,
-             progress: bool) -> list[float]:
+             progress: bool, bar=None) -> list[float]:
     """`warm_up_predictor` with the config's steps, lr and batch size; the mean loss per 25 steps."""
     warm = warm_up_predictor(predictor, embedder, items, config.weighting_predictor_warmup_steps,
-                             config.weighting_lr, weighting_batch_size(config), rng)
+                             config.weighting_lr, weighting_batch_size(config), rng, bar)
     summary = [round(sum(warm[i:i + 25]) / len(warm[i:i + 25]), 4) for i in range(0, len(warm), 25)]
     if progress and warm:
         print(f"predictor warm-up: loss per answer token {summary}", flush=True)
@@ -139,7 +142,7 @@ def _warm_up(predictor, embedder: _Embedder, items: list[dict], config: KPODConf
 
 def _training_epoch(weighter: TokenWeighter, predictor, embedder: _Embedder, items: list[dict],
                     config: KPODConfig, optimizer, parameters, generator: torch.Generator,
-                    rng: random.Random, epoch: int, progress: bool) -> dict:
+                    rng: random.Random, epoch: int, progress: bool, bar=None) -> dict:
     """One pass over `items` in an order drawn from `rng`: `training_step`, backward, clip, Adam.
 
     Returns the epoch's history entry: L_k, L_p, the kept fraction and the mean weight (means
@@ -158,6 +161,8 @@ def _training_epoch(weighter: TokenWeighter, predictor, embedder: _Embedder, ite
         optimizer.step()
         for key in sums:
             sums[key] += float(parts[key].detach()) * len(batch)
+        if bar is not None:
+            bar.update(1)
     entry = {"epoch": epoch + 1, **{k: round(v / len(items), 5) for k, v in sums.items()},
              "seconds": round(time.perf_counter() - started, 2)}
     if progress:
@@ -220,14 +225,18 @@ def train_weighter(rationale_records, config: KPODConfig, *, student=None, token
         embedder = _Embedder(predictor, tokenizer, answers_only=config.lora)
         rng = random.Random(config.seed)
         generator = torch.Generator().manual_seed(config.seed)
-        history["predictor_warmup"] = _warm_up(predictor, embedder, items, config, rng, progress)
+        batches = -(-len(items) // weighting_batch_size(config))
+        steps = config.weighting_predictor_warmup_steps + config.weighting_epochs * batches
+        bar = tqdm(total=steps, desc="token weighting (Eq. 7)", unit="step", disable=not progress)
+        history["predictor_warmup"] = _warm_up(predictor, embedder, items, config, rng, progress, bar)
         parameters = [p for p in [*weighter.parameters(), *predictor.parameters()] if p.requires_grad]
         optimizer = torch.optim.AdamW(parameters, lr=config.weighting_lr, weight_decay=0.0)
         weighter.train()
         predictor.train()
         for epoch in range(config.weighting_epochs):
             history["epochs"].append(_training_epoch(weighter, predictor, embedder, items, config, optimizer,
-                                                     parameters, generator, rng, epoch, progress))
+                                                     parameters, generator, rng, epoch, progress, bar))
+        bar.close()
     weighter.eval()
     predictor.eval()
     if not given:
