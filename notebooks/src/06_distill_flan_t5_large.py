@@ -42,16 +42,20 @@ if "google.colab" in sys.modules:
 # %% tags=["parameters"]
 import os
 
-PRESET = os.environ.get("KPOD_PRESET", "tiny")  # tiny | flan-t5-large | flan-t5-xl | llama-7b
+PRESET = os.environ.get("KPOD_PRESET", "tiny")  # tiny | colab | flan-t5-large | flan-t5-xl | llama-7b
 # What the GPU presets hold (App. A; Adam, batch size 4 for every student):
-#   flan-t5-large / flan-t5-xl: LoRA r = 128, learning rate 5e-5, 100 epochs (T = 50)
+#   flan-t5-large / flan-t5-xl: LoRA r = 128, learning rate 5e-5, 100 epochs (T = 50), GSM8K
 #   llama-7b:                   LoRA r = 64,  learning rate 1e-5, 20 epochs on GSM8K (T = 10)
+#   colab:                      FlanT5-Large, Table 4's SVAMP with the released GPT-3.5
+#                               rationales, 200 questions, 6 epochs: ~30 min on a T4 (estimated)
 # LLaMA-7B instead of FlanT5-Large is a change of this cell only: PRESET = "llama-7b" and
 # STUDENT = a local folder or hub id of LLaMA-7B weights (they are gated, so you name them).
-# GPU memory: see README 'Which preset on which GPU'
+# Hours and memory per GPU: README, "Which preset on which GPU".
 STUDENT = None  # None: the preset's student
-TRAIN_FILE = None  # GPU presets: your copy of GSM8K's train.jsonl (data_format "gsm8k")
-TEST_FILE = None  # GPU presets: your copy of GSM8K's test.jsonl
+DATASET = None  # None: the preset's; or a data source, fetched once: "mcckd-gsm8k", "mcckd-svamp", "gsm8k", ...
+TEACHER = None  # None: the preset's; "released" (MCC-KD's GPT-3.5 rationales, mcckd-* data), "openai", "hf", "gold"
+EPOCHS = None  # None: the preset's (App. A: 100 for FlanT5)
+TRAIN_SIZE = None  # None: the preset's; a number: a seeded subset of the training questions
 SHORT_TINY_RUN = True  # tiny only: 160 questions, 4 epochs, for a ~2-minute lesson; False: the full tiny preset
 RUN_DIR = None  # None: a new temporary folder for tiny, ../runs/nb06-<preset> otherwise
 
@@ -78,17 +82,17 @@ from kpod_lite.schedule import Schedule
 hf_logging.disable_progress_bar()  # a progress widget per model load would clutter the notebook
 
 cfg = preset(PRESET)
-if STUDENT:
-    cfg = cfg.replace(student=STUDENT)
-if TRAIN_FILE:
-    cfg = cfg.replace(train_file=TRAIN_FILE, test_file=TEST_FILE)
+if DATASET:
+    cfg = cfg.replace(**data.source_settings(DATASET))  # its train and test splits, its format
 if cfg.name == "tiny" and SHORT_TINY_RUN:
     # A SHORTENED tiny run: a fifth of the questions, half the epochs, a shorter mask learning.
     cfg = cfg.replace(epochs=4, weighting_epochs=2, train_size=160, test_size=50, ood=(),
                       weighting_predictor_warmup_steps=100)
+changes = {"student": STUDENT, "teacher": TEACHER, "epochs": EPOCHS, "train_size": TRAIN_SIZE}
+cfg = cfg.replace(**{key: value for key, value in changes.items() if value is not None})
 if cfg.name != "tiny" and cfg.train_file is None:
-    raise ValueError(f"preset {cfg.name!r} trains on GSM8K: download its train.jsonl and test.jsonl "
-                     "and set TRAIN_FILE and TEST_FILE in the config cell")
+    raise ValueError(f"preset {cfg.name!r} trains on {cfg.dataset}: set DATASET in the config cell "
+                     f"(e.g. 'mcckd-gsm8k', fetched once; kpod-lite fetch lists them)")
 run_dir = Path(RUN_DIR) if RUN_DIR else (
     Path(tempfile.mkdtemp(prefix="kpod-nb06-")) if cfg.name == "tiny" else Path("..") / "runs" / f"nb06-{cfg.name}")
 family = student_family(cfg)  # seq2seq or causal, read off the model's config (kpod_lite.families)
@@ -370,7 +374,7 @@ print(f"mean target weight {(weights_ * is_target).sum().item() / is_target.sum(
 del model, logits, logits_, log_p  # the pipeline loads its own students: free the memory (on a GPU it matters)
 if torch.cuda.is_available():
     torch.cuda.empty_cache()
-table = pipeline.run(cfg, run_dir, methods=("plain-cot", "kpod"))
+table = pipeline.run(cfg, run_dir, methods=("plain-cot", "kpod"), progress=True)  # a bar with an ETA per stage
 summary = json.loads((run_dir / "results" / "summary.json").read_text())
 seconds = {stage: round(seconds_before_distill.get(stage, 0.0) + summary["seconds_by_stage"].get(stage, 0.0), 1)
            for stage in pipeline.STAGES}
@@ -465,28 +469,34 @@ for i in shown:
 #   install cell (it keeps Colab's torch). The `flan-t5-large` preset trains LoRA adapters
 #   (rank 128, App. A) on `google/flan-t5-large`, downloaded from the Hugging Face Hub.
 # * **Precision.** The GPU presets ask for bf16 (`bf16=True`); `kpod_lite` uses it only where
-#   the GPU supports it (`student_dtype`, `training_arguments`). Ampere and newer (A100, L4,
-#   RTX 30xx/40xx) have bf16. A T4 has not: set `cfg = cfg.replace(bf16=False)` and train in
-#   fp32, which is what LoRA on a 780M model fits into. fp16 is not offered: T5 models are
-#   known to overflow in fp16 (inf/NaN activations), which bf16's wider range avoids. (Recent
-#   torch reports bf16 as "supported" on a T4 through emulation, which is slow; hence the
-#   explicit `bf16=False`.)
-# * **Data.** GSM8K is not shipped. Download its `train.jsonl` and `test.jsonl` (the files of
-#   the original GSM8K release by Cobbe et al., one `{"question", "answer"}` object per line
-#   with the answer after `####`) and set `TRAIN_FILE` and `TEST_FILE` in the config cell; the
-#   preset's `data_format` is `"gsm8k"`.
-# * **Teacher.** The preset's teacher is `"openai"` (§4.1 uses GPT-3.5-Turbo): it reads
-#   `OPENAI_API_KEY` (and optionally `OPENAI_BASE_URL` for any OpenAI-compatible server, e.g.
-#   vLLM) and the model name from `KPOD_TEACHER_MODEL`, from the environment only; the key is
-#   never written to the run folder, a cache, a log or this notebook. On Colab, put it in
-#   Colab's Secrets and copy it into `os.environ` in a cell of your own. Answers are cached in
-#   `rationales.cache.jsonl`, so an interrupted teacher run resumes without paying twice.
-#   `teacher="gold"` (GSM8K's own worked solutions) needs no API at all.
-# * **Time.** App. A trains FlanT5 for 100 epochs over GSM8K's 7,473 questions, far more than
-#   one Colab session; try `cfg.replace(epochs=...)` with fewer epochs first (T follows as half
-#   of them). The run folder `../runs/nb06-flan-t5-large` keeps every finished stage and an
-#   epoch checkpoint, so re-running the notebook resumes; on Colab, point `RUN_DIR` at a
-#   mounted Google Drive folder so it outlives the session.
+#   the GPU computes it natively (`models.bf16_supported`, `student_dtype`): Ampere and newer
+#   (A100, L4, RTX 30xx/40xx). A T4 has not (recent torch reports emulated bf16 as supported;
+#   kpod_lite asks for native support), so there the same preset runs in float32, which
+#   FlanT5-Large with LoRA and gradient checkpointing fits (estimated 11.7 GiB, docs/GPU.md).
+#   fp16 is not offered: T5 models are known to overflow in fp16 (inf/NaN activations), which
+#   bf16's wider range avoids. Before any stage, the run prints each stage's estimated GPU
+#   memory and refuses one the GPU cannot hold, saying what to change.
+# * **Data.** `DATASET` names a data source (`kpod-lite fetch` lists them): its files are
+#   downloaded once into `~/.cache/kpod-lite/data` (or `$KPOD_DATA_CACHE`, e.g. on a mounted
+#   Drive), checked against the checksum recorded the first time, and read in their own format.
+#   `"mcckd-gsm8k"`, `"mcckd-svamp"`, ... are Table 4's splits, whose training questions carry
+#   several GPT-3.5-Turbo rationales each (docs/REAL_DATA.md).
+# * **Teacher.** `TEACHER = "released"` trains on those released rationales: the paper's data
+#   setting at no cost, filtered by answer as §3.1 does (`teacher_samples` of them per
+#   question). `"openai"` (§4.1's GPT-3.5-Turbo, or any OpenAI-compatible server) reads
+#   `OPENAI_API_KEY` (and optionally `OPENAI_BASE_URL`) and the model name from
+#   `KPOD_TEACHER_MODEL`, from the environment only; the key is never written to the run
+#   folder, a cache, a log or this notebook. On Colab, put it in Colab's Secrets and copy it into
+#   `os.environ` in a cell of your own. Answers are cached in `rationales.cache.jsonl`, so an
+#   interrupted teacher run resumes without paying twice. `"gold"` (GSM8K's own worked
+#   solutions) needs no API at all.
+# * **Time.** App. A trains FlanT5 for 100 epochs over GSM8K's 7,473 questions: an estimated
+#   240 hours on a T4, 7 on an A100 (README, "Which preset on which GPU"). `PRESET = "colab"`
+#   is the same method on 200 SVAMP questions for 6 epochs, about half an hour on a T4; set
+#   `EPOCHS` and `TRAIN_SIZE` to scale between the two (T follows as half the epochs). The
+#   run folder `../runs/nb06-<preset>` keeps every finished stage and an epoch checkpoint, so
+#   re-running the notebook resumes; on Colab, point `RUN_DIR` at a mounted Google Drive
+#   folder so it outlives the session.
 # * **Several GPUs.** The Trainer runs data-parallel under `accelerate`; a notebook kernel is
 #   one process, so launch the distillation step from a terminal (in `notebooks/`) once the
 #   notebook has made the schedule (section 1), then re-run the notebook: it finds the
@@ -498,12 +508,12 @@ for i in shown:
 #           --out ../runs/nb06-flan-t5-large/students/kpod/seed-0 --resume
 #
 #   `kpod-lite distill` reads the preset unchanged. If the config cell changed it (`STUDENT`,
-#   `bf16=False`, fewer epochs), put the same `cfg` in a small script and launch that instead:
+#   `EPOCHS`, `TRAIN_SIZE`...), put the same `cfg` in a small script and launch that instead:
 #
 #       # distill_ddp.py -- accelerate launch --multi_gpu --num_processes 2 distill_ddp.py
 #       from kpod_lite import distill
 #       from kpod_lite.config import preset
-#       cfg = preset("flan-t5-large").replace(bf16=False)  # the config cell's changes
+#       cfg = preset("flan-t5-large").replace(epochs=10)  # the config cell's changes
 #       run = "../runs/nb06-flan-t5-large"
 #       distill.distill_files(f"{run}/rationales.jsonl", f"{run}/weights.jsonl", f"{run}/schedule.json",
 #                             f"{run}/students/kpod/seed-{cfg.seed}", cfg, method="kpod", resume=True)
@@ -512,9 +522,10 @@ for i in shown:
 #   of processes (App. A's is 4: set `batch_size` lower, or adjust the learning rate).
 #
 # **LLaMA-7B** is the config cell alone: `PRESET = "llama-7b"` and `STUDENT` naming your
-# LLaMA-7B weights. The preset sets App. A's values (LoRA r = 64, learning rate 1e-5, 20
-# epochs) and the causal family, so every cell above takes the causal branch, as the tiny
-# LLaMA did here. It needs a GPU with bf16 (the preset also turns on gradient checkpointing).
+# LLaMA-7B weights (add `DATASET` and `TEACHER` as for FlanT5). The preset sets App. A's values
+# (LoRA r = 64, learning rate 1e-5, 20 epochs) and the causal family, so every cell above takes
+# the causal branch, as the tiny LLaMA did here. It needs a GPU with bf16 and about 21 GB
+# (estimated; one rationale a step in mask learning, gradient checkpointing).
 
 # %% [markdown]
 # ## Recap
