@@ -28,7 +28,7 @@ import torch
 from kpod_lite.errors import ConfigError
 from kpod_lite.families import family_of
 
-__all__ = ["PUBLISHED", "published_config", "build_published", "parameter_count"]
+__all__ = ["PUBLISHED", "published_config", "build_published", "save_published", "parameter_count"]
 
 
 def _flan_t5(d_model: int, d_ff: int, heads: int, depth: int):
@@ -75,6 +75,29 @@ def build_published(name: str, depth: int | None = None, dtype: torch.dtype = to
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return family_of(config).model_class.from_config(config, dtype=dtype)
+
+
+def save_published(name: str, folder, depth: int | None = None, seed: int = 0, tokenizer=None):
+    """Write a random-weight `build_published(name, depth)` to `folder` as a local student:
+    `save_pretrained` in safetensors, plus a tokenizer's files (default: the family's SentencePiece
+    stand-in, `kpod_lite.models.standins`), so `cfg.student = str(folder)` loads it with
+    `models.load_student` as a hub checkpoint would. `tokenizer`: a folder of tokenizer files to
+    copy instead. Returns the folder as a `Path`. The stand-ins' ids (~1,000 pieces) fit inside
+    the published embedding tables (32128, 32000)."""
+    import shutil
+    from pathlib import Path
+
+    from kpod_lite.models.standins import standin_tokenizer_path
+
+    folder = Path(folder)
+    model = build_published(name, depth, seed=seed)
+    model.save_pretrained(folder, safe_serialization=True)
+    source = Path(tokenizer) if tokenizer is not None else standin_tokenizer_path(model.config.model_type)
+    del model
+    for item in source.iterdir():
+        if item.is_file() and not item.name.endswith(".lock"):
+            shutil.copy2(item, folder / item.name)
+    return folder
 
 
 def parameter_count(model_config) -> int:
