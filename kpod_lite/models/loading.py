@@ -85,7 +85,9 @@ def load_student(config: KPODConfig, device: str | torch.device | None = None):
     )
     model.to(device)
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        # transformers 5 renamed it (the old name warns and goes in v6); 4.x has the old name only.
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable()
     tokenizer = load_tokenizer(config)
     # LLaMA-family checkpoints name no padding token; the tokenizer pads with </s>
     # (load_tokenizer), and the model must agree or every Trainer and generate() warns.
