@@ -16,12 +16,17 @@ def test_defaults_are_the_papers_appendix_a_values():
 
 
 def test_presets_follow_appendix_a():
-    assert set(PRESETS) == {"tiny", "flan-t5-large", "flan-t5-xl", "llama-7b"}
+    assert set(PRESETS) == {"tiny", "colab", "flan-t5-large", "flan-t5-xl", "llama-7b"}
     large, llama = preset("flan-t5-large"), preset("llama-7b")
     assert (large.student, large.lora_rank, large.learning_rate, large.batch_size) == (
         "google/flan-t5-large", 128, 5e-5, 4)
     assert (llama.lora_rank, llama.learning_rate, llama.epochs) == (64, 1e-5, 20)
     assert llama.stage_T == 10
+    # The colab preset is FlanT5-Large as App. A has it, on less data for fewer epochs.
+    colab = preset("colab")
+    assert (colab.student, colab.lora_rank, colab.learning_rate, colab.batch_size) == (
+        large.student, large.lora_rank, large.learning_rate, large.batch_size)
+    assert (colab.teacher, colab.train_file, colab.epochs, colab.stage_T) == ("released", "mcckd-svamp:train", 6, 3)
 
 
 def test_preset_reads_the_environment_and_applies_overrides(monkeypatch):

@@ -1,0 +1,134 @@
+"""Paired comparisons of two methods with bootstrap intervals: what a table of means cannot say.
+
+Two methods evaluated on the same test questions, with the same distillation seeds, are paired
+twice over: question q is asked of both, and seed s of one shares its rationales, weights and
+schedule with seed s of the other (`kpod_lite.pipeline`). The quantity of interest is the
+difference in accuracy, B minus A, averaged over seeds:
+
+    d_q = mean_s [correct_B(s, q) - correct_A(s, q)],    Δ = mean_q d_q
+
+The 95% interval resamples questions with replacement (the population the claim is about:
+more questions like these) and, within each resample, seeds with replacement (the spread of
+distillation), a two-level percentile bootstrap (Efron and Tibshirani, 1993, ch. 13). An
+interval that excludes 0 supports a difference in that direction; one that includes 0 says the
+experiment cannot tell the methods apart at this size, and its width says how large a
+difference it could have missed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kpod_lite.data import read_jsonl
+from kpod_lite.pipeline.results import student_dir
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Accuracies of A and B and their difference B - A, in points (%), each with a 95% interval."""
+
+    a: str
+    b: str
+    test_set: str
+    seeds: int
+    questions: int
+    accuracy_a: float
+    accuracy_b: float
+    difference: float
+    interval: tuple[float, float]
+    interval_a: tuple[float, float]
+    interval_b: tuple[float, float]
+    per_seed_difference: tuple[float, ...]
+
+    def to_dict(self) -> dict:
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in self.__dict__.items()}
+
+    def sentence(self) -> str:
+        low, high = self.interval
+        if low > 0:
+            verdict = f"{self.b} is better than {self.a}"
+        elif high < 0:
+            verdict = f"{self.b} is worse than {self.a}"
+        else:
+            verdict = f"no difference can be claimed; a true difference outside [{low:+.1f}, {high:+.1f}] is unlikely"
+        return (f"{self.test_set}: {self.b} {self.accuracy_b:.1f}% vs {self.a} {self.accuracy_a:.1f}% "
+                f"({self.seeds} seeds x {self.questions} questions); difference {self.difference:+.1f} points, "
+                f"95% interval [{low:+.1f}, {high:+.1f}]: {verdict}")
+
+
+def correctness(run_dir: Path | str, method: str, seeds: Sequence[int], test_set: str = "test") -> np.ndarray:
+    """(seeds, questions) array of 0/1: whether each distilled student got each question right,
+    questions in the order of the test file (matched by id across seeds)."""
+    rows, order = [], None
+    for seed in seeds:
+        path = student_dir(Path(run_dir), method, seed) / f"{test_set}.predictions.jsonl"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no predictions for {method} seed {seed}; run the pipeline's "
+                                    f"evaluate stage for it first")
+        records = {str(r["id"]): bool(r["correct"]) for _, r in read_jsonl(path)}
+        order = order or list(records)
+        if set(records) != set(order):
+            raise ValueError(f"{path}: other questions than seed {seeds[0]}'s; compare students evaluated on one test set")
+        rows.append([records[q] for q in order])
+    return np.asarray(rows, dtype=float)
+
+
+def _interval(samples: np.ndarray) -> tuple[float, float]:
+    low, high = np.percentile(samples, [2.5, 97.5])
+    return round(float(low), 2), round(float(high), 2)
+
+
+def paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, *, resamples: int = 10000,
+                     seed: int = 0) -> dict:
+    """Δ = mean(B - A) in points with its two-level bootstrap 95% interval (module docstring), and
+    each method's accuracy with its own interval. Inputs: (seeds, questions) 0/1 arrays, paired."""
+    if correct_a.shape != correct_b.shape or correct_a.ndim != 2:
+        raise ValueError(f"paired (seeds, questions) arrays needed, got {correct_a.shape} and {correct_b.shape}")
+    rng = np.random.default_rng(seed)
+    n_seeds, n_questions = correct_a.shape
+    boot_a, boot_b = np.empty(resamples), np.empty(resamples)
+    for start in range(0, resamples, 500):  # in chunks: 500 x seeds x questions values at a time
+        count = min(500, resamples - start)
+        seeds = rng.integers(0, n_seeds, size=(count, n_seeds))[:, :, None]
+        questions = rng.integers(0, n_questions, size=(count, n_questions))[:, None, :]
+        # the same resampled seeds and questions for both methods: the pairing is kept
+        boot_a[start:start + count] = correct_a[seeds, questions].mean(axis=(1, 2)) * 100
+        boot_b[start:start + count] = correct_b[seeds, questions].mean(axis=(1, 2)) * 100
+    return {"accuracy_a": round(float(correct_a.mean() * 100), 2), "accuracy_b": round(float(correct_b.mean() * 100), 2),
+            "difference": round(float((correct_b - correct_a).mean() * 100), 2),
+            "interval": _interval(boot_b - boot_a), "interval_a": _interval(boot_a), "interval_b": _interval(boot_b),
+            "per_seed_difference": tuple(round(float(x), 2) for x in (correct_b - correct_a).mean(axis=1) * 100)}
+
+
+def compare(run_dir: Path | str, a: str, b: str, seeds: Sequence[int], test_set: str = "test",
+            resamples: int = 10000) -> PairedComparison:
+    """`paired_bootstrap` of methods `a` and `b` from a run folder's predictions."""
+    correct_a, correct_b = correctness(run_dir, a, seeds, test_set), correctness(run_dir, b, seeds, test_set)
+    result = paired_bootstrap(correct_a, correct_b, resamples=resamples)
+    return PairedComparison(a, b, test_set, len(seeds), correct_a.shape[1], **result)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """python -m kpod_lite.stats RUN_DIR A B --seeds N [--test-set NAME]: prints the sentence and JSON."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m kpod_lite.stats", description=main.__doc__)
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("a", help="the baseline method, e.g. plain-cot")
+    parser.add_argument("b", help="the method compared with it, e.g. kpod")
+    parser.add_argument("--seeds", type=int, required=True, help="seeds 0..N-1")
+    parser.add_argument("--test-set", default="test")
+    args = parser.parse_args(argv)
+    result = compare(args.run_dir, args.a, args.b, list(range(args.seeds)), args.test_set)
+    print(result.sentence())
+    print(json.dumps(result.to_dict(), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""kpod_lite.stats: paired differences of two methods with two-level bootstrap intervals."""
+
+import json
+
+import numpy as np
+import pytest
+
+from kpod_lite import stats
+from kpod_lite.pipeline.results import student_dir
+
+
+def test_identical_methods_differ_by_nothing():
+    rng = np.random.default_rng(1)
+    table = (rng.random((5, 400)) < 0.4).astype(float)
+    result = stats.paired_bootstrap(table, table.copy(), resamples=2000)
+    assert result["difference"] == 0 and result["interval"] == (0.0, 0.0)
+    low, high = result["interval_a"]
+    assert low < result["accuracy_a"] < high
+
+
+def test_a_uniformly_better_method_gets_an_interval_above_zero():
+    rng = np.random.default_rng(2)
+    a = (rng.random((5, 500)) < 0.3).astype(float)
+    b = np.maximum(a, (rng.random((5, 500)) < 0.2))  # right wherever a is, and on some more
+    result = stats.paired_bootstrap(a, b, resamples=2000)
+    assert result["difference"] > 0 and result["interval"][0] > 0
+
+
+def test_with_one_seed_the_interval_matches_the_normal_approximation():
+    """One seed: the bootstrap of a mean of paired differences has the textbook width 1.96 sd / sqrt(n)."""
+    rng = np.random.default_rng(3)
+    a = (rng.random((1, 2000)) < 0.5).astype(float)
+    b = (rng.random((1, 2000)) < 0.55).astype(float)
+    result = stats.paired_bootstrap(a, b, resamples=4000)
+    d = (b - a)[0] * 100
+    half = 1.96 * d.std(ddof=1) / np.sqrt(d.size)
+    low, high = result["interval"]
+    assert (high - low) / 2 == pytest.approx(half, rel=0.1)
+    assert (low + high) / 2 == pytest.approx(d.mean(), abs=0.5)
+
+
+def test_a_run_folder_is_compared_by_question_id_and_seed(tmp_path, capsys):
+    for method, right in (("plain-cot", {"q1", "q2"}), ("kpod", {"q1", "q2", "q3"})):
+        for seed in (0, 1):
+            folder = student_dir(tmp_path, method, seed)
+            folder.mkdir(parents=True)
+            ids = ["q1", "q2", "q3", "q4"] if seed == 0 else ["q4", "q3", "q2", "q1"]  # any order
+            lines = [json.dumps({"id": q, "correct": q in right}) for q in ids]
+            (folder / "test.predictions.jsonl").write_text("\n".join(lines) + "\n")
+    assert stats.main([str(tmp_path), "plain-cot", "kpod", "--seeds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "kpod 75.0% vs plain-cot 50.0% (2 seeds x 4 questions); difference +25.0 points" in out
+    with pytest.raises(FileNotFoundError, match="no predictions for plain-cot seed 2"):
+        stats.compare(tmp_path, "plain-cot", "kpod", [0, 1, 2])
