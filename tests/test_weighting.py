@@ -495,3 +495,36 @@ def test_scoring_the_answer_positions_alone_gives_the_same_eq5_loss(name, record
         expected = full.loss(model.eval(), items, rationales, prefixes)
         got = lean.loss(model, items, rationales, prefixes)
     assert expected.shape == (3,) and torch.allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_mask_learning_killed_in_an_epoch_resumes_to_the_same_weights(tiny, records, tmp_path, monkeypatch):
+    """Issue 15: a run killed in epoch 2 reruns from the state after epoch 1 and ends with the
+    weighter an uninterrupted run ends with, bit for bit; a state for other data is refused."""
+    from kpod_lite.config import ConfigError
+    from kpod_lite.weighting import training
+
+    model, tokenizer = tiny
+    config = fast_config(weighting_epochs=3)
+    straight, history = train_weighter(records[:8], config, student=model, tokenizer=tokenizer)
+
+    checkpoint = tmp_path / "weights.jsonl.checkpoint.pt"
+    real_epoch, calls = training._training_epoch, []
+
+    def killed_in_epoch_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_training_epoch", killed_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        train_weighter(records[:8], config, student=model, tokenizer=tokenizer, checkpoint=checkpoint)
+    monkeypatch.setattr(training, "_training_epoch", real_epoch)
+    assert torch.load(checkpoint, weights_only=True)["epochs_done"] == 1
+    resumed, resumed_history = train_weighter(records[:8], config, student=model, tokenizer=tokenizer,
+                                              checkpoint=checkpoint)
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert [e["loss"] for e in resumed_history["epochs"]] == [e["loss"] for e in history["epochs"]]
+    with pytest.raises(ConfigError, match="other rationales or settings; delete it"):
+        train_weighter(records[:7], config, student=model, tokenizer=tokenizer, checkpoint=checkpoint)

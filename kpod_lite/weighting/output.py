@@ -8,6 +8,7 @@ trains on a rationale file (Eq. 7) and writes the weights of its tokens (`kpod-l
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 
@@ -70,9 +71,13 @@ def weigh_file(rationales_path, out_path, config: KPODConfig, progress: bool = F
     started = time.perf_counter()
     records = [record for _, record in read_jsonl(rationales_path)]
     student, tokenizer = load_student(config)
-    weighter, history = train_weighter(records, config, student=student, tokenizer=tokenizer, progress=progress)
+    # A killed run resumes mask learning from its last finished epoch (weighting.checkpoint).
+    checkpoint = Path(f"{out_path}.checkpoint.pt")
+    weighter, history = train_weighter(records, config, student=student, tokenizer=tokenizer, progress=progress,
+                                       checkpoint=checkpoint)
     weighted = weigh(records, weighter, tokenizer, weighting_max_tokens(config))
     write_weights(out_path, weighted)
+    checkpoint.unlink(missing_ok=True)
     weights = [w for record in weighted for w in record["weights"]]
     return {
         "rationales": len(weighted),

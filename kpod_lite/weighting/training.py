@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import random
 import time
+from pathlib import Path
 import warnings
 
 import torch
@@ -21,6 +22,7 @@ from tqdm.auto import tqdm
 
 from kpod_lite.config import KPODConfig
 from kpod_lite.models import load_student, pad_right
+from kpod_lite.weighting.checkpoint import fingerprint, load_state, restore_state, save_state
 from kpod_lite.weighting.generator import TokenWeighter, build_weighter
 from kpod_lite.weighting.losses import keypoint_loss, mask_ratio_loss
 from kpod_lite.weighting.masks import apply_mask, gumbel_mask
@@ -191,7 +193,7 @@ def _warn_if_collapsed(history: dict, config: KPODConfig) -> None:
 
 
 def train_weighter(rationale_records, config: KPODConfig, *, student=None, tokenizer=None,
-                   predictor=None, progress: bool = False):
+                   predictor=None, progress: bool = False, checkpoint: Path | str | None = None):
     """Train θ^w (Att, f_w and the predictor; Emb frozen) with L_k (Eq. 7); `(weighter, history)`.
 
     `student`/`tokenizer` default to `load_student(config)`; Emb copies the student's input
@@ -203,6 +205,10 @@ def train_weighter(rationale_records, config: KPODConfig, *, student=None, token
     L_p, the mask ratio = mean m = the kept fraction, the mean weight, seconds), "collapse"
     (None, "all masked" or "none masked" after the last epoch, with a `WeightCollapseWarning`),
     "rationales" trained on and "skipped_empty".
+
+    `checkpoint`: a file that holds the state after the warm-up and after each epoch; a rerun
+    resumes from it and ends with the same weights as an uninterrupted run
+    (`kpod_lite.weighting.checkpoint`).
     """
     if student is None or tokenizer is None:
         loaded, loaded_tokenizer = load_student(config)
@@ -228,14 +234,27 @@ def train_weighter(rationale_records, config: KPODConfig, *, student=None, token
         batches = -(-len(items) // weighting_batch_size(config))
         steps = config.weighting_predictor_warmup_steps + config.weighting_epochs * batches
         bar = tqdm(total=steps, desc="token weighting (Eq. 7)", unit="step", disable=not progress)
-        history["predictor_warmup"] = _warm_up(predictor, embedder, items, config, rng, progress, bar)
+        valid_for = fingerprint(config, items) if checkpoint is not None else ""
+        state = load_state(Path(checkpoint), valid_for) if checkpoint is not None else None
+        if state is None:
+            history["predictor_warmup"] = _warm_up(predictor, embedder, items, config, rng, progress, bar)
         parameters = [p for p in [*weighter.parameters(), *predictor.parameters()] if p.requires_grad]
         optimizer = torch.optim.AdamW(parameters, lr=config.weighting_lr, weight_decay=0.0)
+        if state is not None:  # a killed run's last finished phase (weighting.checkpoint)
+            history = restore_state(state, weighter=weighter, predictor=predictor, optimizer=optimizer,
+                                    rng=rng, generator=generator)
+            bar.update(config.weighting_predictor_warmup_steps + state["epochs_done"] * batches)
+        elif checkpoint is not None:
+            save_state(Path(checkpoint), valid_for=valid_for, epochs_done=0, weighter=weighter, predictor=predictor,
+                       optimizer=optimizer, rng=rng, generator=generator, history=history)
         weighter.train()
         predictor.train()
-        for epoch in range(config.weighting_epochs):
+        for epoch in range(len(history["epochs"]), config.weighting_epochs):
             history["epochs"].append(_training_epoch(weighter, predictor, embedder, items, config, optimizer,
                                                      parameters, generator, rng, epoch, progress, bar))
+            if checkpoint is not None:
+                save_state(Path(checkpoint), valid_for=valid_for, epochs_done=epoch + 1, weighter=weighter,
+                           predictor=predictor, optimizer=optimizer, rng=rng, generator=generator, history=history)
         bar.close()
     weighter.eval()
     predictor.eval()

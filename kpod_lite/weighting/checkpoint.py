@@ -1,0 +1,74 @@
+"""Mask learning that survives being killed: the state after the warm-up and after each epoch.
+
+Training θ^w (Eq. 7) is the longest stage of the tiny pipeline. `train_weighter(checkpoint=)`
+writes, after the predictor's warm-up and after every epoch, everything the next epoch depends
+on: the weighter (Att, f_w), the predictor's trainable parameters (a LoRA predictor's adapters,
+or a copied predictor whole), AdamW's state, the three random streams (batch order and
+prefixes, Gumbel noise, dropout) and the history so far. A rerun with the same rationales and
+settings continues from the last finished phase and ends with the same weights, bit for bit, as
+a run that was never stopped; other rationales or settings are refused rather than mixed in.
+
+The file is written next to its destination and renamed into place, so a kill while writing
+leaves the previous phase's state; it is read with `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from pathlib import Path
+
+import torch
+
+from kpod_lite.config import ConfigError, KPODConfig
+
+
+def fingerprint(config: KPODConfig, items: list[dict]) -> str:
+    """What a checkpoint is valid for: the settings and the exact training items."""
+    digest = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
+    for item in items:
+        digest.update(json.dumps([item["ids"], item["ks"], item["answer"], item["question"]]).encode())
+    return digest.hexdigest()
+
+
+def save_state(path: Path, *, valid_for: str, epochs_done: int, weighter, predictor, optimizer,
+               rng: random.Random, generator: torch.Generator, history: dict) -> None:
+    """The state after `epochs_done` epochs (0: after the warm-up), atomically."""
+    trainable = {name: p.detach().clone() for name, p in predictor.named_parameters() if p.requires_grad}
+    state = {"fingerprint": valid_for, "epochs_done": epochs_done, "weighter": weighter.state_dict(),
+             "predictor": trainable, "optimizer": optimizer.state_dict(), "rng": rng.getstate(),
+             "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+             "history": json.dumps(history)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
+def load_state(path: Path, valid_for: str) -> dict | None:
+    """The saved state, or None when there is none; a state for other data or settings is an error."""
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("fingerprint") != valid_for:
+        raise ConfigError(f"{path} holds mask learning for other rationales or settings; delete it to start "
+                          f"this run's mask learning from the beginning")
+    return state
+
+
+def restore_state(state: dict, *, weighter, predictor, optimizer, rng: random.Random,
+                  generator: torch.Generator) -> dict:
+    """Put a saved state back in place; returns the history it had."""
+    weighter.load_state_dict(state["weighter"])
+    parameters = dict(predictor.named_parameters())
+    with torch.no_grad():
+        for name, value in state["predictor"].items():
+            parameters[name].copy_(value)
+    optimizer.load_state_dict(state["optimizer"])
+    version, internal, gauss = state["rng"]
+    rng.setstate((version, tuple(internal), gauss))
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    return json.loads(state["history"])
