@@ -44,7 +44,8 @@ import os
 
 PRESET = os.environ.get("KPOD_PRESET", "tiny")  # tiny | colab | flan-t5-large | flan-t5-xl | llama-7b
 # What the GPU presets hold (App. A; Adam, batch size 4 for every student):
-#   flan-t5-large / flan-t5-xl: LoRA r = 128, learning rate 5e-5, 100 epochs (T = 50), GSM8K
+#   flan-t5-large / flan-t5-xl: LoRA r = 128 (App. A gives it for -XL), learning rate 5e-5,
+#                               100 epochs (T = 50), GSM8K
 #   llama-7b:                   LoRA r = 64,  learning rate 1e-5, 20 epochs on GSM8K (T = 10)
 #   colab:                      FlanT5-Large, Table 4's SVAMP with the released GPT-3.5
 #                               rationales, 200 questions, 6 epochs: ~30 min on a T4 (estimated)
@@ -467,7 +468,8 @@ for i in shown:
 #
 # * **Runtime.** On Colab choose a GPU runtime, open this notebook with the badge and run the
 #   install cell (it keeps Colab's torch). The `flan-t5-large` preset trains LoRA adapters
-#   (rank 128, App. A) on `google/flan-t5-large`, downloaded from the Hugging Face Hub.
+#   (rank 128: App. A's rank for FlanT5-XL, which it does not give for -Large) on
+#   `google/flan-t5-large`, downloaded from the Hugging Face Hub.
 # * **Precision.** The GPU presets ask for bf16 (`bf16=True`); `kpod_lite` uses it only where
 #   the GPU computes it natively (`models.bf16_supported`, `student_dtype`): Ampere and newer
 #   (A100, L4, RTX 30xx/40xx). A T4 has not (recent torch reports emulated bf16 as supported;
