@@ -97,10 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kpod_lite.keypoint_accuracy", description=main.__doc__)
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--methods", nargs="+", required=True)
-    parser.add_argument("--seeds", type=int, required=True)
+    parser.add_argument("--seeds", type=int, required=True, help="the run's N seeds: its seed and the next ones")
     args = parser.parse_args(argv)
     config = KPODConfig(**json.loads((args.run_dir / "config.json").read_text(encoding="utf-8")))
-    print(json.dumps(run_class_accuracy(args.run_dir, config, args.methods, list(range(args.seeds))), indent=1))
+    seeds = [config.seed + k for k in range(args.seeds)]  # as kpod-lite run --seeds N distils them
+    print(json.dumps(run_class_accuracy(args.run_dir, config, args.methods, seeds), indent=1))
     return 0
 
 

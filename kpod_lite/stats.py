@@ -61,10 +61,11 @@ class PairedComparison:
                 f"95% interval [{low:+.1f}, {high:+.1f}]: {verdict}")
 
 
-def correctness(run_dir: Path | str, method: str, seeds: Sequence[int], test_set: str = "test") -> np.ndarray:
+def correctness(run_dir: Path | str, method: str, seeds: Sequence[int], test_set: str = "test",
+                order: list[str] | None = None) -> np.ndarray:
     """(seeds, questions) array of 0/1: whether each distilled student got each question right,
-    questions in the order of the test file (matched by id across seeds)."""
-    rows, order = [], None
+    questions in `order` (default: the first seed's file), matched by id across seeds."""
+    rows = []
     for seed in seeds:
         path = student_dir(Path(run_dir), method, seed) / f"{test_set}.predictions.jsonl"
         if not path.exists():
@@ -73,7 +74,8 @@ def correctness(run_dir: Path | str, method: str, seeds: Sequence[int], test_set
         records = {str(r["id"]): bool(r["correct"]) for _, r in read_jsonl(path)}
         order = order or list(records)
         if set(records) != set(order):
-            raise ValueError(f"{path}: other questions than seed {seeds[0]}'s; compare students evaluated on one test set")
+            raise ValueError(f"{path}: other questions than the first student's; compare students evaluated on "
+                             f"one test set")
         rows.append([records[q] for q in order])
     return np.asarray(rows, dtype=float)
 
@@ -108,9 +110,20 @@ def paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, *, resamples:
 def compare(run_dir: Path | str, a: str, b: str, seeds: Sequence[int], test_set: str = "test",
             resamples: int = 10000) -> PairedComparison:
     """`paired_bootstrap` of methods `a` and `b` from a run folder's predictions."""
-    correct_a, correct_b = correctness(run_dir, a, seeds, test_set), correctness(run_dir, b, seeds, test_set)
+    # One question order for both methods: the pairing is by question id, never by line.
+    first = student_dir(Path(run_dir), a, seeds[0]) / f"{test_set}.predictions.jsonl"
+    order = [str(r["id"]) for _, r in read_jsonl(first)] if first.exists() else None
+    correct_a = correctness(run_dir, a, seeds, test_set, order)
+    correct_b = correctness(run_dir, b, seeds, test_set, order)
     result = paired_bootstrap(correct_a, correct_b, resamples=resamples)
     return PairedComparison(a, b, test_set, len(seeds), correct_a.shape[1], **result)
+
+
+def run_seeds(run_dir: Path | str, count: int) -> list[int]:
+    """The seeds `kpod-lite run --seeds count` distils: the run's own seed (config.json) and the next ones."""
+    config = Path(run_dir) / "config.json"
+    first = json.loads(config.read_text(encoding="utf-8"))["seed"] if config.exists() else 0
+    return [first + k for k in range(count)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,10 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("a", help="the baseline method, e.g. plain-cot")
     parser.add_argument("b", help="the method compared with it, e.g. kpod")
-    parser.add_argument("--seeds", type=int, required=True, help="seeds 0..N-1")
+    parser.add_argument("--seeds", type=int, required=True,
+                        help="the run's N distillation seeds: its seed and the next ones, as kpod-lite run --seeds N")
     parser.add_argument("--test-set", default="test")
     args = parser.parse_args(argv)
-    result = compare(args.run_dir, args.a, args.b, list(range(args.seeds)), args.test_set)
+    result = compare(args.run_dir, args.a, args.b, run_seeds(args.run_dir, args.seeds), args.test_set)
     print(result.sentence())
     print(json.dumps(result.to_dict(), indent=1))
     return 0

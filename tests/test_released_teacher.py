@@ -59,7 +59,7 @@ def test_every_released_rationale_is_graded_and_filtered_by_its_answer(released_
 
 def test_questions_without_released_rationales_are_refused_by_name(released_files, tmp_path):
     questions = data.load_examples(released_files[1], "instruction")  # a test split: output ""
-    with pytest.raises(teacher.TeacherError, match=r"instruction-0.*data_format \"instruction\""):
+    with pytest.raises(teacher.TeacherError, match=r"none of these 2 question\(s\) has any, e.g. 'instruction-0'"):
         teacher.teach(questions, teacher.make_backend("released"), out=tmp_path / "r.jsonl", progress=False)
 
 
@@ -124,3 +124,13 @@ def test_the_teach_command_reads_the_shipped_mcckd_sample_as_a_teacher(tmp_path,
     kept = [r for _, r in data.read_jsonl(out)]
     assert len(kept) == 29 and len({r["id"] for r in kept}) == 12
     assert "kept 29, dropped 7" in capsys.readouterr().out
+
+
+def test_a_question_without_released_rationales_fails_alone(tmp_path):
+    records = [*_TRAIN, {"instruction": "How many legs do 2 cats have?\n", "output": [], "label": "8"}]
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(records), encoding="utf-8")
+    report = teacher.teach(data.load_examples(path, "instruction"), teacher.make_backend("released"),
+                           out=tmp_path / "r.jsonl", progress=False)
+    assert report.generated == len(_TRAIN) and report.failed == 1
+    assert "'instruction-4' has no released rationale" in report.failures[0]

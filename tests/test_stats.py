@@ -52,3 +52,18 @@ def test_a_run_folder_is_compared_by_question_id_and_seed(tmp_path, capsys):
     assert "kpod 75.0% vs plain-cot 50.0% (2 seeds x 4 questions); difference +25.0 points" in out
     with pytest.raises(FileNotFoundError, match="no predictions for plain-cot seed 2"):
         stats.compare(tmp_path, "plain-cot", "kpod", [0, 1, 2])
+
+
+def test_methods_are_paired_by_question_id_and_a_run_seed_is_honoured(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"seed": 3}))
+    for method, ids, right in (("plain-cot", ["q1", "q2"], {"q1"}), ("kpod", ["q2", "q1"], {"q2"})):
+        folder = student_dir(tmp_path, method, 3)
+        folder.mkdir(parents=True)
+        lines = [json.dumps({"id": q, "correct": q in right}) for q in ids]
+        (folder / "test.predictions.jsonl").write_text("\n".join(lines) + "\n")
+    assert stats.run_seeds(tmp_path, 1) == [3]
+    result = stats.compare(tmp_path, "plain-cot", "kpod", [3])
+    assert result.per_seed_difference == (0.0,)  # q1 lost, q2 won: by id, not by line
+    (student_dir(tmp_path, "kpod", 3) / "test.predictions.jsonl").write_text(json.dumps({"id": "q9", "correct": 1}) + "\n")
+    with pytest.raises(ValueError, match="other questions than the first student's"):
+        stats.compare(tmp_path, "plain-cot", "kpod", [3])

@@ -598,3 +598,10 @@ def test_the_hf_teacher_loads_safetensors_only(tmp_path, tiny_models):
     torch.save(AutoModelForCausalLM.from_pretrained(tiny_models["causal"]).state_dict(), pickled / "pytorch_model.bin")
     with pytest.raises(OSError, match="safetensors|model.safetensors"):
         teacher.make_backend("hf", model=str(pickled))
+
+
+def test_a_number_opening_a_calculation_is_not_taken_for_a_list_marker():
+    from kpod_lite.teacher.cleaning import clean_rationale
+
+    assert clean_rationale("(3) + 4 = 7 apples\nSo 7.") == "(3) + 4 = 7 apples. So 7."
+    assert clean_rationale("(3) First add.\n(4) Then stop.") == "First add. Then stop."

@@ -474,11 +474,13 @@ def test_a_lora_students_predictor_is_the_student_with_adapters_of_its_own(name,
     trainable = {n for n, p in predictor.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable), "only the adapters learn"
     predictor.unload()
+    student.requires_grad_(True)  # unload leaves the base frozen; train_weighter must not
     _, history = train_weighter(records[:4], config, student=student, tokenizer=tokenizer)
     assert history["predictor_warmup"] and history["epochs"]
     after = student.state_dict()
     assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
     assert not any("lora_" in n for n, _ in student.named_modules())
+    assert all(p.requires_grad for p in student.parameters()), "the student trains again, as loaded"
 
 
 @pytest.mark.parametrize("name", ["tiny-t5", "tiny-llama"])

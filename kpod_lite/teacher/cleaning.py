@@ -30,8 +30,8 @@ _NEXT_QUESTION = re.compile(r"\n\s*Q:")
 # bullets a step; it is not a step of its own (§3.4 splits at ".", and a "1." that is no
 # longer at a line start after the lines are joined would become one).
 _LINE_MARKER = re.compile(
-    r"^(?:\s*(?:step\s*[0-9]{1,3}\s*[:.)]?|\(?[0-9]{1,2}[.)]|[-*\u2022]))+\s+", re.IGNORECASE
-)
+    r"^(?:\s*(?:step\s*[0-9]{1,3}\s*[:.)]?|\(?[0-9]{1,2}[.)]|[-*\u2022]))+\s+(?![-+*/\u00d7\u00f7=])", re.IGNORECASE
+)  # ... but "(3) + 4 = 7" opens a calculation: a marker is never followed by an operator
 # A line of rule characters only: the bar under a long division or a sum.
 _RULE_LINE = re.compile(r"[-=_*~\u2014\u2013\s]+")
 _LETTER = re.compile(r"[^\W\d_]")

@@ -145,23 +145,26 @@ class ReleasedTeacher:
     "output" (a list of rationales, or one string) in ``meta["output"]``, and sample k of a
     question is its k-th rationale. They are graded and filtered by answer like any teacher's
     (§3.1), so the report counts what was kept and dropped. A question with fewer released
-    rationales than the samples asked for answers the missing ones with an error naming it,
-    which `teach` counts as failed.
+    rationales than the samples asked for (or none) answers the missing ones with an error
+    naming it, which `teach` counts as failed; questions of which none has any are refused.
     """
 
     name = "released"
 
     def generate(self, requests, *, temperature, max_tokens, seed):
         without = [r.example.id for r in requests if not released_rationales(r.example)]
-        if without:
+        if requests and len(without) == len(requests):  # not a file of released rationales at all
             raise TeacherError(
-                f"the released teacher reads the rationales shipped with the questions (meta[{RELEASED_FIELD!r}], "
-                f"as in an instruction-format train file with an \"output\" list); {len(without)} question(s) have "
-                f"none, e.g. {without[0]!r}: load the train file with data_format \"instruction\", or use another teacher"
+                f"the released teacher reads the rationales shipped with the questions (meta[{RELEASED_FIELD!r}]); "
+                f"none of these {len(without)} question(s) has any, e.g. {without[0]!r}: it needs a train file with an "
+                f"\"output\" list per question, read with data_format \"instruction\" (a dev or test split has "
+                f"none), or another teacher"
             )
         for request in requests:
             texts = released_rationales(request.example)
-            if request.sample < len(texts):
+            if not texts:
+                yield request, TeacherOutput(error=f"question {request.example.id!r} has no released rationale")
+            elif request.sample < len(texts):
                 yield request, TeacherOutput(reasoning=texts[request.sample])
             else:
                 yield request, TeacherOutput(error=f"question {request.example.id!r} has {len(texts)} released "

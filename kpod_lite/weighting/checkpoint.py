@@ -40,6 +40,8 @@ def save_state(path: Path, *, valid_for: str, epochs_done: int, weighter, predic
     state = {"fingerprint": valid_for, "epochs_done": epochs_done, "weighter": weighter.state_dict(),
              "predictor": trainable, "optimizer": optimizer.state_dict(), "rng": rng.getstate(),
              "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+             # on a GPU, dropout draws from the CUDA generators
+             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
              "history": json.dumps(history)}
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.part")
@@ -71,4 +73,6 @@ def restore_state(state: dict, *, weighter, predictor, optimizer, rng: random.Ra
     rng.setstate((version, tuple(internal), gauss))
     generator.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])
+    if state.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     return json.loads(state["history"])

@@ -223,44 +223,58 @@ def train_weighter(rationale_records, config: KPODConfig, *, student=None, token
         warnings.warn("no non-empty rationale to train the token weighting on; the weighter is untrained",
                       WeightCollapseWarning, stacklevel=2)
         return weighter.eval(), history
-    with torch.random.fork_rng(devices=[]):
+    # The caller's random streams, CUDA's too, are left as they were (dropout draws from them).
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    given = predictor is not None
+    trainable = {name: p.requires_grad for name, p in student.named_parameters()}
+    with torch.random.fork_rng(devices=devices):
         torch.manual_seed(config.seed)  # dropout, if the predictor has any
-        given = predictor is not None
         predictor = predictor if given else load_predictor(config, student, tokenizer)
-        # A LoRA predictor (the GPU presets) scores the answer positions alone (memory, Eq. 5).
-        embedder = _Embedder(predictor, tokenizer, answers_only=config.lora)
-        rng = random.Random(config.seed)
-        generator = torch.Generator().manual_seed(config.seed)
-        batches = -(-len(items) // weighting_batch_size(config))
-        steps = config.weighting_predictor_warmup_steps + config.weighting_epochs * batches
-        bar = tqdm(total=steps, desc="token weighting (Eq. 7)", unit="step", disable=not progress)
-        valid_for = fingerprint(config, items) if checkpoint is not None else ""
-        state = load_state(Path(checkpoint), valid_for) if checkpoint is not None else None
-        if state is None:
-            history["predictor_warmup"] = _warm_up(predictor, embedder, items, config, rng, progress, bar)
-        parameters = [p for p in [*weighter.parameters(), *predictor.parameters()] if p.requires_grad]
-        optimizer = torch.optim.AdamW(parameters, lr=config.weighting_lr, weight_decay=0.0)
-        if state is not None:  # a killed run's last finished phase (weighting.checkpoint)
-            history = restore_state(state, weighter=weighter, predictor=predictor, optimizer=optimizer,
-                                    rng=rng, generator=generator)
-            bar.update(config.weighting_predictor_warmup_steps + state["epochs_done"] * batches)
-        elif checkpoint is not None:
-            save_state(Path(checkpoint), valid_for=valid_for, epochs_done=0, weighter=weighter, predictor=predictor,
-                       optimizer=optimizer, rng=rng, generator=generator, history=history)
-        weighter.train()
-        predictor.train()
-        for epoch in range(len(history["epochs"]), config.weighting_epochs):
-            history["epochs"].append(_training_epoch(weighter, predictor, embedder, items, config, optimizer,
-                                                     parameters, generator, rng, epoch, progress, bar))
-            if checkpoint is not None:
-                save_state(Path(checkpoint), valid_for=valid_for, epochs_done=epoch + 1, weighter=weighter,
-                           predictor=predictor, optimizer=optimizer, rng=rng, generator=generator, history=history)
-        bar.close()
+        try:
+            _train(config, items, weighter, predictor, tokenizer, history, progress, checkpoint)
+        finally:  # also when killed: a LoRA predictor gives the student back as it was
+            predictor.eval()
+            if not given:
+                release_predictor(predictor, student)
+                for name, p in student.named_parameters():
+                    p.requires_grad_(trainable.get(name, p.requires_grad))
     weighter.eval()
-    predictor.eval()
-    if not given:
-        release_predictor(predictor, student)
     if history["epochs"]:
         history["collapse"] = collapse_state(history["epochs"][-1]["mean_weight"])
     _warn_if_collapsed(history, config)
     return weighter, history
+
+
+def _train(config: KPODConfig, items: list[dict], weighter, predictor, tokenizer, history: dict, progress: bool,
+           checkpoint) -> None:
+    """The warm-up and the epochs of `train_weighter`, resumed from `checkpoint` when it holds a state;
+    `history` is filled in place."""
+    # A LoRA predictor (the GPU presets) scores the answer positions alone (memory, Eq. 5).
+    embedder = _Embedder(predictor, tokenizer, answers_only=config.lora)
+    rng = random.Random(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    batches = -(-len(items) // weighting_batch_size(config))
+    steps = config.weighting_predictor_warmup_steps + config.weighting_epochs * batches
+    bar = tqdm(total=steps, desc="token weighting (Eq. 7)", unit="step", disable=not progress)
+    valid_for = fingerprint(config, items) if checkpoint is not None else ""
+    state = load_state(Path(checkpoint), valid_for) if checkpoint is not None else None
+    if state is None:
+        history["predictor_warmup"] = _warm_up(predictor, embedder, items, config, rng, progress, bar)
+    parameters = [p for p in [*weighter.parameters(), *predictor.parameters()] if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=config.weighting_lr, weight_decay=0.0)
+    if state is not None:  # a killed run's last finished phase (weighting.checkpoint)
+        history.update(restore_state(state, weighter=weighter, predictor=predictor, optimizer=optimizer,
+                                     rng=rng, generator=generator))
+        bar.update(config.weighting_predictor_warmup_steps + state["epochs_done"] * batches)
+    elif checkpoint is not None:
+        save_state(Path(checkpoint), valid_for=valid_for, epochs_done=0, weighter=weighter, predictor=predictor,
+                   optimizer=optimizer, rng=rng, generator=generator, history=history)
+    weighter.train()
+    predictor.train()
+    for epoch in range(len(history["epochs"]), config.weighting_epochs):
+        history["epochs"].append(_training_epoch(weighter, predictor, embedder, items, config, optimizer,
+                                                 parameters, generator, rng, epoch, progress, bar))
+        if checkpoint is not None:
+            save_state(Path(checkpoint), valid_for=valid_for, epochs_done=epoch + 1, weighter=weighter,
+                       predictor=predictor, optimizer=optimizer, rng=rng, generator=generator, history=history)
+    bar.close()
