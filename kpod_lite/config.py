@@ -173,6 +173,11 @@ class KPODConfig:
         return self.T if self.T is not None else max(1, self.epochs // 2)
 
     @property
+    def generation_batch_size(self) -> int:
+        """Prompts per generate() call: `eval_batch_size`, else twice the training batch size."""
+        return self.eval_batch_size or 2 * self.batch_size
+
+    @property
     def switches(self) -> Method:
         """What `method` switches on and off: token weights, weighted difficulty, diversity,
         progressive inputs (`kpod_lite.methods`)."""

@@ -81,7 +81,7 @@ def generate(model, tokenizer, prompts: list[str], config: KPODConfig, batch_siz
     `batch_size` defaults to `config.eval_batch_size`, else twice `config.batch_size`;
     `progress`: a progress bar with an ETA (tqdm).
     """
-    batch_size = batch_size or config.eval_batch_size or 2 * config.batch_size
+    batch_size = batch_size or config.generation_batch_size
     family = family_of(model)
     was_training = model.training
     model.eval()

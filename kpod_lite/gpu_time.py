@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kpod_lite.config import KPODConfig
+from kpod_lite.weighting.sizes import weighting_batch_size
 
 MFU = 0.3  # ours, assumed (module docstring)
 PADDING = 1.3  # ours: a batch padded to its longest member holds ~30% padding at these lengths
@@ -97,7 +98,7 @@ def stage_flops(cfg: KPODConfig, parameters: int, data: DataShape, methods: int 
     rows = data.steps_per_rationale if cfg.prefix_mode == "steps" else data.rationale_tokens
     row = PADDING * (data.question_tokens + data.rationale_tokens / 2 + TEMPLATE_TOKENS)
     weigh_rows = cfg.weighting_epochs * rationales * (rows + cfg.weighting_sampled_prefixes)
-    warmup_rows = cfg.weighting_predictor_warmup_steps * (cfg.weighting_batch_size or cfg.batch_size)
+    warmup_rows = cfg.weighting_predictor_warmup_steps * weighting_batch_size(cfg)
     weigh = (weigh_rows * row + warmup_rows * example) * forward * passes
     return {"weigh": weigh, "difficulty": rationales * example * forward, "distill": distill}
 
@@ -105,7 +106,7 @@ def stage_flops(cfg: KPODConfig, parameters: int, data: DataShape, methods: int 
 def evaluate_seconds(cfg: KPODConfig, parameters: int, data: DataShape, gpu: GPU, evaluations: int = 3) -> float:
     """Greedy generation over the test set, `evaluations` times (before, and each method)."""
     questions = data.test_questions if cfg.test_size is None else min(cfg.test_size, data.test_questions)
-    batches = -(-questions // (cfg.eval_batch_size or 2 * cfg.batch_size))
+    batches = -(-questions // cfg.generation_batch_size)
     generated = min(cfg.max_new_tokens, PADDING * data.rationale_tokens + TEMPLATE_TOKENS)
     weight_bytes = parameters * gpu.bytes_per_parameter(cfg)
     per_step = weight_bytes / (gpu.bandwidth_gb_s * 1e9) + GENERATE_STEP_OVERHEAD_S

@@ -281,7 +281,7 @@ def estimate_memory(cfg: KPODConfig, model_config, *, bf16: bool | None = None,
         "logits": cfg.batch_size * positions * V * (8 + (B if B < 4 else 0))})
 
     # evaluate (§4): greedy generation, eval_batch_size prompts (as evaluate.generate defaults it).
-    eb = cfg.eval_batch_size or 2 * cfg.batch_size
+    eb = cfg.generation_batch_size
     new = cfg.max_new_tokens
     if shape.seq2seq:
         cache = 2 * shape.decoder_layers * eb * (new + src) * shape.kv_dim * B + eb * src * h * B
@@ -318,7 +318,7 @@ def load_model_config(name: str, trust_remote_code: bool = False):
 
 def _advice(stage: str, cfg: KPODConfig) -> str:
     tips = [f"a smaller batch_size (now {cfg.batch_size})" if stage != "evaluate" else
-            f"a smaller eval_batch_size (now {cfg.eval_batch_size or 2 * cfg.batch_size})",
+            f"a smaller eval_batch_size (now {cfg.generation_batch_size})",
             f"shorter max_source_length/max_target_length (now {cfg.max_source_length}/{cfg.max_target_length})"]
     if stage == "weigh":
         tips[0] = f"a smaller weighting_batch_size (now {weighting_batch_size(cfg)})"

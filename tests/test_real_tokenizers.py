@@ -20,14 +20,6 @@ from kpod_lite.templates import encode_student_example, format_rationale_target,
 from kpod_lite.weighting.tokens import matching_rationale_tokens
 
 
-@pytest.fixture(scope="module")
-def t5():
-    return AutoTokenizer.from_pretrained(standins.build_t5_standin_tokenizer())
-
-
-@pytest.fixture(scope="module")
-def llama():
-    return AutoTokenizer.from_pretrained(standins.build_llama_standin_tokenizer())
 
 
 def _tokens(tokenizer, text, **kwargs):

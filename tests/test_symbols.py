@@ -7,25 +7,16 @@ import json
 import os
 
 import pytest
-from transformers import AutoTokenizer
 
 from kpod_lite import data, pipeline, symbols
 from kpod_lite.config import preset
-from kpod_lite.models import standins, train_tokenizer, wrap_tokenizer
+from kpod_lite.models import train_tokenizer, wrap_tokenizer
 
 # Written for this test in the way an LLM teacher typesets arithmetic.
 TEACHER_TEXT = ("She sells 48 ÷ 2 = 24 cookies. Then she has 48 − 24 = 24 left. Each box holds 3 × 4 = 12, "
                 "“a dozen”. Pages 3–5 are {done}. We need x < 5.")
 
 
-@pytest.fixture(scope="module")
-def t5():
-    return AutoTokenizer.from_pretrained(standins.build_t5_standin_tokenizer())
-
-
-@pytest.fixture(scope="module")
-def llama():
-    return AutoTokenizer.from_pretrained(standins.build_llama_standin_tokenizer())
 
 
 def test_the_t5_standin_gets_ascii_for_what_it_lacks_and_counts_what_has_no_replacement(t5):
