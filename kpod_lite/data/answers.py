@@ -142,18 +142,17 @@ _CONCLUDING = re.compile(
     r"|as\s+a\s+result|this\s+means|that\s+means)\b",
     re.IGNORECASE,
 )
-_LEADING_MARKER = re.compile(r"\s*(?:(?:step\s*)?[0-9]{1,2}\s*[.):]|\([0-9]{1,2}\)|[-*\u2022])\s+", re.IGNORECASE)
 _EQUALS = re.compile(r"=|\bequals\b|\bis\s+equal\s+to\b", re.IGNORECASE)
 
 
 def _sentences(text: str) -> list[str]:
     """Lines cut at sentence-ending "." (§3.4's `split_steps`), list markers removed."""
-    from kpod_lite.data.steps import split_steps  # steps does not import answers: no cycle, but keep it local
+    from kpod_lite.data.steps import LINE_MARKER, split_steps  # steps does not import answers: no cycle, but keep it local
 
     sentences = []
     for line in text.splitlines():
         for step in split_steps(line):
-            marker = _LEADING_MARKER.match(step.text)
+            marker = LINE_MARKER.match(step.text)
             sentence = step.text[marker.end():] if marker else step.text
             if sentence.strip():
                 sentences.append(sentence)

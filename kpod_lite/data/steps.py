@@ -33,6 +33,13 @@ _CLOSERS = "\"')]\u201d\u2019"  # a step keeps the quote or bracket its sentence
 # "1." opening a line, or right after the step before ("... add them. 2. Double it."), numbers
 # a list: joined list lines (a teacher's "1. ...\n2. ...") must not give a step "2." of its own.
 _LIST_MARKER = re.compile(r"\s*[0-9]{1,3}")
+# The markers that open a list item's line -- "1.", "2)", "3:", "(4)", "Step 5:", "-", "*", "•",
+# one or more -- and the space after them; never one followed by an operator: "(3) + 4 = 7"
+# opens a calculation. Teacher cleaning strips them, answer extraction reads past them.
+LINE_MARKER = re.compile(
+    r"(?:\s*(?:step\s*[0-9]{1,3}\s*[:.)]?|\(?[0-9]{1,2}\s*[.):]|[-*\u2022]))+\s+(?![-+*/\u00d7\u00f7=])",
+    re.IGNORECASE,
+)
 
 
 def _abbreviation_ending_at(text: str, end: int) -> str | None:

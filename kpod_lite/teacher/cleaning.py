@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from kpod_lite.data import answers_match, extract_answer
+from kpod_lite.data.steps import LINE_MARKER
 from kpod_lite.teacher.protocol import Rationale, TeacherOutput, TeacherRequest
 from kpod_lite.templates import ANSWER_TRIGGER, ZERO_SHOT_COT_PROMPT, pose_question
 
@@ -26,12 +27,6 @@ _ANSWER_SENTENCE = re.compile(
 )
 # A model that keeps going after its answer often starts the next "Q: ..." itself.
 _NEXT_QUESTION = re.compile(r"\n\s*Q:")
-# A list marker opening a line -- "1.", "2)", "(3)", "Step 4:", "-", "*", "•" -- numbers or
-# bullets a step; it is not a step of its own (§3.4 splits at ".", and a "1." that is no
-# longer at a line start after the lines are joined would become one).
-_LINE_MARKER = re.compile(
-    r"^(?:\s*(?:step\s*[0-9]{1,3}\s*[:.)]?|\(?[0-9]{1,2}[.)]|[-*\u2022]))+\s+(?![-+*/\u00d7\u00f7=])", re.IGNORECASE
-)  # ... but "(3) + 4 = 7" opens a calculation: a marker is never followed by an operator
 # A line of rule characters only: the bar under a long division or a sum.
 _RULE_LINE = re.compile(r"[-=_*~\u2014\u2013\s]+")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -74,7 +69,9 @@ def clean_rationale(text: str, cot_prompt: str = ZERO_SHOT_COT_PROMPT) -> str:
             text = text[: boundary.start()]
     lines: list[str] = []
     for line in text.splitlines():
-        line = _LINE_MARKER.sub("", line.strip()).strip()
+        line = line.strip()
+        marker = LINE_MARKER.match(line)  # a list number is no step of its own (§3.4)
+        line = line[marker.end():].strip() if marker else line
         if not line or _RULE_LINE.fullmatch(line):
             continue
         if lines and _is_fragment(line):
