@@ -263,6 +263,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="distillation methods to run (default: the preset's method, kpod)")
     p.add_argument("--seeds", type=int, default=1, help="distillation seeds: the preset's seed and the next ones")
     p.add_argument("--until", choices=pipeline_stages(), default="evaluate", help="stop after this stage")
+    p.add_argument("--workers", type=int, default=1,
+                   help="students distilled at once, one process of one torch thread each (e.g. 2 on 2 cores)")
+    p.add_argument("--arms", action="store_true",
+                   help="add the diagnostic arms (oracle weights, sampled prefixes, T more epochs; kpod_lite.methods)")
     p.set_defaults(func=_run_pipeline)
 
 
@@ -271,12 +275,16 @@ def _run_pipeline(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     run_dir = args.out or Path("runs") / cfg.name
-    methods = args.methods or (pipeline.ABLATIONS if args.ablations else (cfg.method,))
+    methods = tuple(args.methods or (pipeline.ABLATIONS if args.ablations else (cfg.method,)))
+    if args.arms:
+        from kpod_lite.methods import ARMS
+
+        methods += tuple(arm for arm in ARMS if arm not in methods)
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     seeds = [cfg.seed + k for k in range(args.seeds)]
     summary = pipeline.run(cfg, run_dir, force=args.force, methods=methods, seeds=seeds, stages=(args.until,),
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, workers=args.workers)
     print(summary)
     return 0
 

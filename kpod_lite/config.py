@@ -116,12 +116,12 @@ class KPODConfig:
     gumbel_temperature: float = 0.5  # ours: temperature of the binary Concrete sample (Eq. 4)
     weighting_epochs: int = 10  # ours: the paper does not state it
     weighting_lr: float = 1e-4  # ours
-    prefix_mode: str = "steps"  # ours: "all" prefixes (Eq. 5 exactly) or "steps" boundaries
+    prefix_mode: str = "steps"  # ours: "all" prefixes (Eq. 5 exactly), "steps" boundaries, or "sampled"
     weighting_predictor: str | None = None  # §3.3: the answer predictor of Eq. 5 (None: a copy of the student)
     weighting_predictor_warmup_steps: int = 400  # ours: unmasked answer-reading steps before mask learning
     weighting_batch_size: int | None = None  # ours: rationales per step (None: batch_size)
     weighting_max_tokens: int | None = None  # ours: rationale tokens read in training (None: max_target_length)
-    weighting_sampled_prefixes: int = 0  # ours: extra random prefixes per rationale in "steps" mode (Eq. 5)
+    weighting_sampled_prefixes: int = 0  # ours: random prefixes per rationale, extra in "steps", all of "sampled" (Eq. 5)
     weighting_hard: bool = False  # ours: straight-through binary masks (Eq. 4)
     weighting_positions: bool = False  # ours: position codes in Att (Eq. 2 has none)
     weighting_train_embeddings: bool = False  # ours: train Emb (Eq. 2) instead of keeping it frozen
@@ -163,6 +163,7 @@ class KPODConfig:
     # --- evaluation (§4) ---------------------------------------------------------------------
     max_new_tokens: int = 256  # ours: long enough for a GSM8K rationale
     eval_batch_size: int | None = None  # ours: prompts per generate() call (None: 2 x batch_size)
+    epoch_eval_size: int = 0  # ours: test accuracy on the first N test questions after every epoch (0: off)
 
     def __post_init__(self) -> None:
         check_config(self)

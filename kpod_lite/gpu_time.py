@@ -95,7 +95,7 @@ def stage_flops(cfg: KPODConfig, parameters: int, data: DataShape, methods: int 
     passes = (2 if cfg.lora else 3) + int(cfg.gradient_checkpointing)
     forward = 2 * parameters
     distill = methods * cfg.epochs * rationales * example * forward * passes
-    rows = data.steps_per_rationale if cfg.prefix_mode == "steps" else data.rationale_tokens
+    rows = {"steps": data.steps_per_rationale, "all": data.rationale_tokens, "sampled": 0}[cfg.prefix_mode]
     row = PADDING * (data.question_tokens + data.rationale_tokens / 2 + TEMPLATE_TOKENS)
     weigh_rows = cfg.weighting_epochs * rationales * (rows + cfg.weighting_sampled_prefixes)
     warmup_rows = cfg.weighting_predictor_warmup_steps * weighting_batch_size(cfg)

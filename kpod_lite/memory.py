@@ -252,7 +252,8 @@ def estimate_memory(cfg: KPODConfig, model_config, *, bf16: bool | None = None,
     pshape, pconfig = (shape, model_config) if predictor_config is None else (model_shape(predictor_config),
                                                                               predictor_config)
     wb, wk = weighting_batch_size(cfg), weighting_max_tokens(cfg)
-    prefixes = (wk if cfg.prefix_mode == "all" else steps_per_rationale) + cfg.weighting_sampled_prefixes
+    fixed = {"all": wk, "steps": steps_per_rationale, "sampled": 0}[cfg.prefix_mode]
+    prefixes = fixed + cfg.weighting_sampled_prefixes
     rows, row_len = wb * prefixes, src + wk + TRIGGER_TOKENS
     h = shape.hidden
     weighter = 4 * V * h + 16 * (5 * h * h + 8 * h)  # frozen float32 Emb copy; Att + f_w with AdamW

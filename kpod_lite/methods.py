@@ -16,11 +16,26 @@ plain-cot      all 1          --                       --             c_i = 0 al
 
 plain-cot is Fine-tune-CoT (Ho et al., 2023): Eq. 1, every token counting the same, whole
 rationales from the first epoch. Every stage reads what it builds from this table (the
-config's `method`), and the pipeline derives from it which difficulty files and schedules a
-set of methods needs (`Method.difficulty_file`, `Method.schedule_file`).
+config's `method`), and the pipeline derives from it which weight, difficulty and schedule
+files a set of methods needs (`Method.weights_file`, `.difficulty_file`, `.schedule_file`).
+
+Three more rows are ours, diagnostic arms that locate a failure of KPOD (`ARMS`, issue 14);
+each is KPOD with one thing changed:
+
+=============  ========================================================================
+kpod-oracle    the weights w_j of Eq. 8 and 15 are the synthetic task's labels (1 for a
+               keypoint token, 0 for any other): an upper bound for mask learning
+kpod-sampled   mask learning's Eq. 5 over `SAMPLED_PREFIXES` prefixes k drawn uniformly
+               from 1..n for each rationale at each step (an unbiased estimate of the mean
+               over all k), not over the step ends only (`prefix_mode` "steps")
+kpod-equal     T more epochs (Eq. 14's stages come first), so it writes whole rationales
+               for as many epochs as plain-cot does
+=============  ========================================================================
 
 >>> METHODS["w.o.-div"].schedule_file, METHODS["w.o.-sig"].schedule_file, METHODS["plain-cot"].schedule_file
 ('schedule.w.o.-div.json', 'schedule.json', None)
+>>> METHODS["kpod-oracle"].weights_file, METHODS["kpod-oracle"].difficulty_file
+('weights.oracle.jsonl', 'difficulty.oracle.jsonl')
 """
 
 from __future__ import annotations
@@ -29,7 +44,11 @@ from dataclasses import dataclass
 
 from kpod_lite.errors import ConfigError
 
-__all__ = ["Method", "METHODS", "ABLATIONS", "method_named"]
+__all__ = ["Method", "METHODS", "ABLATIONS", "ARMS", "SAMPLED_PREFIXES", "method_named"]
+
+# kpod-sampled: prefixes k per rationale and step in its Eq. 5 ("a few"; the tiny task's
+# rationales end 2.5 steps on average, so this costs mask learning about 1.6x "steps").
+SAMPLED_PREFIXES = 4
 
 
 @dataclass(frozen=True)
@@ -42,13 +61,22 @@ class Method:
     weighted_difficulty: bool  # Eq. 8 with softmax(w); False: the mean NLL of the step
     diversity: bool  # the β term of Eq. 12; False: β = 0
     progressive: bool  # c_i(t) from the schedule (Eq. 14); False: c_i = 0, whole rationales
+    weights: str = "learned"  # w_j: "learned" (Eq. 7), "oracle" (the task's labels), "sampled" (Eq. 5 sampled)
+    extra_whole_epochs: bool = False  # T more epochs of whole rationales (kpod-equal)
+
+    @property
+    def weights_file(self) -> str:
+        """The run folder's token weights this method reads, for Eq. 8 and Eq. 15."""
+        return "weights.jsonl" if self.weights == "learned" else f"weights.{self.weights}.jsonl"
 
     @property
     def difficulty_file(self) -> str | None:
         """The run folder's step-difficulty file this method's schedule is built from."""
         if not self.progressive:
             return None
-        return "difficulty.jsonl" if self.weighted_difficulty else "difficulty.w.o.-sig-dif.jsonl"
+        if not self.weighted_difficulty:
+            return "difficulty.w.o.-sig-dif.jsonl"
+        return "difficulty.jsonl" if self.weights == "learned" else f"difficulty.{self.weights}.jsonl"
 
     @property
     def schedule_file(self) -> str | None:
@@ -56,9 +84,17 @@ class Method:
         whose schedules would be built alike share the file (KPOD and w.o.-sig)."""
         if not self.progressive:
             return None
-        if self.weighted_difficulty and self.diversity:
+        if self.difficulty_file == "difficulty.jsonl" and self.diversity and not self.extra_whole_epochs:
             return "schedule.json"
         return f"schedule.{self.name}.json"
+
+    def config_for(self, cfg):
+        """`cfg` as this method trains with it: its name as `method`, and for kpod-equal T
+        more epochs with T itself kept (it would grow with the epochs, App. A), so that the
+        schedule built for them ends in as many whole-rationale epochs as `cfg.epochs`."""
+        if not self.extra_whole_epochs:
+            return cfg.replace(method=self.name)
+        return cfg.replace(method=self.name, epochs=cfg.epochs + cfg.stage_T, T=cfg.stage_T)
 
 
 METHODS: dict[str, Method] = {m.name: m for m in (
@@ -73,10 +109,18 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            progressive=True),
     Method("w.o.-prog", "KPOD w.o.-prog", token_weights=True, weighted_difficulty=True, diversity=True,
            progressive=False),
+    Method("kpod-oracle", "KPOD, oracle weights (ours)", token_weights=True, weighted_difficulty=True,
+           diversity=True, progressive=True, weights="oracle"),
+    Method("kpod-sampled", "KPOD, sampled-prefix weights (ours)", token_weights=True, weighted_difficulty=True,
+           diversity=True, progressive=True, weights="sampled"),
+    Method("kpod-equal", "KPOD, T more epochs (ours)", token_weights=True, weighted_difficulty=True,
+           diversity=True, progressive=True, extra_whole_epochs=True),
 )}
 
 # Table 2's variants and the plain CoT baseline, in the table's order.
-ABLATIONS = tuple(METHODS)
+ABLATIONS = ("plain-cot", "kpod", "w.o.-sig", "w.o.-sig-dif", "w.o.-div", "w.o.-prog")
+# The diagnostic arms (module docstring).
+ARMS = ("kpod-oracle", "kpod-sampled", "kpod-equal")
 
 
 def method_named(name: str) -> Method:

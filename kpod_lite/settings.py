@@ -116,7 +116,7 @@ _RANGES = [
     ("delta_s", lambda v: v >= 1, ">= 1 (Eq. 11)"),
     ("n_clusters", lambda v: v >= 1, ">= 1"),
     ("ftgp_eps", lambda v: 0 < v < 0.5, "in (0, 0.5) for a (1/2 - eps) guarantee"),
-    ("prefix_mode", lambda v: v in ("all", "steps"), "'all' or 'steps'"),
+    ("prefix_mode", lambda v: v in ("all", "steps", "sampled"), "'all', 'steps' or 'sampled'"),
     ("learning_rate", lambda v: v > 0, "> 0"),
     ("weighting_lr", lambda v: v > 0, "> 0"),
     ("token_weight_floor", lambda v: 0 <= v < 1, "in [0, 1)"),
@@ -139,6 +139,7 @@ _RANGES = [
     ("max_grad_norm", lambda v: v > 0, "> 0"),
     ("save_total_limit", lambda v: v is None or v >= 1, ">= 1 (resume needs the last checkpoint)"),
     ("train_size", lambda v: v is None or v >= 1, ">= 1"),
+    ("epoch_eval_size", lambda v: v >= 0, ">= 0 (0: no accuracy after each epoch)"),
     ("validation_size", lambda v: v is None or v >= 0, ">= 0"),
     ("test_size", lambda v: v is None or v >= 1, ">= 1"),
 ]
@@ -154,6 +155,8 @@ def check_config(cfg) -> None:
                 if not test(getattr(cfg, name))]
     if cfg.T is not None and cfg.T > cfg.epochs:
         problems.append(f"T must be <= epochs ({cfg.epochs}), got {cfg.T}")
+    if cfg.prefix_mode == "sampled" and cfg.weighting_sampled_prefixes < 1:
+        problems.append("prefix_mode 'sampled' draws weighting_sampled_prefixes prefixes per rationale: set it >= 1")
     if cfg.method not in METHODS:
         problems.append(f"method must be one of {list(METHODS)}, got {cfg.method!r}")
     names = [s.name for s in cfg.ood]

@@ -13,6 +13,10 @@ distillation), a two-level percentile bootstrap (Efron and Tibshirani, 1993, ch.
 interval that excludes 0 supports a difference in that direction; one that includes 0 says the
 experiment cannot tell the methods apart at this size, and its width says how large a
 difference it could have missed.
+
+Several comparisons from one experiment (an ablation table) each have a 5% chance of an
+interval that excludes 0 by chance. `comparisons` K > 1 adds a Bonferroni interval at level
+1 - 0.05 / K (`interval_adjusted`): a claim made on it holds for the K comparisons together.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class PairedComparison:
     interval_a: tuple[float, float]
     interval_b: tuple[float, float]
     per_seed_difference: tuple[float, ...]
+    interval_adjusted: tuple[float, float] | None = None  # Bonferroni, over `comparisons` (module docstring)
+    comparisons: int = 1
 
     def to_dict(self) -> dict:
         return {key: list(value) if isinstance(value, tuple) else value for key, value in self.__dict__.items()}
@@ -56,9 +62,14 @@ class PairedComparison:
             verdict = f"{self.b} is worse than {self.a}"
         else:
             verdict = f"no difference can be claimed; a true difference outside [{low:+.1f}, {high:+.1f}] is unlikely"
+        adjusted = ""
+        if self.interval_adjusted is not None:
+            low, high = self.interval_adjusted
+            adjusted = (f"; {100 - 5 / self.comparisons:.2f}% interval for {self.comparisons} comparisons "
+                        f"[{low:+.1f}, {high:+.1f}]")
         return (f"{self.test_set}: {self.b} {self.accuracy_b:.1f}% vs {self.a} {self.accuracy_a:.1f}% "
                 f"({self.seeds} seeds x {self.questions} questions); difference {self.difference:+.1f} points, "
-                f"95% interval [{low:+.1f}, {high:+.1f}]: {verdict}")
+                f"95% interval [{self.interval[0]:+.1f}, {self.interval[1]:+.1f}]: {verdict}{adjusted}")
 
 
 def correctness(run_dir: Path | str, method: str, seeds: Sequence[int], test_set: str = "test",
@@ -80,15 +91,16 @@ def correctness(run_dir: Path | str, method: str, seeds: Sequence[int], test_set
     return np.asarray(rows, dtype=float)
 
 
-def _interval(samples: np.ndarray) -> tuple[float, float]:
-    low, high = np.percentile(samples, [2.5, 97.5])
+def _interval(samples: np.ndarray, alpha: float = 0.05) -> tuple[float, float]:
+    low, high = np.percentile(samples, [50 * alpha, 100 - 50 * alpha])
     return round(float(low), 2), round(float(high), 2)
 
 
 def paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, *, resamples: int = 10000,
-                     seed: int = 0) -> dict:
+                     seed: int = 0, comparisons: int = 1) -> dict:
     """Δ = mean(B - A) in points with its two-level bootstrap 95% interval (module docstring), and
-    each method's accuracy with its own interval. Inputs: (seeds, questions) 0/1 arrays, paired."""
+    each method's accuracy with its own interval; with `comparisons` K > 1 also Δ's Bonferroni
+    interval at level 1 - 0.05 / K. Inputs: (seeds, questions) 0/1 arrays, paired."""
     if correct_a.shape != correct_b.shape or correct_a.ndim != 2:
         raise ValueError(f"paired (seeds, questions) arrays needed, got {correct_a.shape} and {correct_b.shape}")
     rng = np.random.default_rng(seed)
@@ -101,21 +113,24 @@ def paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, *, resamples:
         # the same resampled seeds and questions for both methods: the pairing is kept
         boot_a[start:start + count] = correct_a[seeds, questions].mean(axis=(1, 2)) * 100
         boot_b[start:start + count] = correct_b[seeds, questions].mean(axis=(1, 2)) * 100
-    return {"accuracy_a": round(float(correct_a.mean() * 100), 2), "accuracy_b": round(float(correct_b.mean() * 100), 2),
-            "difference": round(float((correct_b - correct_a).mean() * 100), 2),
-            "interval": _interval(boot_b - boot_a), "interval_a": _interval(boot_a), "interval_b": _interval(boot_b),
-            "per_seed_difference": tuple(round(float(x), 2) for x in (correct_b - correct_a).mean(axis=1) * 100)}
+    result = {"accuracy_a": round(float(correct_a.mean() * 100), 2), "accuracy_b": round(float(correct_b.mean() * 100), 2),
+              "difference": round(float((correct_b - correct_a).mean() * 100), 2),
+              "interval": _interval(boot_b - boot_a), "interval_a": _interval(boot_a), "interval_b": _interval(boot_b),
+              "per_seed_difference": tuple(round(float(x), 2) for x in (correct_b - correct_a).mean(axis=1) * 100)}
+    if comparisons > 1:
+        result.update(interval_adjusted=_interval(boot_b - boot_a, 0.05 / comparisons), comparisons=comparisons)
+    return result
 
 
 def compare(run_dir: Path | str, a: str, b: str, seeds: Sequence[int], test_set: str = "test",
-            resamples: int = 10000) -> PairedComparison:
+            resamples: int = 10000, comparisons: int = 1) -> PairedComparison:
     """`paired_bootstrap` of methods `a` and `b` from a run folder's predictions."""
     # One question order for both methods: the pairing is by question id, never by line.
     first = student_dir(Path(run_dir), a, seeds[0]) / f"{test_set}.predictions.jsonl"
     order = [str(r["id"]) for _, r in read_jsonl(first)] if first.exists() else None
     correct_a = correctness(run_dir, a, seeds, test_set, order)
     correct_b = correctness(run_dir, b, seeds, test_set, order)
-    result = paired_bootstrap(correct_a, correct_b, resamples=resamples)
+    result = paired_bootstrap(correct_a, correct_b, resamples=resamples, comparisons=comparisons)
     return PairedComparison(a, b, test_set, len(seeds), correct_a.shape[1], **result)
 
 
@@ -137,8 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, required=True,
                         help="the run's N distillation seeds: its seed and the next ones, as kpod-lite run --seeds N")
     parser.add_argument("--test-set", default="test")
+    parser.add_argument("--comparisons", type=int, default=1,
+                        help="how many comparisons the experiment makes: adds a Bonferroni interval (K > 1)")
     args = parser.parse_args(argv)
-    result = compare(args.run_dir, args.a, args.b, run_seeds(args.run_dir, args.seeds), args.test_set)
+    result = compare(args.run_dir, args.a, args.b, run_seeds(args.run_dir, args.seeds), args.test_set,
+                     comparisons=args.comparisons)
     print(result.sentence())
     print(json.dumps(result.to_dict(), indent=1))
     return 0

@@ -19,7 +19,7 @@ from kpod_lite import distill
 from kpod_lite.config import ConfigError, preset
 from kpod_lite.data import DataFormatError, split_steps, write_jsonl
 from kpod_lite.models import load_student, student_family
-from kpod_lite.methods import METHODS
+from kpod_lite.methods import ABLATIONS, ARMS, METHODS
 from kpod_lite.schedule import build_schedule
 from kpod_lite.templates import format_rationale_target, student_prompt
 
@@ -232,13 +232,16 @@ def test_pad_batch_pads_labels_and_weights_out_of_the_loss():
 
 
 def test_methods_follow_table2():
-    table = {name: (m.token_weights, m.weighted_difficulty, m.diversity, m.progressive) for name, m in METHODS.items()}
+    table = {name: (m.token_weights, m.weighted_difficulty, m.diversity, m.progressive) for name, m in METHODS.items()
+             if name in ABLATIONS}
     assert table == {"kpod": (True, True, True, True), "w.o.-sig": (False, True, True, True),
                      "w.o.-sig-dif": (True, False, True, True), "w.o.-div": (True, True, False, True),
                      "w.o.-prog": (True, True, True, False), "plain-cot": (False, True, True, False)}
+    assert set(METHODS) == set(ABLATIONS) | set(ARMS)
+    assert all(METHODS[arm].weights_file == "weights.jsonl" for arm in ABLATIONS), "Table 2 learns its weights"
     assert preset("tiny", method="w.o.-sig").switches is METHODS["w.o.-sig"]
     # The pipeline builds what each method needs from the same table, and shares what it can.
-    assert {m.schedule_file for m in METHODS.values()} == {
+    assert {METHODS[name].schedule_file for name in ABLATIONS} == {
         None, "schedule.json", "schedule.w.o.-sig-dif.json", "schedule.w.o.-div.json"}
     assert METHODS["w.o.-sig-dif"].difficulty_file != METHODS["kpod"].difficulty_file
     with pytest.raises(ConfigError, match="method"):

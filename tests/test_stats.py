@@ -39,6 +39,19 @@ def test_with_one_seed_the_interval_matches_the_normal_approximation():
     assert (low + high) / 2 == pytest.approx(d.mean(), abs=0.5)
 
 
+def test_the_bonferroni_interval_has_the_normal_width_at_its_level():
+    """K comparisons: the adjusted interval is the (1 - 0.05/K) one, z = 2.734 for K = 8."""
+    rng = np.random.default_rng(4)
+    a = (rng.random((1, 2000)) < 0.5).astype(float)
+    b = (rng.random((1, 2000)) < 0.55).astype(float)
+    result = stats.paired_bootstrap(a, b, resamples=20000, comparisons=8)
+    d = (b - a)[0] * 100
+    low, high = result["interval_adjusted"]
+    assert (high - low) / 2 == pytest.approx(2.734 * d.std(ddof=1) / np.sqrt(d.size), rel=0.1)
+    assert low < result["interval"][0] and high > result["interval"][1]
+    assert "interval_adjusted" not in stats.paired_bootstrap(a, b, resamples=100)
+
+
 def test_a_run_folder_is_compared_by_question_id_and_seed(tmp_path, capsys):
     for method, right in (("plain-cot", {"q1", "q2"}), ("kpod", {"q1", "q2", "q3"})):
         for seed in (0, 1):

@@ -90,6 +90,7 @@ from kpod_lite.distill.run import distill, distill_files
 from kpod_lite.distill.trainer import (
     TRAINER_FIELDS,
     CurriculumCallback,
+    EpochAccuracyCallback,
     KPODTrainer,
     KPODTrainingArguments,
     ProgressiveDataset,
@@ -106,6 +107,7 @@ __all__ = [
     "ProgressiveDataset",
     "KPODTrainer",
     "CurriculumCallback",
+    "EpochAccuracyCallback",
     "KPODTrainingArguments",
     "TRAINER_FIELDS",
     "training_arguments",

@@ -14,7 +14,13 @@ from transformers import PrinterCallback
 from kpod_lite.config import ConfigError, KPODConfig
 from kpod_lite.data import read_jsonl, write_atomically
 from kpod_lite.distill.examples import pad_batch
-from kpod_lite.distill.trainer import CurriculumCallback, KPODTrainer, ProgressiveDataset, training_arguments
+from kpod_lite.distill.trainer import (
+    CurriculumCallback,
+    EpochAccuracyCallback,
+    KPODTrainer,
+    ProgressiveDataset,
+    training_arguments,
+)
 from kpod_lite.families import family_of
 from kpod_lite.methods import METHODS
 from kpod_lite.models import apply_lora, load_student
@@ -105,16 +111,22 @@ def _checkpoint_to_resume(resume: bool | str | Path, checkpoints: Path) -> str |
     return None
 
 
-def _epoch_history(log_history: list[dict], stages: list[dict]) -> list[dict]:
-    """One row per epoch: the curriculum statistics and the mean training loss."""
+def _epoch_history(log_history: list[dict], stages: list[dict], accuracy: Mapping[int, float] | None = None) -> list[dict]:
+    """One row per epoch: the curriculum statistics, the mean training loss and, when measured,
+    the test accuracy after it (`EpochAccuracyCallback`)."""
     losses = {round(entry["epoch"]): entry["loss"] for entry in log_history if "loss" in entry and "epoch" in entry}
-    return [{"epoch": s["stage"] + 1, **s, "loss": losses.get(s["stage"] + 1)} for s in stages]
+    rows = [{"epoch": s["stage"] + 1, **s, "loss": losses.get(s["stage"] + 1)} for s in stages]
+    if accuracy is not None:
+        for row in rows:
+            row["test_accuracy"] = accuracy.get(row["epoch"])
+    return rows
 
 
 def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] | None, schedule: Schedule | None,
             config: KPODConfig, output_dir: Path | str, *, method: str | None = None,
             resume: bool | str | Path = False, model=None, tokenizer=None, callbacks: list | None = None,
-            progress: bool = True, origins: tuple[list[dict], list[dict] | None] | None = None):
+            progress: bool = True, origins: tuple[list[dict], list[dict] | None] | None = None,
+            epoch_eval=None):
     """Train the student on the rationales with Eq. 15 and the stage schedule; App. B, Algorithm 1.
 
     `weight_records`: token weight records (Eq. 3), needed when the method uses them, checked
@@ -123,8 +135,10 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
     `method`: a row of Table 2 or "plain-cot" (`kpod_lite.methods`; None: `config.method`);
     `resume`: True continues from the last checkpoint in `<output_dir>/checkpoints` if there is
     one (a path names one); `model`/`tokenizer`: a student to train (default: `load_student`,
-    with LoRA when `config.lora`). Returns `(model, tokenizer, history)`, history being one row
-    per epoch (stage statistics and loss). The student is saved in `<output_dir>/model`.
+    with LoRA when `config.lora`); `epoch_eval`: test examples whose accuracy is measured after
+    every epoch (`EpochAccuracyCallback`, kept in `<output_dir>/epoch_accuracy.json`).
+    Returns `(model, tokenizer, history)`, history being one row per epoch (stage statistics,
+    loss, and the accuracy when measured). The student is saved in `<output_dir>/model`.
     """
     from transformers import set_seed
 
@@ -145,13 +159,15 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
     family = family_of(model)
     dataset = ProgressiveDataset(rationale_records, weights, schedule, tokenizer, config, family, switches.progressive)
     curriculum = CurriculumCallback()
+    extra = [] if not epoch_eval else [EpochAccuracyCallback(epoch_eval, tokenizer, config,
+                                                             output_dir / "epoch_accuracy.json")]
     trainer = KPODTrainer(
         model=model,
         args=training_arguments(config, output_dir / "checkpoints", progress=progress),
         train_dataset=dataset,
         data_collator=lambda features: pad_batch(features, tokenizer.pad_token_id),
         processing_class=tokenizer,
-        callbacks=[curriculum, *(callbacks or [])],
+        callbacks=[curriculum, *extra, *(callbacks or [])],
         family=family,
     )
     if not progress:
@@ -160,7 +176,8 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
     trainer.train(resume_from_checkpoint=_checkpoint_to_resume(resume, output_dir / "checkpoints"))
     # The Trainer replaces a stateful callback by a restored copy on resume: read the live one.
     curriculum = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, CurriculumCallback))
-    history = _epoch_history(trainer.state.log_history, curriculum.stages)
+    history = _epoch_history(trainer.state.log_history, curriculum.stages,
+                             extra[0].accuracy if extra else None)
     trainer.save_model(str(output_dir / "model"))  # safetensors; the adapter alone for LoRA
     if trainer.is_world_process_zero():
         record = {"method": config.method, "token_weights": switches.token_weights, "progressive": switches.progressive,
@@ -171,11 +188,13 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
 
 
 def distill_files(rationales_path, weights_path, schedule_path, out_dir, config: KPODConfig,
-                  method: str | None = None, resume: bool = False, progress: bool = True) -> dict:
+                  method: str | None = None, resume: bool = False, progress: bool = True,
+                  epoch_eval_path=None) -> dict:
     """`distill` on files: the `kpod-lite distill` step. Returns a summary.
 
     `weights_path` may be None for methods without token weights, `schedule_path` for methods
-    without the progressive schedule.
+    without the progressive schedule. With `config.epoch_eval_size` N > 0, the first N
+    questions of `epoch_eval_path` (question records) are answered after every epoch.
     """
     started = time.perf_counter()
     rationale_lines = list(read_jsonl(rationales_path))
@@ -187,8 +206,13 @@ def distill_files(rationales_path, weights_path, schedule_path, out_dir, config:
                if weight_lines is not None else None)
     schedule = Schedule.load(schedule_path) if schedule_path else None
     name = method or config.method
+    epoch_eval = None
+    if config.epoch_eval_size and epoch_eval_path is not None:
+        from kpod_lite.data import load_examples
+
+        epoch_eval = load_examples(epoch_eval_path, "kpod")[: config.epoch_eval_size]
     _, _, history = distill(rationales, weights, schedule, config, out_dir, method=method, resume=resume,
-                            progress=progress, origins=origins)
+                            progress=progress, origins=origins, epoch_eval=epoch_eval)
     losses = [row["loss"] for row in history if row["loss"] is not None]
     return {
         "method": name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -136,6 +137,30 @@ class CurriculumCallback(TrainerCallback, ExportableState):
 
     def on_epoch_end(self, args, state, control, **kwargs):
         self.stage += 1
+
+
+class EpochAccuracyCallback(TrainerCallback):
+    """Test accuracy (§4) after every epoch, so a curriculum's cost and gain show over training
+    and not only at its end (ours, issue 14): the student answers `examples` greedily, as
+    `evaluate` does, at the end of each epoch, before that epoch's checkpoint is written.
+
+    The accuracies are kept in `path` (JSON, {epoch: accuracy}), rewritten whole each epoch: a
+    resumed run keeps the epochs it has, and an epoch redone after a kill is measured again and
+    gets the same value (greedy decoding draws no random numbers).
+    """
+
+    def __init__(self, examples, tokenizer, config: KPODConfig, path: Path):
+        self.examples, self.tokenizer, self.config, self.path = list(examples), tokenizer, config, Path(path)
+        self.accuracy: dict[int, float] = ({int(k): v for k, v in json.loads(self.path.read_text("utf-8")).items()}
+                                           if self.path.exists() else {})
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        from kpod_lite.data import write_atomically
+        from kpod_lite.evaluate import evaluate_examples
+
+        summary = evaluate_examples(model, self.tokenizer, self.examples, self.config)  # back in train mode after
+        self.accuracy[round(state.epoch)] = summary["accuracy"]
+        write_atomically(self.path, json.dumps(self.accuracy, indent=1) + "\n")
 
 
 class KPODTrainer(Trainer):

@@ -129,7 +129,7 @@ def _forget_finished(run_dir: Path) -> None:
 
 
 def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False, methods=None, seeds=None,
-        stages=STAGES, progress: bool = False) -> str:
+        stages=STAGES, progress: bool = False, workers: int = 1) -> str:
     """Run the pipeline on `cfg` in `run_dir` and return the results table (markdown).
 
     `methods`: distillation methods (`ABLATIONS` for Table 2 and the baseline; default
@@ -137,7 +137,11 @@ def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False, methods=None,
     distillation seeds (default: `cfg.seed` alone); `stages`: stop after the last one named.
     `force` re-runs finished stages (the teacher still reuses its cache: delete it to ask again).
     `progress`: a progress bar with an ETA on every long stage (tqdm: widgets in a notebook).
+    `workers` > 1 distils and evaluates that many students at once, in processes of one torch
+    thread each (`pipeline.workers`); the stages before distillation run here as usual.
     """
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     # One run per folder: two would train the same students into the same checkpoints.
@@ -147,12 +151,12 @@ def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False, methods=None,
     except Timeout:
         raise ConfigError(f"another kpod-lite run is using {run_dir}; wait for it, or choose another --out") from None
     try:
-        return _run(cfg, run_dir, force, methods, seeds, stages, progress)
+        return _run(cfg, run_dir, force, methods, seeds, stages, progress, workers)
     finally:
         lock.release()
 
 
-def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages, progress: bool) -> str:
+def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages, progress: bool, workers: int) -> str:
     """`run`, with the run folder locked."""
     methods = tuple(methods) if methods is not None else (cfg.method,)
     for method in methods:
@@ -180,7 +184,7 @@ def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages, pr
     questions = timed("questions", lambda: stage_questions(cfg, run_dir))
     steps = [
         ("teach", lambda: stage_teach(cfg, run_dir, questions["train"], progress)),
-        ("weigh", lambda: (stage_student_symbols(cfg, run_dir), stage_weigh(cfg, run_dir, progress))),
+        ("weigh", lambda: (stage_student_symbols(cfg, run_dir), stage_weigh(cfg, run_dir, progress, methods))),
         ("difficulty", lambda: stage_difficulty(cfg, run_dir, methods, progress)),
         ("schedule", lambda: stage_schedule(cfg, run_dir, methods)),
     ]
@@ -190,7 +194,16 @@ def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages, pr
     if last >= STAGES.index("evaluate"):
         timed("evaluate", lambda: stage_teacher_accuracy(cfg, run_dir, test_sets, progress))
         timed("evaluate", lambda: stage_evaluate(cfg, run_dir / "students" / "before", test_sets, progress=progress))
-    if last >= STAGES.index("distill"):
+    evaluating = last >= STAGES.index("evaluate")
+    if last >= STAGES.index("distill") and workers > 1:
+        from kpod_lite.pipeline.workers import train_students
+
+        # Seed by seed, as below; students already finished cost their workers nothing.
+        jobs = [(method, seed) for seed in seeds for method in methods]
+        for stage, seconds in train_students(cfg, run_dir, jobs, workers, test_sets if evaluating else None,
+                                             progress).items():
+            timings[stage] = round(timings.get(stage, 0.0) + seconds, 2)
+    elif last >= STAGES.index("distill"):
         # Seed by seed, so a run stopped early already holds one full row per method.
         for seed in seeds:
             for method in methods:

@@ -130,22 +130,44 @@ def stage_student_symbols(cfg: KPODConfig, run_dir: Path) -> dict | None:
     return report
 
 
-def stage_weigh(cfg: KPODConfig, run_dir: Path, progress: bool = False) -> dict | None:
+def stage_weigh(cfg: KPODConfig, run_dir: Path, progress: bool = False, methods=()) -> dict | None:
     """Learn the token weighting on the rationales (Eq. 7) and weigh their tokens (Eq. 3).
 
     When the rationales carry keypoint labels (the template teacher on synthetic data), the
-    summary also scores the weights against them (`weighting.keypoint_auroc`).
+    summary also scores the weights against them (`weighting.keypoint_auroc`). The weights of
+    the diagnostic arms are built next to them when `methods` hold one (`kpod_lite.methods`):
+    `weights.sampled.jsonl` by mask learning with sampled prefixes, `weights.oracle.jsonl`
+    from the labels. Returns the summary of `weights.jsonl` (None when it existed).
     """
     from kpod_lite import weighting
+    from kpod_lite.methods import SAMPLED_PREFIXES
 
-    out = run_dir / "weights.jsonl"
+    summary = _weigh(cfg, run_dir, "weights", progress)
+    kinds = {method_named(m).weights for m in methods}
+    if "sampled" in kinds:
+        _weigh(cfg.replace(prefix_mode="sampled", weighting_sampled_prefixes=SAMPLED_PREFIXES), run_dir,
+               "weights.sampled", progress)
+    oracle = run_dir / "weights.oracle.jsonl"
+    if "oracle" in kinds and not oracle.exists():
+        from kpod_lite.models import load_tokenizer
+
+        report = weighting.oracle_weight_file(run_dir / "rationales.jsonl", oracle, load_tokenizer(cfg))
+        data.write_atomically(run_dir / "weights.oracle.summary.json", json.dumps(report, indent=1) + "\n")
+    return summary
+
+
+def _weigh(cfg: KPODConfig, run_dir: Path, name: str, progress: bool) -> dict | None:
+    """`<name>.jsonl` by mask learning with `cfg`, and `<name>.summary.json`; None if it exists."""
+    from kpod_lite import weighting
+
+    out = run_dir / f"{name}.jsonl"
     if out.exists():
         return None
     summary = weighting.weigh_file(run_dir / "rationales.jsonl", out, cfg, progress=progress)
     rationales = [r for _, r in data.read_jsonl(run_dir / "rationales.jsonl")]
     if any(r.get("spans") for r in rationales):
         summary["keypoints"] = weighting.keypoint_auroc([r for _, r in data.read_jsonl(out)], rationales)
-    data.write_atomically(run_dir / "weights.summary.json", json.dumps(summary, indent=1) + "\n")
+    data.write_atomically(run_dir / f"{name}.summary.json", json.dumps(summary, indent=1) + "\n")
     return summary
 
 
@@ -158,14 +180,13 @@ def stage_difficulty(cfg: KPODConfig, run_dir: Path, methods, progress: bool = F
     wanted = {}
     for method in map(method_named, methods):
         if method.difficulty_file:
-            wanted.setdefault(method.difficulty_file, cfg.replace(method=method.name))
-    wanted = list(wanted.items())
-    todo = [(name, variant) for name, variant in wanted if not (run_dir / name).exists()]
+            wanted.setdefault(method.difficulty_file, (method.weights_file, method.config_for(cfg)))
+    todo = [(name, *made_with) for name, made_with in wanted.items() if not (run_dir / name).exists()]
     if not todo:
         return
     model, tokenizer = load_student(cfg)
-    for name, variant in todo:
-        difficulty.difficulty_file(run_dir / "rationales.jsonl", run_dir / "weights.jsonl", run_dir / name,
+    for name, weights_name, variant in todo:
+        difficulty.difficulty_file(run_dir / "rationales.jsonl", run_dir / weights_name, run_dir / name,
                                    variant, model=model, tokenizer=tokenizer, progress=progress)
 
 
@@ -176,7 +197,7 @@ def stage_schedule(cfg: KPODConfig, run_dir: Path, methods) -> None:
     wanted = {}
     for method in map(method_named, methods):
         if method.schedule_file:
-            wanted.setdefault(method.schedule_file, (method.difficulty_file, cfg.replace(method=method.name)))
+            wanted.setdefault(method.schedule_file, (method.difficulty_file, method.config_for(cfg)))
     for name, (difficulty_name, variant) in wanted.items():
         if not (run_dir / name).exists():
             schedule.schedule_file(run_dir / difficulty_name, run_dir / "rationales.jsonl", run_dir / name, variant)
@@ -186,7 +207,8 @@ def stage_schedule(cfg: KPODConfig, run_dir: Path, methods) -> None:
 
 
 def stage_distill(cfg: KPODConfig, run_dir: Path, method: str, seed: int, progress: bool = False) -> dict | None:
-    """Distil one student (Eq. 15) with `method` and `seed`; resumes a killed run from its checkpoint."""
+    """Distil one student (Eq. 15) with `method` and `seed`; resumes a killed run from its checkpoint.
+    With `cfg.epoch_eval_size`, it answers that many test questions after every epoch."""
     from kpod_lite import distill
 
     out = student_dir(run_dir, method, seed)
@@ -195,9 +217,9 @@ def stage_distill(cfg: KPODConfig, run_dir: Path, method: str, seed: int, progre
     switches = method_named(method)
     schedule_name = switches.schedule_file
     return distill.distill_files(
-        run_dir / "rationales.jsonl", run_dir / "weights.jsonl" if switches.token_weights else None,
-        run_dir / schedule_name if schedule_name else None, out, cfg.replace(seed=seed), method=method,
-        resume=True, progress=progress)
+        run_dir / "rationales.jsonl", run_dir / switches.weights_file if switches.token_weights else None,
+        run_dir / schedule_name if schedule_name else None, out, switches.config_for(cfg).replace(seed=seed),
+        method=method, resume=True, progress=progress, epoch_eval_path=run_dir / "questions" / "test.jsonl")
 
 
 def _test_sets(questions: dict) -> dict[str, Path]:

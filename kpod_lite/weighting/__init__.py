@@ -52,7 +52,10 @@ ones in a batch. The "steps" prefix mode estimates the same mean from fewer pref
 
 Prefixes (`config.prefix_mode`): "all" is k = 1..n, Eq. 5 as written, n predictor rows per
 rationale; "steps" is the k at which each §3.4 step (split at ".") ends, plus
-`weighting_sampled_prefixes` random k per rationale and step (default 0). Every (rationale, k)
+`weighting_sampled_prefixes` random k per rationale and step (default 0); "sampled" is only
+those random k, drawn from 1..n with replacement at every step, so their mean estimates the
+mean over all n prefixes without bias (the kpod-sampled arm, `kpod_lite.methods`; the oracle
+arm's weights are `evidence.oracle_weight_file`). Every (rationale, k)
 is one row of a single padded batch: [E(x), r[m]_<k, E("Therefore, the answer is")].
 `benchmarks/bench_weighting.py` measures both modes.
 
@@ -105,7 +108,7 @@ The package follows these sections: `generator` (Eq. 2-3), `masks` (Eq. 4), `los
 """
 
 from kpod_lite.weighting.command import main
-from kpod_lite.weighting.evidence import evaluate_keypoints, keypoint_auroc, token_classes
+from kpod_lite.weighting.evidence import evaluate_keypoints, keypoint_auroc, oracle_weight_file, token_classes
 from kpod_lite.weighting.generator import TokenWeighter, build_weighter, sinusoidal_positions
 from kpod_lite.weighting.losses import answer_prediction_loss, keypoint_loss, mask_ratio_loss, prefix_lengths
 from kpod_lite.weighting.masks import apply_mask, gumbel_mask, mask_token_id
@@ -150,6 +153,7 @@ __all__ = [
     "weigh_file",
     "token_classes",
     "keypoint_auroc",
+    "oracle_weight_file",
     "evaluate_keypoints",
     "main",
 ]

@@ -4,7 +4,7 @@ The template teacher's synthetic rationales label every character (keypoint: num
 operator, equals, result, quantity; not: filler, plain). A token takes the label of most of
 its non-space characters, and the weights are scored by the AUROC of keypoint against filler
 tokens (and against every other token). `evaluate_keypoints` trains on one split (Eq. 7) and
-scores another, per seed and α.
+scores another, per seed and α. `oracle_weight_file` turns the labels into weights.
 """
 
 from __future__ import annotations
@@ -36,6 +36,35 @@ def token_classes(offsets, spans, text: str) -> list[str | None]:
         if position in labels and not text[position].isspace():
             counts[index][labels[position]] = counts[index].get(labels[position], 0) + 1
     return [max(c, key=c.get) if c else None for c in counts]
+
+
+def oracle_weight_file(rationales_path, out_path, tokenizer) -> dict:
+    """The kpod-oracle arm's weights (`kpod_lite.methods`): for every rationale of
+    `rationales_path`, a weight record as `output.weigh` writes it whose w_j is 1 for a token
+    labelled a keypoint (`KEYPOINT_LABELS`, by `token_classes`) and 0 for any other. An upper
+    bound for mask learning (Eq. 2-7) on the synthetic task: what Eq. 8 and 15 would get from a
+    weighting module that found exactly the labelled keypoints. Needs the template teacher's
+    `spans`; a rationale without them is an error naming its line."""
+    from kpod_lite.data import DataFormatError, read_jsonl, write_jsonl
+    from kpod_lite.synthetic import KEYPOINT_LABELS
+    from kpod_lite.templates import rationale_tokens
+
+    out, kept = [], 0
+    for line, record in read_jsonl(rationales_path):
+        if not record.get("spans") and record.get("rationale", "").strip():
+            raise DataFormatError(rationales_path, line, "spans",
+                                  "oracle weights need the keypoint labels that only the template teacher writes "
+                                  "(synthetic data); use a method with learned weights for this run")
+        ids, offsets = rationale_tokens(tokenizer, record.get("rationale", ""))
+        labels = token_classes(offsets, record.get("spans") or [], record.get("rationale", "").strip())
+        weights = [1.0 if label in KEYPOINT_LABELS else 0.0 for label in labels]
+        kept += sum(weights)
+        out.append({"id": record["id"], "sample": int(record.get("sample", 0)),
+                    "tokens": tokenizer.convert_ids_to_tokens(ids), "offsets": [list(o) for o in offsets],
+                    "weights": weights})
+    write_jsonl(out_path, out)
+    tokens = sum(len(r["weights"]) for r in out)
+    return {"rationales": len(out), "tokens": tokens, "mean_weight": round(kept / max(1, tokens), 4)}
 
 
 def keypoint_auroc(weight_records, rationale_records) -> dict:

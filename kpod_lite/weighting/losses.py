@@ -26,15 +26,16 @@ def prefix_lengths(offsets, rationale: str, mode: str) -> list[int]:
 
     "all": k = 1..n, Eq. 5 as written. "steps": for each §3.4 step (split at "."), the number
     of tokens that start before the step ends; n is always included. A rationale without "."
-    is one step, so "steps" gives [n]. No tokens: [].
+    is one step, so "steps" gives [n]. "sampled": none fixed (each training step draws its k,
+    `training.training_step`). No tokens: [].
     """
     n = len(offsets)
-    if n == 0:
+    if n == 0 or mode == "sampled":
         return []
     if mode == "all":
         return list(range(1, n + 1))
     if mode != "steps":
-        raise ValueError(f"prefix mode must be 'all' or 'steps', got {mode!r}")
+        raise ValueError(f"prefix mode must be 'all', 'steps' or 'sampled', got {mode!r}")
     starts = [start for start, _ in offsets]
     ends = {sum(1 for s in starts if s < step.end) for step in split_steps(rationale)}
     return sorted(k for k in ends | {n} if k > 0)

@@ -111,6 +111,10 @@ def training_step(weighter: TokenWeighter, predictor, embedder: _Embedder, batch
     masked = apply_mask(embedder(ids), mask, embedder(embedder.mask_id))
     prefixes = []
     for item in batch:
+        if config.prefix_mode == "sampled":
+            # Drawn with replacement, so the mean over them estimates the mean over all k without bias.
+            prefixes.append(sorted(rng.randint(1, len(item["ids"])) for _ in range(config.weighting_sampled_prefixes)))
+            continue
         ks = set(item["ks"])
         ks |= {rng.randint(1, len(item["ids"])) for _ in range(config.weighting_sampled_prefixes)}
         prefixes.append(sorted(ks))

@@ -1,0 +1,88 @@
+"""Distil and evaluate several students at once, one process each (ours, issue 14).
+
+The students of a run (methods x seeds) read the same finished inputs and write only their
+own folders (`students/<method>/seed-<s>/`), so they can train side by side. A tiny student
+does not keep two cores busy from one process (`benchmarks/bench_workers.py`), so on a
+2-core CPU two processes of one torch thread each finish an ablation run sooner than one
+process of two threads that take turns.
+
+The parent holds the run folder's lock (`pipeline.run`) for the whole time; the workers take
+no lock. Each worker runs with one torch thread, so a student trained here is bitwise the
+student `OMP_NUM_THREADS=1 kpod-lite run` trains alone (tested). On Linux a worker dies with
+its parent (`PR_SET_PDEATHSIG`): a killed run leaves no process still writing into a folder
+that a resumed run is about to use; the resumed run continues each student from its last
+checkpoint as usual.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import time
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from kpod_lite.config import KPODConfig
+
+
+def _start_worker() -> None:
+    """One torch thread; on Linux, SIGKILL when the parent process dies."""
+    import torch
+
+    torch.set_num_threads(1)
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def train_student(cfg: KPODConfig, run_dir: Path, method: str, seed: int, test_sets: dict | None) -> dict:
+    """Distil one student, then evaluate it on `test_sets` (None: no evaluation); the seconds of each."""
+    from kpod_lite.pipeline.results import student_dir
+    from kpod_lite.pipeline.stages import stage_distill, stage_evaluate
+
+    seconds = {}
+    start = time.perf_counter()
+    stage_distill(cfg, run_dir, method, seed)
+    seconds["distill"] = time.perf_counter() - start
+    if test_sets is not None:
+        start = time.perf_counter()
+        out = student_dir(run_dir, method, seed)
+        stage_evaluate(cfg, out, test_sets, out / "model")
+        seconds["evaluate"] = time.perf_counter() - start
+    return seconds
+
+
+def train_students(cfg: KPODConfig, run_dir: Path, jobs: list[tuple[str, int]], workers: int,
+                   test_sets: dict | None, progress: bool = False) -> dict[str, float]:
+    """`train_student` for every (method, seed) of `jobs`, `workers` at a time, in that order.
+
+    Returns the seconds spent per stage, summed over the students (so with 2 workers about
+    twice the wall time). The first failure stops the others and is raised.
+    """
+    totals: dict[str, float] = {}
+    context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch threads
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker) as pool:
+        futures = {pool.submit(train_student, cfg, run_dir, method, seed, test_sets): (method, seed)
+                   for method, seed in jobs}
+        bar = tqdm(total=len(futures), desc=f"students ({workers} processes)", unit="student",
+                   disable=not progress)
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    for stage, seconds in future.result().items():  # raises the worker's error
+                        totals[stage] = round(totals.get(stage, 0.0) + seconds, 2)
+                    bar.update(1)
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+        finally:
+            bar.close()
+    return totals
