@@ -173,11 +173,11 @@ def test_a_run_folder_refuses_other_settings_instead_of_claiming_them(tmp_path):
     cfg = preset("tiny", train_size=20, validation_size=2, test_size=4, ood=())
     pipeline.run(cfg, tmp_path, stages=("teach",))
     written = (tmp_path / "config.json").read_text()
-    with pytest.raises(ConfigError, match=r"made with other settings \(epochs: 8 -> 3\).*--force"):
-        pipeline.run(cfg.replace(epochs=3), tmp_path, stages=("teach",))
+    with pytest.raises(ConfigError, match=r"its teach stage was made with teacher_samples=1.*asks for 2.*--force"):
+        pipeline.run(cfg.replace(teacher_samples=2, teacher_temperature=0.7), tmp_path, stages=("teach",))
     assert (tmp_path / "config.json").read_text() == written, "the folder still says what made it"
-    pipeline.run(cfg.replace(epochs=3), tmp_path, force=True, stages=("teach",))
-    assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 3
+    pipeline.run(cfg.replace(teacher_samples=2, teacher_temperature=0.7), tmp_path, force=True, stages=("teach",))
+    assert json.loads((tmp_path / "config.json").read_text())["teacher_samples"] == 2
 
 
 @pytest.mark.parametrize("data_arg, extra, message", [

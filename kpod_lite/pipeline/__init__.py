@@ -3,7 +3,8 @@
 Every stage is one plain function that reads files of the run folder and writes more:
 
     runs/<name>/
-      config.json                       the KPODConfig of the run
+      config.json                       the KPODConfig of the run, true of every stage in the folder
+      stages.json                       the digests of the files each stage read (`pipeline.made`)
       run.lock                          held while a run uses the folder (one run at a time)
       questions/{train,test}.jsonl      question records (stage "questions")
       questions/ood-<name>.jsonl        out-of-distribution test sets (Table 3), if the preset has any
@@ -25,8 +26,10 @@ Every stage is one plain function that reads files of the run folder and writes 
 A stage whose output already exists is reused, so re-running a finished run costs nothing, a
 notebook can pick the pipeline up in the middle, and a killed run resumes: the teacher from its
 cache, distillation from its last epoch checkpoint (`distill(resume=True)`). Reuse goes by
-the files alone, so a run folder refuses a config other than the one it was made with
-(`config.json`): change settings with `force=True` (`--force`) or in a new folder.
+the files, checked against what made them (`pipeline.made`): a changed setting that no finished
+stage has read is taken (and `config.json` then says it), one that a finished stage read is
+refused, naming both, and so is an input file changed after a stage read it (`stages.json`);
+`force=True` (`--force`) rebuilds, or use a new folder.
 
 Ablations (`methods=ABLATIONS`): the paper's Table 2 rows and the plain CoT baseline
 (`kpod_lite.methods`, which says what each needs). Two of them need inputs of their own,
@@ -57,6 +60,7 @@ from filelock import FileLock, Timeout
 from kpod_lite import data
 from kpod_lite.config import ConfigError, KPODConfig
 from kpod_lite.methods import ABLATIONS, method_named
+from kpod_lite.pipeline import made
 from kpod_lite.pipeline.results import (
     FRAME_ROWS,
     results_table,
@@ -100,28 +104,24 @@ def _peak_memory_mb() -> float:
 
 
 
-def _check_same_config(cfg: KPODConfig, run_dir: Path) -> None:
-    """Refuse to reuse a run folder made with other settings: its finished stages would be
-    reused, and its config.json would claim settings they were not made with."""
-    path = run_dir / "config.json"
-    if not path.exists():
-        return
-    made = json.loads(path.read_text(encoding="utf-8"))
-    wanted = json.loads(json.dumps(cfg.to_dict()))
-    changed = sorted(key for key in made.keys() | wanted.keys() if made.get(key) != wanted.get(key))
-    if changed:
-        shown = "; ".join(f"{key}: {made.get(key, '(absent)')!r} -> {wanted.get(key, '(absent)')!r}"
-                          for key in changed[:4])
-        more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
-        raise ConfigError(f"run folder {run_dir} was made with other settings ({shown}{more}); re-run it with "
-                          f"--force (force=True) to rebuild its stages with these, or choose another --out")
+def _reads(run_dir: Path, stage: str, questions: dict) -> list[Path]:
+    """The files of the run folder that `stage` reads (`made.record` keeps their digests)."""
+    rationales = run_dir / "rationales.jsonl"
+    return {
+        "teach": [questions["train"]],
+        "weigh": [rationales],
+        "difficulty": [rationales, *run_dir.glob("weights*.jsonl")],
+        "schedule": [rationales, *run_dir.glob("difficulty*.jsonl")],
+        "distill": [rationales, *run_dir.glob("weights*.jsonl"), *run_dir.glob("schedule*.json")],
+        "evaluate": list(_test_sets(questions).values()),
+    }[stage]
 
 
 def _forget_finished(run_dir: Path) -> None:
     """`force`: remove every stage output except the teacher's cache (answers cost money)."""
     import shutil
 
-    for path in [run_dir / "rationales.jsonl", run_dir / "rationales.symbols.json",
+    for path in [run_dir / "rationales.jsonl", run_dir / "rationales.symbols.json", run_dir / "stages.json",
                  *(run_dir / "questions").glob("*.jsonl"),
                  *run_dir.glob("weights*.json*"), *run_dir.glob("difficulty*.jsonl"), *run_dir.glob("schedule*.json")]:
         path.unlink(missing_ok=True)
@@ -165,7 +165,7 @@ def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages, pr
     if force:
         _forget_finished(run_dir)
     else:
-        _check_same_config(cfg, run_dir)
+        made.check_reuse(cfg, run_dir)
     data.write_atomically(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
     last = max(STAGES.index(s) for s in stages)
     from kpod_lite.memory import preflight  # before any stage: refuse a run the GPU cannot hold (issue 13)
@@ -190,7 +190,10 @@ def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages, pr
     ]
     for stage, work in steps[:last]:
         timed(stage, work)
+        made.record(run_dir, stage, _reads(run_dir, stage, questions))  # a file edited later is refused
     test_sets = _test_sets(questions)
+    for stage in ("distill", "evaluate")[: max(0, last - STAGES.index("schedule"))]:
+        made.record(run_dir, stage, _reads(run_dir, stage, questions))  # before: the students read them as they go
     if last >= STAGES.index("evaluate"):
         timed("evaluate", lambda: stage_teacher_accuracy(cfg, run_dir, test_sets, progress))
         timed("evaluate", lambda: stage_evaluate(cfg, run_dir / "students" / "before", test_sets, progress=progress))
