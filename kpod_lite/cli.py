@@ -76,6 +76,8 @@ def _add_teach(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-tokens", type=_at_least(1), default=256)
     p.add_argument("--concurrency", type=_at_least(1), default=8, help="parallel requests (openai)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per request (openai; default 120)")
+    p.add_argument("--max-attempts", type=_at_least(1), default=None,
+                   help="tries per request before giving up, backing off with jitter (openai; default 6)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=_at_least(1), default=None, help="only the first N questions")
     p.add_argument("--keep-incorrect", action="store_true",
@@ -124,6 +126,7 @@ def _run_teach(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         cot_prompt=args.cot_prompt,
         timeout=args.timeout,
+        max_attempts=args.max_attempts,
     )
     report = teacher.teach(
         examples,

@@ -98,6 +98,7 @@ class KPODConfig:
     teacher_max_tokens: int = 256  # ours: longest rationale a teacher may write, in its tokens
     teacher_concurrency: int = 8  # ours: requests in flight (openai) or batch size (hf)
     teacher_timeout: float = 120.0  # ours: seconds an OpenAI-compatible request may take
+    teacher_max_attempts: int = 6  # ours: tries per OpenAI-compatible request, backing off with jitter
     cot_prompt: str = ZERO_SHOT_COT_PROMPT  # §3.1, zero-shot CoT (Kojima et al., 2022): "Let's think step by step."
     teacher_samples: int = 1  # ours: rationales per question (>1 for diverse reasoning)
     teacher_temperature: float = 0.0  # ours: 0 is greedy; >0 needed for several samples

@@ -113,6 +113,7 @@ _RANGES = [
     ("teacher_max_tokens", lambda v: v >= 1, ">= 1"),
     ("teacher_concurrency", lambda v: v >= 1, ">= 1"),
     ("teacher_timeout", lambda v: v > 0, "> 0"),
+    ("teacher_max_attempts", lambda v: v >= 1, ">= 1 (1: no retry)"),
     ("delta_s", lambda v: v >= 1, ">= 1 (Eq. 11)"),
     ("n_clusters", lambda v: v >= 1, ">= 1"),
     ("ftgp_eps", lambda v: 0 < v < 0.5, "in (0, 0.5) for a (1/2 - eps) guarantee"),

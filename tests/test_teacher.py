@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from kpod_lite.errors import ConfigError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -394,6 +396,26 @@ def test_retry_delays_grow_with_jitter_and_a_ceiling():
         delays = [policy.delay(attempt, rng) for _ in range(50)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(set(delays)) > 1
+
+
+def test_the_retry_cap_is_a_setting_that_reaches_the_backend(tmp_path, server, monkeypatch):
+    """Issue 15: a timeout and a retry cap as settings (`teacher_max_attempts`, `teach --max-attempts`)."""
+    from kpod_lite.config import preset
+    from kpod_lite.pipeline import teacher_backend
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    server.inject("What is 1 + 2?", "500", stage=1, persistent=True)
+    backend = teacher.make_backend("openai", model="stub-model", base_url=server.base_url, max_attempts=2,
+                                   retry=FAST_RETRY)
+    assert backend.retry.max_attempts == 2 and backend.retry.base_delay == FAST_RETRY.base_delay
+    report = teacher.teach(addition_questions(2), backend, out=tmp_path / "r.jsonl", progress=False)
+    assert report.failed == 1 and server.count(stage=1, question="What is 1 + 2?") == 2
+    cfg = preset("tiny", teacher="openai", teacher_model="m", teacher_base_url=server.base_url,
+                 teacher_max_attempts=4, teacher_timeout=7.5)
+    configured = teacher_backend(cfg)
+    assert configured.retry.max_attempts == 4
+    with pytest.raises(ConfigError, match="teacher_max_attempts must be >= 1"):
+        preset("tiny", teacher_max_attempts=0)
 
 
 def test_make_backend_reads_the_environment_and_allows_a_keyless_local_server(tmp_path, server, monkeypatch):

@@ -31,7 +31,7 @@ STAGE_ORDER = ("questions", "teach", "weigh", "difficulty", "schedule", "distill
 NEUTRAL = frozenset({"name", "method"})
 
 _TEACH = ("teacher", "teacher_model", "teacher_base_url", "teacher_replay_from", "teacher_max_tokens",
-          "teacher_concurrency", "teacher_timeout", "cot_prompt", "teacher_samples", "teacher_temperature",
+          "teacher_concurrency", "teacher_timeout", "teacher_max_attempts", "cot_prompt", "teacher_samples", "teacher_temperature",
           "filter_correct")
 # Mask learning loads the student (and its LoRA adapters as the predictor) and batches like it.
 _WEIGH = ("normalize_symbols", "student", "trust_remote_code", "max_source_length", "max_target_length", "alpha",

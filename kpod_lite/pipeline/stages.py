@@ -106,7 +106,8 @@ def teacher_backend(cfg: KPODConfig) -> teacher.TeacherBackend:
     """The config's teacher, with every `teacher_*` setting the sub-command `teach` takes as a flag."""
     return teacher.make_backend(cfg.teacher, model=cfg.teacher_model, base_url=cfg.teacher_base_url,
                                 replay_from=cfg.teacher_replay_from, concurrency=cfg.teacher_concurrency,
-                                cot_prompt=cfg.cot_prompt, timeout=cfg.teacher_timeout)
+                                cot_prompt=cfg.cot_prompt, timeout=cfg.teacher_timeout,
+                                max_attempts=cfg.teacher_max_attempts)
 
 
 # --- token weights, step difficulty, the schedule (§3.3-3.4) ------------------------------------------

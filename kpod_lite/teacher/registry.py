@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kpod_lite.teacher.hf import HFTeacher
 from kpod_lite.teacher.offline import GoldTeacher, ReleasedTeacher, ReplayTeacher, TemplateTeacher
-from kpod_lite.teacher.openai_compat import OpenAITeacher
+from kpod_lite.teacher.openai_compat import OpenAITeacher, RetryPolicy
 from kpod_lite.teacher.protocol import TeacherBackend, TeacherError
 from kpod_lite.templates import ZERO_SHOT_COT_PROMPT
 
@@ -27,6 +27,7 @@ def make_backend(
     concurrency: int = 8,
     cot_prompt: str = ZERO_SHOT_COT_PROMPT,
     timeout: float | None = None,
+    max_attempts: int | None = None,
     **options,
 ) -> TeacherBackend:
     """The teacher called `name`, one of `BACKENDS`.
@@ -35,8 +36,9 @@ def make_backend(
     $OPENAI_BASE_URL (else OpenAI's), the key $OPENAI_API_KEY; a server of your own may need
     no key. hf: `model` is a local folder or a hub id. `concurrency` is the number of requests
     in flight: threads for openai, the batch size for hf. `cot_prompt` is <p> of the §3.1
-    template, for the teachers that are prompted (openai, hf); `timeout`, seconds per request
-    (openai; None: the back-end's 120 s). Extra `options` go to the back-end's
+    template, for the teachers that are prompted (openai, hf); `timeout`, seconds per request,
+    and `max_attempts`, tries per request (openai; None: the back-end's 120 s and
+    `RetryPolicy`'s 6). Extra `options` go to the back-end's
     constructor (e.g. `retry=RetryPolicy(...)`, `timeout=...` for openai).
     """
     if name == "template":
@@ -67,6 +69,10 @@ def make_backend(
                                "(teach: --base-url; run: --set teacher_base_url='\"URL\"'; or $OPENAI_BASE_URL)")
         if timeout is not None:
             options["timeout"] = timeout
+        if max_attempts is not None:
+            from dataclasses import replace
+
+            options["retry"] = replace(options.get("retry") or RetryPolicy(), max_attempts=max_attempts)
         return OpenAITeacher(model, base_url=base_url, api_key=api_key, concurrency=concurrency,
                              cot_prompt=cot_prompt, **options)
     raise TeacherError(f"unknown teacher {name!r}; choose one of {', '.join(BACKENDS)}")
