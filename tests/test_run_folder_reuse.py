@@ -46,6 +46,13 @@ def test_a_setting_a_finished_stage_read_is_refused_naming_both(tmp_path):
     assert (tmp_path / "config.json").read_text() == before, "config.json never claims what was not run"
     pipeline.run(cfg.replace(alpha=2.0), tmp_path, force=True, stages=("weigh",))
     assert json.loads((tmp_path / "config.json").read_text())["alpha"] == 2.0
+    # A folder made before a setting existed: the setting's default is what made it.
+    written = json.loads((tmp_path / "config.json").read_text())
+    del written["teacher_max_attempts"]
+    (tmp_path / "config.json").write_text(json.dumps(written))
+    pipeline.run(cfg.replace(alpha=2.0), tmp_path, stages=("weigh",))
+    with pytest.raises(ConfigError, match="teacher_max_attempts"):
+        pipeline.run(cfg.replace(alpha=2.0, teacher_max_attempts=2), tmp_path, stages=("weigh",))
 
 
 def test_an_input_edited_after_a_stage_used_it_is_refused(tmp_path):

@@ -89,8 +89,10 @@ def check_reuse(cfg: KPODConfig, run_dir: Path) -> None:
     if path.exists():
         made = json.loads(path.read_text(encoding="utf-8"))
         wanted = json.loads(json.dumps(cfg.to_dict()))
+        # A setting added since the folder was made is absent from it; its default is what ran.
+        defaults = json.loads(json.dumps(KPODConfig().to_dict()))
         for key in sorted(made.keys() | wanted.keys()):
-            if key in NEUTRAL or made.get(key) == wanted.get(key):
+            if key in NEUTRAL or made.get(key, defaults.get(key)) == wanted.get(key):
                 continue
             first = FIRST_READ.get(key, STAGE_ORDER[0])
             readers = [s for s in done if STAGE_ORDER.index(s) >= STAGE_ORDER.index(first)]
