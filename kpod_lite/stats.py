@@ -134,6 +134,30 @@ def compare(run_dir: Path | str, a: str, b: str, seeds: Sequence[int], test_set:
     return PairedComparison(a, b, test_set, len(seeds), correct_a.shape[1], **result)
 
 
+def write_correctness(run_dir: Path | str, methods: Sequence[str], seeds: Sequence[int], out_path: Path | str,
+                      test_sets: Sequence[str] = ("test",)) -> dict:
+    """Every student's right and wrong answers, compactly, for a results folder that ships
+    without the predictions (notebook 07 recomputes the comparisons from it):
+    {"seeds", "questions": {set: [ids]}, "correct": {method: {set: ["0110...", one per seed]}}}."""
+    from kpod_lite.data import write_atomically
+
+    table: dict = {"seeds": list(seeds), "questions": {}, "correct": {}}
+    for test_set in test_sets:
+        first = student_dir(Path(run_dir), methods[0], seeds[0]) / f"{test_set}.predictions.jsonl"
+        order = [str(r["id"]) for _, r in read_jsonl(first)]
+        table["questions"][test_set] = order
+        for method in methods:
+            rows = correctness(run_dir, method, seeds, test_set, order)
+            table["correct"].setdefault(method, {})[test_set] = ["".join(str(int(x)) for x in row) for row in rows]
+    write_atomically(Path(out_path), json.dumps(table) + "\n")
+    return table
+
+
+def read_correctness(table: dict, method: str, test_set: str = "test") -> np.ndarray:
+    """The (seeds, questions) 0/1 array of `method` in a `write_correctness` table."""
+    return np.asarray([[int(c) for c in row] for row in table["correct"][method][test_set]], dtype=float)
+
+
 def run_seeds(run_dir: Path | str, count: int) -> list[int]:
     """The seeds `kpod-lite run --seeds count` distils: the run's own seed (config.json) and the next ones."""
     config = Path(run_dir) / "config.json"
@@ -142,19 +166,31 @@ def run_seeds(run_dir: Path | str, count: int) -> list[int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """python -m kpod_lite.stats RUN_DIR A B --seeds N [--test-set NAME]: prints the sentence and JSON."""
+    """python -m kpod_lite.stats RUN_DIR A B --seeds N [--test-set NAME] [--comparisons K]: prints
+    the sentence and JSON; RUN_DIR --seeds N --export FILE --methods M...: `write_correctness`."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m kpod_lite.stats", description=main.__doc__)
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("a", help="the baseline method, e.g. plain-cot")
-    parser.add_argument("b", help="the method compared with it, e.g. kpod")
+    parser.add_argument("a", nargs="?", help="the baseline method, e.g. plain-cot")
+    parser.add_argument("b", nargs="?", help="the method compared with it, e.g. kpod")
     parser.add_argument("--seeds", type=int, required=True,
                         help="the run's N distillation seeds: its seed and the next ones, as kpod-lite run --seeds N")
     parser.add_argument("--test-set", default="test")
     parser.add_argument("--comparisons", type=int, default=1,
                         help="how many comparisons the experiment makes: adds a Bonferroni interval (K > 1)")
+    parser.add_argument("--export", type=Path, default=None, help="write every student's answers here instead")
+    parser.add_argument("--methods", nargs="+", default=None, help="with --export: the methods")
+    parser.add_argument("--test-sets", nargs="+", default=["test"], help="with --export: the test sets")
     args = parser.parse_args(argv)
+    if args.export:
+        if not args.methods:
+            parser.error("--export needs --methods")
+        write_correctness(args.run_dir, args.methods, run_seeds(args.run_dir, args.seeds), args.export, args.test_sets)
+        print(f"wrote {args.export}")
+        return 0
+    if not (args.a and args.b):
+        parser.error("name the two methods to compare, A and B (or --export)")
     result = compare(args.run_dir, args.a, args.b, run_seeds(args.run_dir, args.seeds), args.test_set,
                      comparisons=args.comparisons)
     print(result.sentence())

@@ -118,18 +118,44 @@ def loss_figure(histories: dict[str, list[list[dict]]]) -> Figure:
 
 
 def curriculum_figure(histories: dict[str, list[list[dict]]]) -> Figure:
-    """Mean number of input steps c_i(t) per epoch (Eq. 11): how much of each rationale is given."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    """Mean number of input steps c_i(t) per epoch (Eq. 11): how much of each rationale is given.
+
+    Methods with the same curriculum (KPOD and w.o.-sig share a schedule; plain CoT and
+    w.o.-prog give none) are one line with all their names, so no line hides another.
+    """
+    curves: dict[tuple, list[str]] = {}
     for method, runs in histories.items():
         if runs and runs[0]:
-            ax.plot([row["epoch"] for row in runs[0]], [row["mean_input_steps"] for row in runs[0]],
-                    marker="o", markersize=3, label=method)
+            curve = tuple((row["epoch"], row["mean_input_steps"]) for row in runs[0])
+            curves.setdefault(curve, []).append(method)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for curve, methods in curves.items():
+        ax.plot([e for e, _ in curve], [c for _, c in curve], marker="o", markersize=3, label=", ".join(methods))
     return _per_epoch(fig, ax, "mean input steps c_i(t)")
 
 
+def epoch_accuracy_figure(histories: dict[str, list[list[dict]]]) -> Figure:
+    """Test accuracy (%) after every epoch, mean over seeds, for each method that measured it
+    (`epoch_eval_size`): what a schedule costs and gains along the way, not only at its end."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    styles = ["-", "--", ":", "-."]
+    for index, (method, runs) in enumerate(histories.items()):
+        runs = [[row.get("test_accuracy") for row in run] for run in runs if run]
+        runs = [run for run in runs if run and None not in run]
+        if not runs:
+            continue
+        epochs = min(len(run) for run in runs)
+        ax.plot(range(1, epochs + 1), [100 * sum(run[e] for run in runs) / len(runs) for e in range(epochs)],
+                linestyle=styles[index % len(styles)], marker="o", markersize=3,
+                color="#d62728" if method == "kpod" else None, label=f"{method} (n={len(runs)})")
+    ax.set_ylim(0, None)
+    return _per_epoch(fig, ax, "test accuracy (%) after the epoch")
+
+
 def _per_epoch(fig: Figure, ax, ylabel: str) -> Figure:
-    """The axes of a per-epoch plot: whole epochs (one stage each, App. B), a legend."""
-    ax.set_xlabel("epoch (= stage t)")
+    """The axes of a per-epoch plot: whole epochs (one stage each, App. B), a legend. Epochs
+    count from 1 as the histories do; the paper's stage t counts from 0."""
+    ax.set_xlabel("epoch (from 1; epoch e trains stage t = e − 1)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)

@@ -80,3 +80,24 @@ def test_methods_are_paired_by_question_id_and_a_run_seed_is_honoured(tmp_path):
     (student_dir(tmp_path, "kpod", 3) / "test.predictions.jsonl").write_text(json.dumps({"id": "q9", "correct": 1}) + "\n")
     with pytest.raises(ValueError, match="other questions than the first student's"):
         stats.compare(tmp_path, "plain-cot", "kpod", [3])
+
+
+def test_an_exported_table_gives_the_same_comparison_as_the_run_folder(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    ids = [f"q{i}" for i in range(30)]
+    for method in ("plain-cot", "kpod"):
+        for seed in (0, 1, 2):
+            folder = student_dir(tmp_path, method, seed)
+            folder.mkdir(parents=True)
+            lines = [json.dumps({"id": q, "correct": bool(rng.random() < 0.5)}) for q in ids]
+            (folder / "test.predictions.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "correct.json"
+    assert stats.main([str(tmp_path), "--seeds", "3", "--export", str(out), "--methods", "plain-cot", "kpod"]) == 0
+    table = json.loads(out.read_text())
+    assert table["questions"]["test"] == ids and len(table["correct"]["kpod"]["test"]) == 3
+    direct = stats.compare(tmp_path, "plain-cot", "kpod", [0, 1, 2], resamples=500)
+    shipped = stats.paired_bootstrap(stats.read_correctness(table, "plain-cot"), stats.read_correctness(table, "kpod"),
+                                     resamples=500)
+    assert shipped["interval"] == direct.interval and shipped["difference"] == direct.difference
+    with pytest.raises(SystemExit):
+        stats.main([str(tmp_path), "--seeds", "3"])

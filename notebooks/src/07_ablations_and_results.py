@@ -1,23 +1,28 @@
 # %% [markdown]
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/kpod-lite/kpod-lite/blob/main/notebooks/07_ablations_and_results.ipynb)
 #
-# # 07. Ablations and results: what KPOD's parts buy, at tiny scale and in the paper
+# # 07. Ablations and results: does KPOD work at tiny scale, and which part fails?
 #
 # The paper backs each part of KPOD with an ablation (§4.3, Table 2): drop the token weights
 # from the loss (w.o.-sig), drop them from the step difficulty (w.o.-sig-dif), drop the
 # diversity term of the question selection (w.o.-div), or drop the progressive schedule
-# altogether (w.o.-prog); every variant loses a point or two of GSM8K accuracy against the
-# full method. It also tests out-of-distribution transfer (§4.4, Table 3). This notebook reads
-# the same table, produced by this project on the tiny preset with three seeds per method, puts
-# the paper's numbers beside it, and asks which differences are larger than the spread between
-# seeds, i.e. what transfers to a 0.6M-parameter student on synthetic arithmetic and what does
-# not.
+# altogether (w.o.-prog). Each variant loses 2.6 to 4.1 points of GSM8K accuracy against the
+# full method with LLaMA-7B. This notebook reads the project's own pre-registered experiment on
+# the tiny preset: those four variants, KPOD and plain CoT distillation, and three arms that
+# locate a failure (oracle token weights, sampled-prefix weights, T more epochs), 5 seeds x 500
+# test questions each. It builds the paired bootstrap from scratch, checks it against
+# `kpod_lite.stats`, and reads each comparison with its interval.
 #
-# **After this notebook you can** produce and read a KPOD ablation table with seed spreads,
-# tell a real difference from seed noise with a paired comparison, and say where the tiny
-# results agree with the paper and where they do not.
+# **After this notebook you can** say what a paired comparison with a bootstrap interval
+# allows you to claim, read an ablation table that way, and say where the tiny results agree
+# with the paper and where they do not, and why.
 #
-# **Paper:** §4.2-4.4 (Tables 1-3), App. A.
+# **Paper:** §4.2-4.4 (Tables 1-3), App. A. **Runs in** about 10 seconds on 2 CPU cores (tiny
+# preset; it reads a finished run, whose own time section 0 gives).
+#
+# The run is the tiny preset's, as in notebook 06 and `make tiny`: the tiny LLaMA student on
+# the easier synthetic task (2-3 steps of + and − on numbers up to 9), on which a 0.6M-parameter
+# student reaches 20-35% so that methods can be compared at all (docs/RESULTS.md, "Calibration").
 
 # %%
 # Install (Colab only). Outside Colab this cell does nothing: run the README's set-up command.
@@ -34,231 +39,325 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/kpod-lite[teacher]"], check=True)
     sys.path.insert(0, "/content/kpod-lite")  # an editable install is seen only after a restart
     os.chdir("/content/kpod-lite/notebooks")
+    from kpod_lite.versions import check_versions
+
+    print(check_versions())  # stops here, naming the fix, if a preinstalled library is too old
 
 # %% tags=["parameters"]
 import os
 
-PRESET = os.environ.get("KPOD_PRESET", "tiny")  # tiny | flan-t5-large | flan-t5-xl | llama-7b
-# The run folder of `kpod-lite run --preset PRESET --ablations --seeds 3 --out RUN_DIR`. Training
-# 18 tiny students takes about an hour on 2 CPU cores, too long for a lesson: when the folder
-# has no results, the tiny preset falls back to the copy of that run shipped in docs/results/.
-RUN_DIR = f"../runs/{PRESET}-ablations"
+PRESET = os.environ.get("KPOD_PRESET", "tiny")  # tiny | colab | flan-t5-large | flan-t5-xl | llama-7b
+# The run folder of docs/RESULTS.md's second pre-registered run:
+#   kpod-lite run --preset PRESET --ablations --arms --seeds 5 --workers 2 \
+#       --set test_size=500 --set epoch_eval_size=100 --out RUN_DIR
+# Too long for a lesson (section 0 says how long): when the folder has no results, the tiny
+# preset falls back to the copy of that run shipped in docs/results/tiny-arms.
+RUN_DIR = f"../runs/{PRESET}-arms"
+SEEDS = 5
 
 # %%
 import json
-import statistics
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 from IPython.display import Markdown, display
 
-from kpod_lite import pipeline, viz
+from kpod_lite import pipeline, stats, viz
+from kpod_lite.methods import ABLATIONS, ARMS
 
 run_results = Path(RUN_DIR) / "results"
-shipped = Path("../docs/results") / PRESET
+shipped = Path("../docs/results") / f"{PRESET}-arms"
+
 
 def complete(folder: Path) -> bool:
-    """A results folder of an ablation run: every Table 2 variant and the baseline."""
+    """A results folder of the whole experiment: every Table 2 variant, the baseline and the arms."""
     path = folder / "results.json"
-    return path.exists() and set(pipeline.ABLATIONS) <= set(json.loads(path.read_text())["methods"])
+    return path.exists() and set(ABLATIONS + ARMS) <= set(json.loads(path.read_text())["methods"])
 
 
 source = run_results if complete(run_results) else shipped
 if not complete(source):
-    raise FileNotFoundError(f"no results for preset {PRESET!r}: run `kpod-lite run --preset {PRESET} "
-                            f"--ablations --seeds 3 --out {RUN_DIR}` first")
+    raise FileNotFoundError(f"no results for preset {PRESET!r}: run `kpod-lite run --preset {PRESET} --ablations "
+                            f"--arms --seeds {SEEDS} --out {RUN_DIR}` first")
+if source == run_results and not (source / "correct.json").exists():
+    # Every student's answers, compactly: the comparisons below are recomputed from them.
+    stats.write_correctness(RUN_DIR, ABLATIONS + ARMS, stats.run_seeds(RUN_DIR, SEEDS), source / "correct.json",
+                            ["test", "ood-distractors", "ood-four-steps"])
+# A run folder keeps the weights' summaries at its top; the shipped copy keeps everything together.
+top = Path(RUN_DIR) if source == run_results else source
 results = json.loads((source / "results.json").read_text())
 rows = {row["method"]: row for row in results["rows"]}
 histories = json.loads((source / "histories.json").read_text())
-config = json.loads((source / "config.json").read_text())
-# Runs made before the settings were typed fields kept the training-set size under "extra".
-train_size = config["train_size"] if "train_size" in config else config["extra"].get("train_size")
-print(f"results from {source}: methods {results['methods']}, seeds {results['seeds']}")
-print(f"student {config['student']}, {config['epochs']} epochs, lr {config['learning_rate']}, "
-      f"batch {config['batch_size']}, {train_size} training questions")
+config = results["config"]
+correct = json.loads((source / "correct.json").read_text())
+print(f"results from {source}: {len(results['methods'])} methods, seeds {results['seeds']}")
+
+# %% [markdown]
+# ## 0. What made these numbers
+#
+# A number is reproducible only with what made it: the commit, the library versions, the
+# thread count (docs/RESULTS.md, "Threads and the last bits") and the settings. `results.json`
+# records them.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+made = results["provenance"]
+print(f"commit {made['commit'][:7]}, uncommitted changes: {made['uncommitted_changes']}")
+print(f"python {made['python']}, torch {made['torch']}, transformers {made['transformers']}, peft {made['peft']}")
+print(f"student {config['student']}, {config['train_size']} training questions, {config['test_size']} test questions, "
+      f"{config['epochs']} epochs (T = {config['T'] or config['epochs'] // 2}), lr {config['learning_rate']}, "
+      f"batch {config['batch_size']}, token weight floor {config['token_weight_floor']}")
+summary = json.loads((source / "summary.json").read_text())
+print("seconds by stage (students: summed over the 2 worker processes):", summary["seconds_by_stage"])
 
 # %% [markdown]
 # ## 1. The table
 #
 # One row per method, accuracy in % as mean ± standard deviation over the seeds. A seed changes
-# the distillation only (initial data order; the tiny student is fully fine-tuned, so nothing
-# else is random): the teacher's rationales, the token weights and the schedules are the same
-# for every seed, so the spread is the spread of the stage the methods differ in
-# (`kpod_lite.pipeline`). "teacher" is the template teacher on the test questions, "before" the
-# pretrained student given the same zero-shot prompt without any distillation.
+# the distillation only (the initial data order; the tiny student is fully fine-tuned): the
+# rationales, token weights and schedules are built once and shared, so seed s of every method
+# is paired with seed s of every other. "teacher" is the template teacher on the test
+# questions, "before" the pretrained student given the same zero-shot prompt.
 
 # %%
 display(Markdown(pipeline.table_markdown(results["rows"])))
-
-# %% [markdown]
-# Check the table against its per-seed values, computing mean and sample standard deviation by
-# hand (the table is what `pipeline.results_table` wrote; here we recompute it):
-
-# %%
-# NBVAL_CHECK_OUTPUT
-test_sets = [key[:-5] for key in results["rows"][0] if key.endswith("_mean")]
-for row in results["rows"]:
-    for test_set in test_sets:
-        values = row[f"{test_set}_per_seed"]
-        mean = sum(values) / len(values)
-        std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
-        assert abs(mean - row[f"{test_set}_mean"]) < 0.01 and abs(std - row[f"{test_set}_std"]) < 0.01
-print("every mean and std matches its per-seed values:", test_sets)
-
-# %%
 fig = viz.accuracy_figure(results["rows"])
 plt.show()
 
 # %% [markdown]
-# ## 2. Seed by seed
+# A mean ± std over 5 seeds hides the pairing, and says nothing about the questions: a method
+# could win on these 500 and lose on the next 500. The next section builds the comparison that
+# uses both.
 #
-# With three seeds a standard deviation is itself rough. Seeds are *paired* across methods:
-# seed s of every method starts from the same student and sees the questions in the same
-# order, so the difference KPOD − variant for the same seed removes part of the noise that the
-# methods share. A difference whose sign flips between seeds is not one this run can claim.
+# ## 2. A paired difference with a two-level bootstrap, from scratch
+#
+# For methods A and B, `correct[s, q]` is 1 when the student of seed s answered question q. The
+# quantity is Δ = mean over seeds and questions of B − A. Its uncertainty has two sources: which
+# questions were asked (more like them could have been) and which seeds were drawn. The
+# two-level bootstrap resamples both, with replacement, the same draw for A and B (that keeps the
+# pairing), many times; the 2.5th and 97.5th percentiles of Δ over the resamples make the 95%
+# interval.
 
 # %%
-methods = [m for m in results["methods"] if m in rows]
-fig, ax = plt.subplots(figsize=(7, 3.2))
-for x, method in enumerate(methods):
-    values = rows[method]["test_per_seed"]
-    ax.scatter([x] * len(values), values, color="#d62728" if method == "kpod" else "#1f77b4")
-    ax.hlines(rows[method]["test_mean"], x - 0.25, x + 0.25, color="black")
-ax.set_xticks(range(len(methods)), methods, rotation=20)
-ax.set_ylabel("test accuracy (%) per seed")
-fig.tight_layout()
-plt.show()
+def answers(method: str, test_set: str = "test") -> np.ndarray:
+    """(seeds, questions) 0/1 array of one method, from the shipped answers."""
+    return np.array([[int(c) for c in row] for row in correct["correct"][method][test_set]], dtype=float)
+
+
+def bootstrap_difference(a: np.ndarray, b: np.ndarray, resamples: int = 10000, seed: int = 0,
+                         level: float = 0.95) -> tuple[float, float, float]:
+    """Δ = mean(b - a) in points and its two-level bootstrap interval at `level`."""
+    rng = np.random.default_rng(seed)
+    n_seeds, n_questions = a.shape
+    deltas = np.empty(resamples)
+    for r in range(resamples):
+        s = rng.integers(0, n_seeds, n_seeds)  # seeds, with replacement
+        q = rng.integers(0, n_questions, n_questions)  # questions, with replacement
+        deltas[r] = (b[np.ix_(s, q)] - a[np.ix_(s, q)]).mean() * 100
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(deltas, [tail, 100 - tail])
+    return float((b - a).mean() * 100), float(low), float(high)
+
+
+mine = bootstrap_difference(answers("plain-cot"), answers("kpod"))
+library = stats.paired_bootstrap(answers("plain-cot"), answers("kpod"))
+print(f"from scratch: KPOD − plain CoT = {mine[0]:+.2f} points, 95% interval [{mine[1]:+.2f}, {mine[2]:+.2f}]")
+print(f"kpod_lite.stats:                 {library['difference']:+.2f} points, 95% interval "
+      f"[{library['interval'][0]:+.2f}, {library['interval'][1]:+.2f}]")
+# The same Δ exactly; the intervals from other random draws agree to Monte Carlo error.
+assert abs(mine[0] - library["difference"]) < 0.01
+assert all(abs(x - y) < 0.5 for x, y in zip(mine[1:], library["interval"]))
+
+# %% [markdown]
+# ## 3. The eight pre-registered comparisons
+#
+# docs/RESULTS.md wrote these down, with the decision rule, before the run: an interval above 0
+# says B is better, below 0 worse, and one that holds 0 claims no difference, its ends being the
+# largest differences either way the run does not rule out. With eight comparisons, one of
+# them would exclude 0 by chance about a third of the time (1 − 0.95⁸ = 0.34), so a claim for
+# the eight together needs the Bonferroni interval (level 1 − 0.05/8 = 99.375%) to exclude 0 as
+# well.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-kpod = rows["kpod"]["test_per_seed"]
-print(f"{'variant':<14} {'KPOD − variant, per seed':<28} mean    same sign on every seed?")
-for method in methods:
-    if method == "kpod":
-        continue
-    diffs = [round(a - b, 1) for a, b in zip(kpod, rows[method]["test_per_seed"])]
-    consistent = all(d > 0 for d in diffs) or all(d < 0 for d in diffs)
-    print(f"{method:<14} {str(diffs):<28} {statistics.fmean(diffs):+5.1f}   {'yes' if consistent else 'no'}")
+COMPARISONS = [("plain-cot", "kpod"), ("w.o.-sig", "kpod"), ("w.o.-sig-dif", "kpod"), ("w.o.-div", "kpod"),
+               ("w.o.-prog", "kpod"), ("kpod", "kpod-oracle"), ("kpod", "kpod-sampled"), ("plain-cot", "kpod-equal")]
+
+
+def verdict(low: float, high: float) -> str:
+    return "B better" if low > 0 else "B worse" if high < 0 else "no difference claimed"
+
+
+table = []
+print(f"{'#':<3}{'B':<14}{'− A':<15}{'B − A':>7}   {'95% interval':<17}{'99.375% interval':<18}verdict (95%; eight together)")
+for number, (a, b) in enumerate(COMPARISONS, start=1):
+    result = stats.paired_bootstrap(answers(a), answers(b), comparisons=len(COMPARISONS))
+    (low, high), (low8, high8) = result["interval"], result["interval_adjusted"]
+    table.append({"a": a, "b": b, **result})
+    print(f"{number:<3}{b:<14}{'− ' + a:<15}{result['difference']:>+7.1f}   [{low:+5.1f}, {high:+5.1f}]   "
+          f"[{low8:+5.1f}, {high8:+5.1f}]    {verdict(low, high)}; {verdict(low8, high8)}")
 
 # %% [markdown]
-# ## 3. Training curves and the curriculum
-#
-# The loss of Eq. 15 is not on one scale across methods (weights below 1 shrink it, and a stage
-# that gives input steps asks for shorter targets), so read each curve for its own shape. The
-# second plot is the progressive schedule at work: the mean number of input steps c_i(t) falls
-# to 0 by stage T = epochs / 2 (App. A) for the progressive methods, and is 0 throughout for
-# w.o.-prog and plain CoT.
+# The shipped `comparisons.json` was written by `python -m kpod_lite.stats` from the run folder
+# itself (every prediction file, matched by question id); the table above was recomputed from
+# the compact answers. They must agree:
 
 # %%
-fig = viz.loss_figure(histories)
+shipped_comparisons = json.loads((source / "comparisons.json").read_text()) if (source / "comparisons.json").exists() else []
+for mine_row in table:
+    for theirs in shipped_comparisons:
+        if (theirs["a"], theirs["b"]) == (mine_row["a"], mine_row["b"]):
+            assert theirs["difference"] == mine_row["difference"] and theirs["interval"] == list(mine_row["interval"])
+print(f"{len(shipped_comparisons)} shipped comparisons checked against the recomputed ones")
+
+# %% [markdown]
+# ## 4. Accuracy after every epoch
+#
+# After every epoch each student answered the first 100 test questions (`epoch_eval_size`).
+# The curves show what the schedule does along the way: while a progressive method is given
+# input steps (epochs 1 to T), it trains on shorter targets than it is tested on. The second
+# plot is the schedule itself: the mean number of given steps c_i(t), one line per distinct
+# curriculum (methods that share one are named together).
+
+# %%
+fig = viz.epoch_accuracy_figure(histories)
 plt.show()
 fig = viz.curriculum_figure(histories)
 plt.show()
 
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"{'method':<14}" + "".join(f"{'ep ' + str(e):>7}" for e in range(1, 13)))
+for method, runs in histories.items():
+    curves = np.array([[row["test_accuracy"] for row in run] for run in runs]) * 100
+    print(f"{method:<14}" + "".join(f"{x:>7.1f}" for x in curves.mean(axis=0)))
+
 # %% [markdown]
-# ## 4. Out of distribution
+# ## 5. What the token weights keep: learned, sampled-prefix and oracle
+#
+# The weights of Eq. 3 decide what Eq. 15 trains and how Eq. 8 scores a step. The template
+# teacher labels every character of its rationales, so each set of weights can be scored: the
+# mean weight per token class, and the AUROC of keypoint tokens (numbers, operators, "=",
+# results, quantity words) against filler. The oracle weights are the labels themselves.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for name in ("weights", "weights.sampled"):
+    path = top / f"{name}.summary.json"
+    keypoints = json.loads(path.read_text())["keypoints"]
+    means = ", ".join(f"{label} {w:.3f}" for label, w in keypoints["mean_weight"].items())
+    print(f"{name:<16} AUROC keypoint vs filler {keypoints['auroc_keypoint_vs_filler']:.3f}; mean weight: {means}")
+oracle = json.loads((top / "weights.oracle.summary.json").read_text())
+print(f"{'weights.oracle':<16} 1 on keypoints, 0 elsewhere: mean weight {oracle['mean_weight']:.3f} over "
+      f"{oracle['tokens']} tokens")
+
+# %% [markdown]
+# ## 6. Out of distribution
 #
 # The paper trains on GSM8K and tests on ASDiv and SVAMP (Table 3). The tiny preset mirrors the
-# idea with two synthetic shifts it never trains on: questions with one irrelevant sentence and
-# number ("Ana is 9 years old.", the kind of variation SVAMP makes), and chains of four steps
-# where training had two or three.
+# idea with two synthetic shifts it never trains on: one irrelevant sentence with a number in
+# each question, and chains of four steps where training had two or three (100 questions each,
+# so the intervals are wide).
 
 # %%
-ood_sets = [s for s in test_sets if s.startswith("ood-")]
-print(f"{'':<32}" + "".join(f"{s:>20}" for s in ["test", *ood_sets]))
-for row in results["rows"]:
-    cells = "".join(f"{row[f'{s}_mean']:>13.1f} ± {row[f'{s}_std']:<4.1f}" for s in ["test", *ood_sets])
-    print(f"{row['row']:<32}{cells}")
+# NBVAL_CHECK_OUTPUT
+for test_set in ("ood-distractors", "ood-four-steps"):
+    delta, low, high = bootstrap_difference(answers("plain-cot", test_set), answers("kpod", test_set), resamples=2000)
+    print(f"{test_set:<16} plain CoT {answers('plain-cot', test_set).mean() * 100:5.1f}%, "
+          f"KPOD {answers('kpod', test_set).mean() * 100:5.1f}%: KPOD − plain CoT {delta:+.1f} [{low:+.1f}, {high:+.1f}]")
 
 # %% [markdown]
-# ## 5. The paper's numbers beside ours
+# ## 7. The paper's numbers beside ours
 #
-# Table 2 (GSM8K accuracy, %) and Table 3 (trained on GSM8K; ASDiv and SVAMP are OOD) for the
-# LLaMA-7B student, the paper's strongest; the FlanT5-XL rows tell the same story a few points
-# lower. The paper reports one number per setting, without seeds or spreads.
+# Table 2 (GSM8K accuracy, %) for the LLaMA-7B student, the paper's strongest; the FlanT5-XL
+# rows tell the same story a few points lower. The paper reports one number per setting, with
+# no seeds or intervals, so its differences cannot be read as we read ours.
 
 # %%
-paper_table2 = {"kpod": 46.74, "w.o.-sig": 42.64, "w.o.-sig-dif": 44.01, "w.o.-prog": 43.25, "w.o.-div": 44.16}
-paper_table3_kpod = {"GSM8K": 46.74, "ASDiv (OOD)": 57.96, "SVAMP (OOD)": 47.33}
-print(f"{'method':<14}{'paper, LLaMA-7B':>17}{'KPOD − it':>11}   {'ours, tiny':>14}{'KPOD − it':>11}")
+# NBVAL_CHECK_OUTPUT
+paper_table2 = {"kpod": 46.74, "w.o.-sig": 42.64, "w.o.-sig-dif": 44.01, "w.o.-div": 44.16, "w.o.-prog": 43.25}
+ours = {row["b"] if row["b"] != "kpod" else row["a"]: row for row in table if "kpod" in (row["a"], row["b"])}
+print(f"{'variant':<14}{'paper: KPOD − it':>17}   {'ours: KPOD − it, 95% interval':>30}")
 for method, paper in paper_table2.items():
-    ours = rows[method]["test_mean"] if method in rows else float("nan")
-    print(f"{method:<14}{paper:>17.2f}{paper_table2['kpod'] - paper:>+11.2f}   "
-          f"{ours:>14.1f}{rows['kpod']['test_mean'] - ours:>+11.1f}")
-print("paper, plain CoT-style baselines on GSM8K (Table 1, LLaMA-7B): SCoTD 38.54 ... MCC-KD 41.58")
-print(f"ours, plain CoT distillation: {rows['plain-cot']['test_mean']:.1f} ± {rows['plain-cot']['test_std']:.1f}")
-print("paper, KPOD OOD (Table 3, LLaMA-7B):", paper_table3_kpod)
+    if method == "kpod":
+        continue
+    row = ours[method]
+    print(f"{method:<14}{paper_table2['kpod'] - paper:>+17.2f}   {row['difference']:>+14.1f} "
+          f"[{row['interval'][0]:+.1f}, {row['interval'][1]:+.1f}]")
 
 # %% [markdown]
-# ## 6. A reading
+# ## 8. A reading
 #
-# Per seed, KPOD minus each variant (section 2), and the paper's direction (section 5):
+# docs/RESULTS.md holds the pre-registration and the same reading; here is what the numbers
+# above allow.
 #
-# * **Distillation works at all.** The pretrained student answers nothing (0%); the distilled
-#   students answer 16-35% of the test questions on average, and KPOD lands inside the 20-80%
-#   band the tiny preset was calibrated for.
-# * **Token weights help, inside the progressive schedule.** KPOD beats w.o.-sig on every seed,
-#   by about 10 points on average: the paper's direction, and a larger gap than its 4.1 points.
-#   Without the schedule they do not: w.o.-prog (weights, no schedule) and plain CoT (neither)
-#   have the same mean. One reading: with input steps given, the targets are short and the
-#   weights decide what those few tokens teach; on whole rationales the student must learn the
-#   connecting text anyway. A reading, not a result: three seeds do not test it.
-# * **The diversity term helps a little.** KPOD beats w.o.-div on every seed, by about 6
-#   points: the paper's direction.
-# * **Weighted against unweighted step difficulty makes no difference here** (the sign flips
-#   between seeds). The two schedules differ less than the names suggest: in stages 0-3 they
-#   give a different c_i(t) to 94-123 of the 800 questions, the same to the rest (counted from
-#   the run's `schedule.json` and `schedule.w.o.-sig-dif.json`).
-# * **The progressive schedule costs accuracy at this scale.** w.o.-prog and plain CoT beat
-#   KPOD on average, against the paper. With 8 epochs and T = 4 the student writes whole
-#   rationales in only the last four epochs, where the paper's FlanT5 has 50 of 100; a tiny
-#   student short of training time loses more from the shortened targets than it gains from the
-#   order. Plain CoT's spread is also the largest (one seed reached 51%), so only the average
-#   direction is clear, not its size.
-# * **Out of distribution** the mean accuracies fall to 6-11%, and the differences between methods
-#   are within the seed spread, although KPOD has the highest mean on both shifted sets. The
-#   paper's OOD advantage (Table 3) can be neither confirmed nor refuted here.
-#
-# What transfers, then, is the machinery and two of the four ablation directions; what does not
-# is the headline that KPOD beats plain CoT distillation. That needs a student that already
-# writes fluently and enough epochs for the schedule to pay off: the FlanT5-Large run of
-# notebook 06 on a GPU, which this project has not yet been able to make.
+# * **KPOD is worse than plain CoT distillation at this scale**, by 2 to 10 points
+#   (comparison 1), and the claim holds for the eight comparisons together. The first
+#   pre-registered run (2 threads) had the same direction but an interval that held 0.
+# * **The progressive schedule is what costs it.** Without it (w.o.-prog) the same weights give
+#   17 points more, on every seed (comparison 5). The curves of section 4 show why: while input
+#   steps are given (epochs 1 to T) the student trains on shorter targets than it is tested on,
+#   and every curve is still rising at its last epoch, so four epochs spent that way are four
+#   epochs of whole-rationale training lost. kpod-equal, given them back, reaches at epoch 12
+#   what w.o.-prog reached at epoch 8; it beats plain CoT (comparison 8), but with 12 epochs to
+#   8, so this is not evidence that the stages help.
+# * **The weights are not the bottleneck.** Oracle weights (comparison 6) are not measurably
+#   better than the learned ones, and the Table 2 rows w.o.-sig, w.o.-sig-dif and w.o.-div
+#   (comparisons 2-4) show no difference either way, within intervals 6 to 14 points wide: the
+#   paper's gaps of 2.6 to 4.1 points are neither confirmed nor ruled out here.
+# * **The sampled-prefix arm failed as an experiment.** Its mask learning collapsed to "all
+#   masked" (section 5: every class's mean weight 0.000), so kpod-sampled trained every token at
+#   the floor. A uniformly drawn prefix seldom holds the last step, where the answer is; Eq. 5
+#   then defends too few tokens against Eq. 6 at α = 0.5.
+# * **Not pre-registered, and worth the next run:** w.o.-prog against plain CoT, the weights
+#   without the schedule, is +11 points with an interval above 0 (docs/RESULTS.md), and the
+#   keypoint accuracy of those students is higher on numbers and results. At tiny scale the part
+#   of KPOD that helps is the one Eq. 15 adds; the one Eq. 14 adds needs a student that already
+#   writes fluently and epochs to spare, the paper's 100.
 
 # %% [markdown]
 # ## Recap
 #
-# * `kpod-lite run --preset tiny --ablations --seeds 3` trains the four Table 2 variants, KPOD
-#   and plain CoT distillation with three seeds each, and writes `results/results.{md,csv,json}`
-#   and figures; re-running it reuses every finished student.
-# * Seeds change distillation only, and are paired across methods: compare per seed.
-# * The paper's gaps between KPOD and its ablations are 2.6 to 4.1 points on GSM8K with a 7B
-#   student; at tiny scale the seed spread is of that size too, so a tiny table can show whether
-#   the machinery works, not settle which part matters.
+# * `kpod-lite run --preset tiny --ablations --arms --seeds 5 --workers 2` trains nine methods
+#   with five seeds each and writes the table; `python -m kpod_lite.stats RUN A B --seeds 5`
+#   compares two of them, paired by seed and question, with a bootstrap interval.
+# * Read an interval, not a mean: it says which differences the run rules out.
+# * Decide the comparisons and the rule before the run, and correct for how many you make.
 #
-# **Exercise 1.** Add two more seeds to the run (`--seeds 5`; the first three are reused) and
-# see whether the sign of KPOD − w.o.-sig holds on all five.
+# ## Exercises
 #
-# **Exercise 2.** Token weights of the run are in `weights.jsonl`; print the mean weight of the
-# operator tokens ("+", "-") and explain why a student trained with Eq. 15 may then write the
-# wrong operator more often than one trained with plain CoT.
+# **Exercise 1 (recall).** Which comparison answers "is mask learning what holds KPOD back
+# here?", and what would its interval have to look like for the answer to be yes?
+#
+# **Exercise 2 (apply).** With `bootstrap_difference`, compare kpod-equal with KPOD itself (not
+# with plain CoT): what do the T extra epochs of whole rationales buy?
+#
+# **Exercise 3 (a small experiment).** How does the width of the 95% interval of KPOD − plain CoT
+# grow when the run has fewer test questions? Take the first 125, 250 and 500 questions and
+# compare the widths with the 1/√n a normal approximation predicts.
 
-# %% [markdown] jupyter={"source_hidden": true}
-# **Solutions** (expand)
-#
-# ```python
-# # 1. In a terminal (about 20 more minutes on 2 cores):
-# #    kpod-lite run --preset tiny --ablations --seeds 5 --out runs/tiny-ablations
-# #    then re-run this notebook: section 2 prints five differences per variant.
-#
-# # 2.
-# import json
-# from kpod_lite import data
-# weights = [r for _, r in data.read_jsonl("../runs/tiny-ablations/weights.jsonl")]
-# ops = [w for r in weights for t, w in zip(r["tokens"], r["weights"]) if t.strip("Ġ▁ ") in {"+", "-"}]
-# print(len(ops), sum(ops) / len(ops))
-# # The mask learner keeps what it needs to read the answer: the numbers and the result after
-# # "=". With only + and - and a verb ("adding", "subtracting") naming the operation, the
-# # operator sign itself is redundant for that, so it gets a weight near 0 -- and Eq. 15 then
-# # barely trains the student to write it. Keypoints for answer prediction are not the same
-# # as keypoints for generation.
-# ```
+# %% [markdown]
+# **Solutions** (the cells below run; expand them)
+
+# %% jupyter={"source_hidden": true}
+# Solution 1. Comparison 6, kpod-oracle − kpod: the same method with the weights replaced by the
+# labels. Yes would be an interval above 0 (and, for a claim the eight comparisons share, the
+# Bonferroni one too). An interval around 0 says better weights would not have helped here.
+row = next(r for r in table if (r["a"], r["b"]) == ("kpod", "kpod-oracle"))
+print(f"kpod-oracle − kpod: {row['difference']:+.1f} points, 95% [{row['interval'][0]:+.1f}, "
+      f"{row['interval'][1]:+.1f}]: {verdict(*row['interval'])}")
+
+# %% jupyter={"source_hidden": true}
+# Solution 2.
+delta, low, high = bootstrap_difference(answers("kpod"), answers("kpod-equal"))
+print(f"kpod-equal − kpod: {delta:+.1f} points, 95% interval [{low:+.1f}, {high:+.1f}]: {verdict(low, high)}")
+
+# %% jupyter={"source_hidden": true}
+# Solution 3. The width shrinks like 1/sqrt(n): a quarter of the questions, twice the width.
+widths = {}
+for n in (125, 250, 500):
+    _, low, high = bootstrap_difference(answers("plain-cot")[:, :n], answers("kpod")[:, :n], resamples=2000)
+    widths[n] = high - low
+for n, width in widths.items():
+    print(f"{n:>4} questions: width {width:5.1f} points; 1/sqrt(n) predicts {widths[500] * (500 / n) ** 0.5:5.1f}")
