@@ -31,3 +31,48 @@ def test_notebook_matches_source_and_rules(src):
     params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1 and "KPOD_PRESET" in as_text(params[0]), "one config cell, tagged parameters"
     assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", []))
+
+
+def _build_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("notebook_build", NOTEBOOKS / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_badge_and_install_cell_points_at_the_one_repository_setting():
+    build = _build_module()
+    repository = build.repository()
+    name = repository.removeprefix("https://github.com/")
+    for path in build.pointing_files():
+        assert build.github_names(path.read_text(encoding="utf-8")) <= {name}, \
+            f"{path.name} points elsewhere than pyproject.toml's Repository: python notebooks/build.py --repository URL"
+    install = build.INSTALL_CELL.format(repository=repository)
+    for src in SOURCES:
+        cells = jupytext.read(src).cells
+        assert name in cells[0].source, f"{src.name}: the Colab badge"
+        assert cells[1].source == install, f"{src.name}: the install cell is notebooks/build.py's INSTALL_CELL"
+
+
+def test_relocating_moves_every_pointer_and_nothing_else(tmp_path):
+    import shutil
+
+    build = _build_module()
+    root = NOTEBOOKS.parent
+    for path in [root / "pyproject.toml", *build.pointing_files()]:
+        target = tmp_path / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    before = {p: p.read_text() for p in tmp_path.rglob("*") if p.is_file()}
+    changed = build.relocate("https://github.com/a-course/kpod-fork", tmp_path)
+    assert build.repository(tmp_path) == "https://github.com/a-course/kpod-fork"
+    assert tmp_path / "README.md" in changed and len(changed) == len(before)
+    for path, text in before.items():
+        moved = path.read_text()
+        assert build.github_names(moved) <= {"a-course/kpod-fork"}
+        # Only the addresses changed: the same text once the new name is read as the old.
+        assert moved.replace("a-course/kpod-fork", build.repository().removeprefix("https://github.com/")) == text
+    with pytest.raises(SystemExit, match="OWNER/NAME"):
+        build.relocate("git@github.com:a/b.git", tmp_path)

@@ -14,6 +14,7 @@
 # paper uses, read a synthetic problem whose keypoint tokens are known, and start a run folder.
 #
 # **Paper:** §3.2 (framework overview), App. A (settings), App. B (Algorithm 1).
+# **Runs in** about 10 seconds on 2 CPU cores (tiny preset).
 
 # %%
 # Install (Colab only). Outside Colab this cell does nothing: run the README's set-up command.
@@ -30,6 +31,15 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/kpod-lite[teacher]"], check=True)
     sys.path.insert(0, "/content/kpod-lite")  # an editable install is seen only after a restart
     os.chdir("/content/kpod-lite/notebooks")
+    from kpod_lite.versions import check_versions
+
+    print(check_versions())  # stops here, naming the fix, if a preinstalled library is too old
+
+# %% [markdown]
+# This notebook loads no student. It shows the shipped synthetic split (`data_samples/synthetic/`:
+# 2-4 steps of + - × ÷, every keypoint kind labelled), which notebooks 00-05 all use, and its
+# pipeline run in section 6 draws the tiny preset's own easier task (2-3 steps of + and -), the
+# one `kpod-lite run --preset tiny` and notebooks 06-07 use, because that is what the command makes.
 
 # %% tags=["parameters"]
 import os
@@ -60,12 +70,15 @@ print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "n
 # Every arrow of Algorithm 1 (App. B) is one function of `kpod_lite` and one `kpod-lite`
 # sub-command; every box is a file in a run folder. Each box has its notebook: the teacher
 # 01, token weights 02, step difficulty 03, the schedule 04 and 05, distillation and
-# evaluation 06 and 07.
+# evaluation 06 and 07. Nothing has run yet, so every box is empty; section 6 fills the ones
+# it runs.
 
 # %%
 from kpod_lite import pipeline, viz
 
-fig = viz.pipeline_figure(done={name for name, _ in viz.PIPELINE_BOXES})
+fig = viz.pipeline_figure(done=())
+fig.axes[0].set_title("Algorithm 1 (App. B): stages left to right; nothing has run yet", fontsize=10)
+fig.tight_layout()
 
 # %% [markdown]
 # ## 3. The presets
@@ -154,6 +167,20 @@ print(summary)
 print(sorted(p.name for p in run_dir.iterdir()))
 
 # %% [markdown]
+# The run folder's `results/summary.json` records how long each stage took; the stages it
+# names are the ones that ran, and they are the boxes filled below.
+
+# %%
+import json
+
+assert len(pipeline.STAGES) == len(viz.PIPELINE_BOXES)  # one box per stage, in order
+box_of = dict(zip(pipeline.STAGES, (name for name, _ in viz.PIPELINE_BOXES)))
+ran = json.loads((run_dir / "results" / "summary.json").read_text())["seconds_by_stage"]
+fig = viz.pipeline_figure(done={box_of[stage] for stage in ran})
+fig.axes[0].set_title(f"filled: the stages this notebook ran ({', '.join(ran)})", fontsize=10)
+fig.tight_layout()
+
+# %% [markdown]
 # ## Recap
 #
 # * One `KPODConfig`, four presets; `KPOD_PRESET` switches every notebook.
@@ -161,18 +188,66 @@ print(sorted(p.name for p in run_dir.iterdir()))
 # * Synthetic problems give the course ground-truth keypoint labels.
 # * A run folder holds one file per pipeline stage, and finished stages are reused.
 #
-# **Exercise 1.** Load `data_samples/formats/svamp.json` and print every question whose answer
-# is not a whole number.
+# ## Exercises
 #
-# **Exercise 2.** Make a tiny config with `alpha=2.0` and check what happens with `alpha=-1`.
+# **Exercise 1 (recall).** Make a tiny config with `alpha=2.0`, then try `alpha=-1`. What
+# happens, and which equation does the message point to? Which other settings does the tiny
+# preset change from the paper's defaults (App. A)?
+#
+# **Exercise 2 (apply).** Load `data_samples/formats/svamp.json` and print every question whose
+# answer is not a whole number. What does `normalize_answer` make of SVAMP's `2.5` and `8.0`?
+#
+# **Exercise 3 (a small experiment).** How much of a synthetic rationale is filler? Over the
+# shipped training split, measure the share of characters of each label. Then write the same
+# programs out again with `synthetic.render_rationale` at a filler rate of 0.8 (the shipped
+# split used 0.3): which shares change, and which stay put?
 
-# %% [markdown] jupyter={"source_hidden": true}
-# **Solutions** (expand)
-#
-# ```python
-# svamp = data.load_examples(SAMPLES / "formats" / "svamp.json", "svamp")
-# print([e.question for e in svamp if "." in e.answer])
-#
-# config.preset("tiny", alpha=2.0)      # fine
-# config.preset("tiny", alpha=-1.0)     # ConfigError: alpha must be >= 0 (Eq. 7)
-# ```
+# %% [markdown]
+# **Solutions** (the cells below run; expand them)
+
+# %% jupyter={"source_hidden": true}
+# Solution 1. A negative α would reward keeping tokens (Eq. 7), so the config refuses it.
+from kpod_lite.errors import ConfigError
+
+print("alpha=2.0 accepted:", config.preset("tiny", alpha=2.0).alpha)
+try:
+    config.preset("tiny", alpha=-1.0)
+    raise AssertionError("alpha=-1 was accepted")
+except ConfigError as error:
+    print("alpha=-1 refused:", error)
+paper, tiny = config.KPODConfig().to_dict(), config.preset("tiny").to_dict()
+changed = sorted(key for key in paper if paper[key] != tiny[key] and key != "name")
+print("the tiny preset changes:", ", ".join(changed))
+assert tiny["alpha"] == paper["alpha"] == 0.5  # α stays the paper's value
+
+# %% jupyter={"source_hidden": true}
+# Solution 2. SVAMP stores every answer as a float; the loader writes whole numbers without ".0".
+svamp = data.load_examples(SAMPLES / "formats" / "svamp.json", "svamp")
+fractional = [e for e in svamp if "." in e.answer]
+for e in fractional:
+    print(f"{e.answer}: {e.question}")
+assert fractional and all(float(e.answer) != int(float(e.answer)) for e in fractional)
+print(data.normalize_answer("2.5"), data.normalize_answer("8.0"))
+
+# %% jupyter={"source_hidden": true}
+# Solution 3. More filler adds filler characters and nothing else: the arithmetic, and so the
+# number of number, operator and result characters, stays the same, so only their share falls.
+import random
+from collections import Counter
+
+
+def label_counts(all_spans):
+    counts = Counter()
+    for spans in all_spans:
+        for span in spans:
+            counts[span.label] += span.end - span.start
+    return counts
+
+
+shipped = label_counts(synthetic.spans_from_record(e) for e in train)
+padded = label_counts(synthetic.render_rationale(e.meta["program"], random.Random(e.id), 0.8)[1] for e in train)
+print(f"{'label':9} {'shipped (0.3)':>14} {'rate 0.8':>9}")
+for label in sorted(shipped):
+    print(f"{label:9} {shipped[label] / sum(shipped.values()):14.1%} {padded[label] / sum(padded.values()):9.1%}")
+assert padded["filler"] / sum(padded.values()) > shipped["filler"] / sum(shipped.values())
+assert all(padded[label] == shipped[label] for label in ("number", "operator", "equals", "result"))

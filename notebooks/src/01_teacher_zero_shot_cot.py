@@ -16,6 +16,7 @@
 # run that was interrupted.
 #
 # **Paper:** §3.1 (preliminaries and the template), §4.1 (GPT-3.5-Turbo as teacher).
+# **Runs in** about 10 seconds on 2 CPU cores (tiny preset).
 
 # %%
 # Install (Colab only). Outside Colab this cell does nothing: run the README's set-up command.
@@ -32,6 +33,15 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/kpod-lite[teacher]"], check=True)
     sys.path.insert(0, "/content/kpod-lite")  # an editable install is seen only after a restart
     os.chdir("/content/kpod-lite/notebooks")
+    from kpod_lite.versions import check_versions
+
+    print(check_versions())  # stops here, naming the fix, if a preinstalled library is too old
+
+# %% [markdown]
+# This notebook teaches the first questions of the shipped synthetic split
+# (`data_samples/synthetic/`: 2-4 steps of + - × ÷, every keypoint kind labelled), the split
+# notebooks 00-05 share, with the template teacher and no student: a teacher needs no student,
+# and these rationales are the kind notebooks 02 and 03 weigh and score.
 
 # %% tags=["parameters"]
 import os
@@ -252,26 +262,83 @@ print(next(data.read_jsonl(gold.out))[1]["rationale"])
 # * The cache makes teacher runs resumable and free to repeat.
 # * Steps are cut at "." but not inside decimals, prices or abbreviations.
 #
-# **Exercise 1.** Teach the same questions at temperature 1.5. How many questions keep no
-# rationale at all with one sample, and with three?
+# ## Exercises
 #
-# **Exercise 2.** Extend `my_extract_number` so that it returns `None` when the trigger is
-# present but no number follows it, as Kojima et al. do (compare with `data.extract_answer`).
+# **Exercise 1 (recall).** Before running anything, say what `my_extract_number` returns for
+# each text below, and which rule of the answer cleansing decides it; then check with
+# `data.extract_answer`. Where do the two disagree, and which is right?
+#
+# * `"Therefore, the answer is unknown."`
+# * `"The answer is 5. Wait, 5 + 3 = 8, so the answer is 8."`
+# * `"There were 9 trees and 5 died. Therefore, 4 more trees died than survived (9-5)."`
+#
+# **Exercise 2 (apply).** Real teachers often end without the trigger, on a sentence such as
+# the third one above, and "the last number" then misreads them. Give `my_extract_number` the
+# library's rule for that case: take the last step (`data.split_steps`) that holds a number; its
+# answer is the first number after its last "=", else, if the step opens with a concluding word
+# (Therefore, Thus, Hence, So, In total, Finally), its first number, else its last one. Check
+# your version against `data.extract_answer` on the texts of section 2, the three above and
+# `"She had 3 bags of 4 apples. In total 12 apples, or 3 x 4."`.
+#
+# **Exercise 3 (a small experiment).** Teach the same questions at temperature 1.5 with one
+# sample and with three. How many questions are left without any rationale in each case, and
+# how does that compare with what independent slips would predict?
 
-# %% [markdown] jupyter={"source_hidden": true}
-# **Solutions** (expand)
-#
-# ```python
-# for samples in (1, 3):
-#     r = teacher.teach(questions, backend, out=run_dir / f"t15_{samples}.jsonl",
-#                       samples=samples, temperature=1.5, progress=False)
-#     kept_ids = {rec["id"] for _, rec in data.read_jsonl(r.out)}
-#     print(samples, len(questions) - len(kept_ids))   # fewer uncovered questions with 3 samples
-#
-# def my_extract_number(text):
-#     head, trigger, tail = text.rpartition("the answer is")
-#     numbers = NUMBER.findall(tail if trigger else text)
-#     if not numbers:
-#         return None
-#     return my_normalise(numbers[0] if trigger else numbers[-1])
-# ```
+# %% [markdown]
+# **Solutions** (the cells below run; expand them)
+
+# %% jupyter={"source_hidden": true}
+# Solution 1. The trigger with nothing after it gives None (no guess); after two triggers the
+# last one counts; without a trigger the last number wins, and in "(9-5)" that is "-5", because
+# the number pattern takes the minus sign with it. The library reads the concluding sentence.
+puzzles = ["Therefore, the answer is unknown.",
+           "The answer is 5. Wait, 5 + 3 = 8, so the answer is 8.",
+           "There were 9 trees and 5 died. Therefore, 4 more trees died than survived (9-5)."]
+for text in puzzles:
+    print(f"mine {my_extract_number(text)!s:5} library {data.extract_answer(text, 'number')!s:5} <- {text}")
+assert [my_extract_number(t) for t in puzzles] == [None, "8", "-5"]
+assert [data.extract_answer(t, "number") for t in puzzles] == [None, "8", "4"]
+
+# %% jupyter={"source_hidden": true}
+# Solution 2. Only the case without a trigger changes.
+CONCLUDING = re.compile(r"(therefore|thus|hence|so|in total|finally)\b", re.IGNORECASE)
+
+
+def my_conclusion_number(text):
+    for step in reversed(data.split_steps(text)):
+        numbers = NUMBER.findall(step.text)
+        if not numbers:
+            continue
+        after_equals = NUMBER.findall(step.text.rpartition("=")[2]) if "=" in step.text else []
+        if after_equals:
+            return my_normalise(after_equals[0])
+        return my_normalise(numbers[0] if CONCLUDING.match(step.text) else numbers[-1])
+    return None
+
+
+def my_extract_number_v2(text):
+    head, trigger, tail = text.rpartition("the answer is")
+    if not trigger:
+        return my_conclusion_number(text)
+    numbers = NUMBER.findall(tail)
+    return my_normalise(numbers[0]) if numbers else None
+
+
+checks = texts + puzzles + ["She had 3 bags of 4 apples. In total 12 apples, or 3 x 4."]
+for text in checks:
+    print(f"{my_extract_number_v2(text)!s:6} <- {text}")
+    assert my_extract_number_v2(text) == data.extract_answer(text, "number"), text
+
+# %% jupyter={"source_hidden": true}
+# Solution 3. A question keeps no rationale only if every one of its samples slips, so with
+# independent slips the uncovered share with three samples is about the cube of the share with one.
+uncovered = {}
+for samples in (1, 3):
+    hot = teacher.teach(questions, backend, out=run_dir / f"hot_{samples}.jsonl", samples=samples,
+                        temperature=1.5, seed=cfg.seed, progress=False)
+    uncovered[samples] = len(questions) - len({record["id"] for _, record in data.read_jsonl(hot.out)})
+    print(f"{samples} sample(s) at temperature 1.5: {hot.kept} kept of {hot.generated}, "
+          f"{uncovered[samples]} of {len(questions)} questions without a rationale")
+share = uncovered[1] / len(questions)
+print(f"independent slips predict about {len(questions) * share ** 3:.1f} uncovered with three samples")
+assert uncovered[3] < uncovered[1]

@@ -23,6 +23,7 @@
 #
 # **Paper:** §3.3 (rationale token weighting, Eq. 2-7), App. A (α = 0.5, the student's
 # embedding layer), §4.5 (Figure 2), §4.6 (Figure 3a: sensitivity to α).
+# **Runs in** about 2.5 minutes on 2 CPU cores (tiny preset).
 
 # %%
 # Install (Colab only). Outside Colab this cell does nothing: run the README's set-up command.
@@ -39,6 +40,17 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/kpod-lite[teacher]"], check=True)
     sys.path.insert(0, "/content/kpod-lite")  # an editable install is seen only after a restart
     os.chdir("/content/kpod-lite/notebooks")
+    from kpod_lite.versions import check_versions
+
+    print(check_versions())  # stops here, naming the fix, if a preinstalled library is too old
+
+# %% [markdown]
+# This notebook learns weights for rationales of the shipped synthetic split
+# (`data_samples/synthetic/`: 2-4 steps of + - × ÷, every keypoint kind labelled), the split
+# notebooks 00-05 share, so the weights can be graded against the labels. Its student is the
+# tiny preset's, the tiny LLaMA (Emb is its embedding table), and the tiny LLaMA also predicts
+# the answer in Eq. 5, because the tiny T5 could not learn to read answers off rationales on a
+# CPU budget (docs/WEIGHTING.md); the two share one vocabulary.
 
 # %% tags=["parameters"]
 import os
@@ -228,8 +240,8 @@ for ax, t in zip(axes, (0.1, 0.5, 1.0, 2.0)):
                               generator=torch.Generator().manual_seed(0))
     ax.hist(m.numpy(), bins=40, range=(0, 1), color="C0")
     ax.set_title(f"τ = {t}" + (" (this run)" if t == tau else ""), fontsize=10)
-    ax.set_xlabel("m_j")
-axes[0].set_ylabel(f"draws (w_j = {w_example})")
+    ax.set_xlabel("mask m_j (0 masked, 1 kept)")
+axes[0].set_ylabel(f"draws of 20,000 (w_j = {w_example})")
 fig.suptitle("Eq. 4: 20,000 masks for one token kept with probability 0.7")
 fig.tight_layout()
 plt.show()
@@ -380,10 +392,10 @@ with torch.no_grad():
 
 # %% [markdown]
 # Before any training the predictor barely reads rationales, so both values are large and
-# close. "steps" is the cheap estimate of the same mean: about 3 rows per rationale here
-# against about 90 for "all", which is why the library trains with it
+# close. "steps" is the cheap estimate of the same mean: one predictor row per step here
+# against one per token for "all", which is why the library trains with it
 # (`benchmarks/bench_weighting.py` measures both; "all" is about 87 times slower). Exercise 2
-# tries "all".
+# counts the rows over the training rationales and times both.
 #
 # ## 5. The mask-ratio loss (Eq. 6) and the total (Eq. 7)
 #
@@ -464,11 +476,14 @@ print("L_k:", round(float(my_keypoint_loss(torch.tensor([2.0, 1.0]), torch.tenso
 #     python -m kpod_lite.weighting --train rat_train.jsonl --eval rat_validation.jsonl --seeds 0 1 2 --threads 2
 #
 # Training is deterministic for a seed on one machine; on another machine the numbers below
-# can differ in the last digits.
+# can differ in the last digits. We hand `train_weighter` the predictor of section 3, which it
+# trains in place, so that the exercises can ask the trained predictor what it reads.
 
 # %%
 started = time.perf_counter()
-weighter, history = weighting.train_weighter(train_records, cfg, student=student, tokenizer=tokenizer, progress=True)
+weighter, history = weighting.train_weighter(train_records, cfg, student=student, tokenizer=tokenizer,
+                                             predictor=predictor, progress=True)
+predictor.eval()
 print(f"trained on {history['rationales']} rationales in {time.perf_counter() - started:.0f} s; "
       f"collapse: {history['collapse']}")
 
@@ -477,11 +492,12 @@ epochs = [e["epoch"] for e in history["epochs"]]
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
 axes[0].plot(np.arange(1, len(history["predictor_warmup"]) + 1) * 25, history["predictor_warmup"], "o-")
 axes[0].set_xlabel("warm-up step")
-axes[0].set_ylabel("nats per answer token")
+axes[0].set_ylabel("answer loss (nats per answer token)")
 axes[0].set_title("predictor warm-up (unmasked rationales)", fontsize=10)
 axes[1].plot(epochs, [e["loss"] for e in history["epochs"]], "o-", label="L_k = L_p + α L_m (Eq. 7)")
 axes[1].plot(epochs, [e["answer_loss"] for e in history["epochs"]], "s--", label="L_p (Eq. 5 / |K|)")
 axes[1].set_xlabel("epoch")
+axes[1].set_ylabel("loss per rationale (nats)")
 axes[1].set_title("mask learning: losses", fontsize=10)
 axes[1].legend(fontsize=8)
 axes[2].plot(epochs, [e["mask_ratio"] for e in history["epochs"]], "o-", label="kept fraction = L_m (Eq. 6 / n)")
@@ -490,6 +506,7 @@ axes[2].axhspan(0, weighting.COLLAPSE_LOW, color="red", alpha=0.15, label="colla
 axes[2].axhspan(weighting.COLLAPSE_HIGH, 1, color="red", alpha=0.15)
 axes[2].set_ylim(0, 1)
 axes[2].set_xlabel("epoch")
+axes[2].set_ylabel("fraction of rationale tokens")
 axes[2].set_title("mask learning: how much is kept", fontsize=10)
 axes[2].legend(fontsize=8)
 for ax in axes[1:]:
@@ -521,7 +538,8 @@ plt.show()
 #   lower τ so that a "masked" token lets less of itself through.
 #
 # docs/WEIGHTING.md has both on the tiny preset: α = 0.1 keeps 98-100 % of the tokens ("none
-# masked"), α = 2 ends with 0.01 % kept ("all masked"); exercise 1 reproduces the second.
+# masked"), α = 2 ends with 0.01 % kept ("all masked"). Exercise 3 measures, class by class,
+# the α at which hiding a class breaks even.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -542,34 +560,57 @@ weight_records = weighting.weigh(eval_records, weighter, tokenizer, weighting.we
 by_id = {record["id"]: record for record in weight_records}
 
 
-def draw_weights(ax, text, offsets, weights, width=110, fontsize=9):
-    """Tokens in lines of `width` characters, each on a box as deep a red as its weight."""
-    char, height, cmap = 0.6 * fontsize, 1.9 * fontsize, plt.get_cmap("Reds")  # a monospace glyph is 0.6 em wide
-    line, column, placed = 0, 0, []
+FONT_SIZE = 9  # points; a monospace glyph is 0.6 of that wide
+CELL = FONT_SIZE * 0.6 / 0.85  # points per character cell: the glyph fills 85% of its cell
+FIG_WIDTH, LEFT, RIGHT = 12, 0.01, 0.88  # inches; the text panel's edges, as fractions of the width
+
+
+def layout_tokens(text, offsets, weights, width):
+    """(piece, column, line, weight) per token: lines of `width` character cells, wrapped at tokens."""
+    placed, position, column, line = [], 0, 0, 0
     for (start, end), w in zip(offsets, weights):
-        piece = text[start:end]
+        column += len(text[position:start])  # text between tokens, if any
+        piece = text[max(start, position):end].replace("\n", " ")  # byte tokens of one character share offsets
+        position = max(position, end)
+        if not piece:
+            continue
         if column + len(piece) > width:
             line, column, piece = line + 1, 0, piece.lstrip()
-        placed.append((piece, column, line, w))
+        lead = len(piece) - len(piece.lstrip())  # a leading space is a gap, not part of the box
+        if piece.strip():
+            placed.append((piece.strip(), column + lead, line, w))
         column += len(piece)
-    for boxes in (True, False):  # every box first, then every token's text on top of them
-        for piece, column, line, w in placed:
-            ax.annotate(piece, xy=(0, 1), xycoords="axes fraction", textcoords="offset points",
-                        xytext=(column * char, -(line + 0.5) * height), family="monospace", fontsize=fontsize,
-                        va="center", color="none" if boxes else ("white" if w > 0.6 else "black"),
-                        bbox={"boxstyle": "square,pad=0.2", "facecolor": cmap(w), "edgecolor": "none"} if boxes else None)
-    ax.axis("off")
+    return placed, line + 1
 
 
+def draw_weights(ax, placed, top):
+    """Each token on a box as deep a red as its weight, its text centred in the box; `top`: first line."""
+    cmap = plt.get_cmap("Reds")
+    for piece, column, line, w in placed:
+        ax.add_patch(plt.Rectangle((column, top + line + 0.1), len(piece), 0.8, facecolor=cmap(w),
+                                   edgecolor="white", linewidth=0.5))
+        ax.text(column + len(piece) / 2, top + line + 0.5, piece, ha="center", va="center", family="monospace",
+                fontsize=FONT_SIZE, color="white" if w > 0.6 else "black")
+
+
+# One panel for all shown rationales, in character cells across and lines down, so each token's
+# text sits inside its box whatever the renderer: the cell is wider than a glyph.
 shown = eval_records[:3]
-fig, axes = plt.subplots(len(shown), 1, figsize=(10, 1.5 * len(shown)))
-fig.subplots_adjust(left=0.01, right=0.9, top=0.93, bottom=0.02, hspace=0.35)
-for ax, record in zip(axes, shown):
-    weights_record = by_id[record["id"]]
-    draw_weights(ax, record["rationale"], weights_record["offsets"], weights_record["weights"])
-    ax.set_title(f"{record['id']}: {record['question'][:120]}...", fontsize=8, loc="left")
-fig.colorbar(plt.cm.ScalarMappable(cmap="Reds", norm=plt.Normalize(0, 1)), cax=fig.add_axes([0.93, 0.1, 0.012, 0.8]),
-             label="w_j (Eq. 3)")
+width = int(FIG_WIDTH * (RIGHT - LEFT) * 72 / CELL)  # as many cells as the panel holds
+layouts = [layout_tokens(r["rationale"], by_id[r["id"]]["offsets"], by_id[r["id"]]["weights"], width) for r in shown]
+rows = sum(lines + 2 for _, lines in layouts)  # each rationale: a title line, its lines, a gap
+fig = plt.figure(figsize=(FIG_WIDTH, rows * 1.9 * FONT_SIZE / 72))
+ax = fig.add_axes([LEFT, 0, RIGHT - LEFT, 1])
+top = 0
+for record, (placed, lines) in zip(shown, layouts):
+    ax.text(0, top + 0.5, f"{record['id']}: {record['question'][:width - 14]}...", fontsize=8, va="center")
+    draw_weights(ax, placed, top + 1)
+    top += lines + 2
+ax.set_xlim(0, width)
+ax.set_ylim(rows, 0)
+ax.axis("off")
+fig.colorbar(plt.cm.ScalarMappable(cmap="Reds", norm=plt.Normalize(0, 1)), cax=fig.add_axes([0.91, 0.1, 0.012, 0.8]),
+             label="w_j (Eq. 3): probability of keeping the token")
 plt.show()
 
 # %% [markdown]
@@ -611,10 +652,10 @@ display(explorer)
 # %% [markdown]
 # Compare with the paper's Figure 2, where digits and operators come out deepest, and words
 # that name the operation ("total", "adding", "twice") and people's names rank high too. Here
-# digits, "=" and results are kept almost always and nearly every word is masked: filler,
-# names and quantity words alike. The operator signs land in between, and they are where runs
-# differ most (a mean weight anywhere from about 0.1 to 0.9 over the runs made for this
-# notebook and docs/WEIGHTING.md). The reason is the predictor: a tiny model only has to read
+# digits, "=" and results get the deepest red and nearly every word is masked: filler, names
+# and quantity words alike. The operator signs are where runs differ most (a mean weight
+# anywhere from about 0.02 to 0.9 over the runs made for this notebook and docs/WEIGHTING.md;
+# section 8 prints this run's). The reason is the predictor: a tiny model only has to read
 # the result off the rationale, the digits are enough for that, and L_p rewards keeping
 # nothing that the predictor can do without.
 #
@@ -670,7 +711,8 @@ x = np.arange(len(order))
 ax.bar(x - 0.2, [untrained["mean_weight"][c] for c in order], width=0.4, color="#bbbbbb", label="untrained")
 ax.bar(x + 0.2, [scores["mean_weight"][c] for c in order], width=0.4, color="#d62728", label="trained")
 ax.set_xticks(x, order)
-ax.set_ylabel("mean w_j")
+ax.set_xlabel("token class (synthetic labels, never seen in training)")
+ax.set_ylabel("mean w_j (probability kept)")
 ax.set_ylim(0, 1)
 ax.axvline(4.5, color="black", linewidth=0.8)
 ax.text(2, 1.03, "keypoint labels", ha="center", fontsize=9)
@@ -700,9 +742,29 @@ plt.show()
 #
 # Those runs date from when the tiny preset's student was the tiny T5, so Emb was the tiny
 # T5's embedding table (the predictor was the tiny LLaMA, as here). With the tiny LLaMA as the
-# student, the same full-size command gave 0.865 against filler and 0.887 against the rest
-# (seed 0, one run made while writing this notebook), with 79 % of the tokens still kept:
-# about what this smaller run finds.
+# student, the same full-size command gave 0.865 against filler and 0.887 against the rest,
+# keeping 79% of the tokens (seed 0, docs/WEIGHTING.md). Next to this notebook's smaller run:
+
+# %%
+last_epoch = history["epochs"][-1]
+print(f"{'':44} {'vs filler':>9} {'vs rest':>8} {'kept (last epoch)':>18}")
+print(f"{'full size, tiny LLaMA student (WEIGHTING.md)':44} {0.865:9.3f} {0.887:8.3f} {0.79:18.1%}")
+print(f"{'this run':44} {scores['auroc_keypoint_vs_filler']:9.3f} {scores['auroc_keypoint_vs_rest']:8.3f} "
+      f"{last_epoch['mask_ratio']:18.1%}")
+kept_by_epoch = [e["mask_ratio"] for e in history["epochs"]]
+n_steps = cfg.weighting_epochs * math.ceil(history["rationales"] / cfg.weighting_batch_size)
+print(f"this run: {n_steps} mask-learning steps of {cfg.weighting_batch_size} rationales; kept fraction by epoch "
+      f"{[round(k, 3) for k in kept_by_epoch]}, "
+      f"{'still falling' if len(kept_by_epoch) > 1 and kept_by_epoch[-1] < kept_by_epoch[-2] else 'not falling'} "
+      f"in the last epoch")
+
+# %% [markdown]
+# The ranking (the AUROC) and the kept fraction are different measurements. The kept fraction
+# depends on how far a run got: the full-size run makes 100 mask-learning steps of 16
+# rationales (4 epochs of 25 batches), this one the number printed above, and L_m keeps taking
+# away what L_p does not defend for as long as training goes on (the line above says whether
+# the kept fraction was still falling at the end). Two runs can rank the keypoints about equally well
+# and keep very different shares of the tokens.
 #
 # What the AUROC lacks to 1 is lost on the quantity words and, in some runs, the operator
 # signs: keypoints by label, but the tiny predictor gets the answer from the digits alone, so
@@ -720,51 +782,114 @@ plt.show()
 #   "read only the last step" shortcut; "steps" prefixes estimate the all-prefix mean cheaply.
 # * Eq. 6-7: L_k = L_p + α L_m; normalised per prefix and per token, each token is kept when
 #   hiding it costs more than α nats. Too large an α masks everything, too small masks nothing.
-# * On synthetic rationales the learned weights rank digits, "=" and operators above filler
-#   (AUROC against filler well above chance: 0.86-0.92 over the runs above); quantity words
-#   are the weak spot.
+# * On synthetic rationales the learned weights rank digits, "=" and results above filler
+#   (AUROC against filler well above chance in every run above, and in this one: section 8);
+#   quantity words are the weak spot.
 # * Not in the paper, needed at tiny scale: warm the predictor up first, and use the tiny LLaMA
 #   as the predictor.
 #
-# **Exercise 1.** Set α = 2 (`cfg.replace(alpha=2.0)`), train again on the same rationales, and
-# watch the kept fraction per epoch. Which collapse is it, what does `history["collapse"]` say,
-# and what is left of the weights? Then try α = 1.
+# ## Exercises
 #
-# **Exercise 2.** Train with `prefix_mode="all"` (Eq. 5 exactly) for one epoch on the first 8
-# training rationales, and compare the seconds per epoch with "steps" on the same rationales.
-# How many predictor rows does one rationale cost in each mode?
+# **Exercise 1 (recall).** A token has w_j = 0.7. With what probability is it kept
+# (m_j > 1/2) at τ = 0.1, 0.5, 1 and 2? Is the mean of m_j also 0.7? And how much of the token
+# does a "masked" draw (m_j < 1/2) still let through, on average? Check with `gumbel_mask`.
+#
+# **Exercise 2 (apply).** How many predictor rows does a rationale cost in each prefix mode?
+# Count them over the training rationales with `weighting.prefix_lengths`, then time the
+# library's Eq. 5 loss (`weighting.answer_prediction_loss`), forward and backward, on the first
+# 2 training rationales in each mode.
+#
+# **Exercise 3 (a small experiment).** What does the trained predictor read? On 30 held-out
+# rationales, hide every token of one class (m_j = 0 for that class, 1 for all others) and
+# measure how much L_p rises. Eq. 7, normalised as the library does, keeps a token when hiding
+# it costs more than α / n of L_p per prefix, so the rise divided by the hidden share of the
+# tokens is the α at which hiding the class breaks even. Compare those α with α = 0.5 and with
+# the learned mean weights of section 8.
 
-# %% [markdown] jupyter={"source_hidden": true}
-# **Solutions** (expand)
-#
-# ```python
-# # 1. α = 2: L_m outweighs what L_p can defend.
-# import warnings
-# with warnings.catch_warnings(record=True) as caught:
-#     warnings.simplefilter("always", weighting.WeightCollapseWarning)
-#     w2, h2 = weighting.train_weighter(train_records, cfg.replace(alpha=2.0), student=student,
-#                                       tokenizer=tokenizer, progress=True)
-# print(h2["collapse"], [str(w.message)[:80] for w in caught])
-# s2 = weighting.keypoint_auroc(weighting.weigh(eval_records, w2, tokenizer), eval_records)
-# print(s2["auroc_keypoint_vs_filler"], s2["mean_weight"])
-# # On the tiny preset the kept fraction falls to about 0.36 in the first epoch and to 0.000
-# # from the second on: history["collapse"] is "all masked", a WeightCollapseWarning says so,
-# # and every class's mean weight is 0.0001. The AUROC (about 0.68 here) is what is left of
-# # the ranking before the weights saturated, but weights that are all about 0 do nothing in
-# # Eq. 8 or Eq. 15. With α = 1 it does not collapse, but it keeps only about 8 % of the tokens
-# # (digits and results about 0.6, everything else under 0.1) and the AUROC drops to about
-# # 0.78: at this budget α = 0.5 is the better choice. docs/WEIGHTING.md has the α sweep at
-# # full size.
-#
-# # 2. "all" prefixes: one predictor row per token instead of one per step.
-# subset = train_records[:8]
-# quick = cfg.replace(weighting_epochs=1, weighting_predictor_warmup_steps=50)
-# for mode in ("steps", "all"):
-#     _, h = weighting.train_weighter(subset, quick.replace(prefix_mode=mode), student=student, tokenizer=tokenizer)
-#     rows = [len(weighting.prefix_lengths(rationale_tokens(tokenizer, r["rationale"])[1], r["rationale"], mode))
-#             for r in subset]
-#     print(f"{mode}: {h['epochs'][0]['seconds']} s per epoch, {sum(rows) / len(rows):.1f} rows per rationale")
-# # About 3 rows per rationale for "steps" against about 90 for "all", and an epoch about a
-# # hundred times slower (on 24 rationales: 1.2 s against 155 s on one busy CPU thread;
-# # docs/BENCHMARKS.md measures 87 times). The warm-up costs the same in both modes.
-# ```
+# %% [markdown]
+# **Solutions** (the cells below run; expand them)
+
+# %% jupyter={"source_hidden": true}
+# Solution 1. P(m_j > 1/2) = w_j at every τ (that is what Eq. 4 guarantees), but the mean of m_j
+# is pulled towards 1/2 as τ grows, and a masked draw lets more of the token through.
+logit_07 = torch.full((20000,), math.log(0.7 / 0.3))
+means, leaks = [], []
+for t in (0.1, 0.5, 1.0, 2.0):
+    m = weighting.gumbel_mask(logit_07, t, generator=torch.Generator().manual_seed(0))
+    kept_p, means_t, leak = float((m > 0.5).float().mean()), float(m.mean()), float(m[m < 0.5].mean())
+    means.append(means_t), leaks.append(leak)
+    print(f"τ = {t}: P(m_j > 1/2) = {kept_p:.3f}, mean m_j = {means_t:.3f}, mean m_j of a masked draw = {leak:.3f}")
+    assert abs(kept_p - 0.7) < 0.015
+assert all(a > b for a, b in zip(means, means[1:])) and 0.5 < means[-1] < 0.7  # towards 1/2
+assert all(a < b for a, b in zip(leaks, leaks[1:]))  # a warmer τ hides less of a masked token
+
+# %% jupyter={"source_hidden": true}
+# Solution 2. "steps": one row per step (and the whole rationale); "all": one per token.
+rows = {mode: [len(weighting.prefix_lengths(rationale_tokens(tokenizer, r["rationale"])[1], r["rationale"], mode))
+               for r in train_records] for mode in ("steps", "all")}
+for mode, counts in rows.items():
+    print(f"{mode!r:8} {np.mean(counts):5.1f} predictor rows per rationale on average (min {min(counts)}, max {max(counts)})")
+
+
+def timed_answer_loss(records, mode):
+    """One forward and backward pass of Eq. 5 through the predictor, as one training step makes."""
+    questions_, masked_, ks_, answers_ = [], [], [], []
+    for record in records:
+        r_ids_, r_offsets_ = rationale_tokens(tokenizer, record["rationale"])
+        r_ids_ = torch.tensor([r_ids_], device=device)
+        with torch.no_grad():
+            m_ = weighting.gumbel_mask(weighter(r_ids_, torch.ones_like(r_ids_)), tau,
+                                       generator=torch.Generator().manual_seed(0))[0]
+        masked_.append(weighting.apply_mask(table(r_ids_[0]), m_, table(torch.tensor(mask_id, device=device))))
+        questions_.append(table(ids_of(templates.build_prompt(record["question"]))))
+        ks_.append(weighting.prefix_lengths(r_offsets_, record["rationale"], mode))
+        answers_.append(ids_of(" " + str(record["answer"])).tolist() + [tokenizer.eos_token_id])
+    started_ = time.perf_counter()
+    loss = weighting.answer_prediction_loss(predictor, questions_, masked_, ks_, answers_, trigger_embeds=table(trigger),
+                                            bos_embed=None if bos is None else table(torch.tensor(bos, device=device)))
+    loss.sum().backward()
+    predictor.zero_grad(set_to_none=True)
+    return time.perf_counter() - started_, sum(len(k) for k in ks_)
+
+
+seconds_by_mode = {}
+for mode in ("steps", "all"):
+    seconds_by_mode[mode], n_rows = timed_answer_loss(train_records[:2], mode)
+    print(f"{mode!r:8} on 2 rationales: {n_rows:3d} rows, {seconds_by_mode[mode]:.2f} s forward and backward")
+print(f"'all' costs {seconds_by_mode['all'] / seconds_by_mode['steps']:.0f} times as much here")
+assert np.mean(rows["all"]) > 10 * np.mean(rows["steps"]) and seconds_by_mode["all"] > seconds_by_mode["steps"]
+
+# %% jupyter={"source_hidden": true}
+# Solution 3. A class whose break-even α is far above α = 0.5 is worth keeping, one below it is
+# worth masking, and the learned weights follow. Near 0.5 (operators, quantity words, here) a
+# class-wide estimate is rough and runs differ: hiding is measured with all else visible, while
+# training masks most tokens at once.
+def answer_loss_hiding(records, hidden):
+    questions_, masked_, ks_, answers_, shares = [], [], [], [], []
+    for record in records:
+        r_ids_, r_offsets_ = rationale_tokens(tokenizer, record["rationale"])
+        labels = weighting.token_classes(r_offsets_, record["spans"], record["rationale"])
+        m_ = torch.tensor([0.0 if label in hidden else 1.0 for label in labels], device=device)
+        masked_.append(weighting.apply_mask(table(torch.tensor(r_ids_, device=device)), m_,
+                                            table(torch.tensor(mask_id, device=device))))
+        questions_.append(table(ids_of(templates.build_prompt(record["question"]))))
+        ks_.append(weighting.prefix_lengths(r_offsets_, record["rationale"], cfg.prefix_mode))
+        answers_.append(ids_of(" " + str(record["answer"])).tolist() + [tokenizer.eos_token_id])
+        shares.append(1 - float(m_.mean()))  # the hidden share of the tokens, in L_m's units
+    with torch.no_grad():
+        loss = weighting.answer_prediction_loss(predictor, questions_, masked_, ks_, answers_, trigger_embeds=table(trigger),
+                                                bos_embed=None if bos is None else table(torch.tensor(bos, device=device)))
+    return loss.cpu().numpy(), np.array(shares)
+
+
+probe = eval_records[:30]
+visible, _ = answer_loss_hiding(probe, set())
+break_even = {}
+print(f"{'hidden':18} {'share':>6} {'rise of L_p':>12} {'break-even α':>13} {'learned mean w':>15}")
+for hidden in ({"number", "result"}, {"equals"}, {"operator"}, {"quantity"}, {"filler"}, {"plain"}):
+    loss, shares = answer_loss_hiding(probe, hidden)
+    name = " + ".join(sorted(hidden))
+    break_even[name] = (loss - visible).sum() / shares.sum()
+    learned = np.mean([scores["mean_weight"][label] for label in hidden])
+    print(f"{name:18} {shares.mean():6.1%} {np.mean(loss - visible):9.2f} nats {break_even[name]:13.2f} {learned:15.2f}")
+assert break_even["filler"] < cfg.alpha < break_even["number + result"]

@@ -23,6 +23,7 @@
 # weights, and say what the ablation KPOD-w.o.-sig-dif (Table 2) changes.
 #
 # **Paper:** §3.4 (step difficulty assessment, Eq. 8), Table 2 (KPOD-w.o.-sig-dif), App. B.
+# **Runs in** about 25 seconds on 2 CPU cores (tiny preset).
 
 # %%
 # Install (Colab only). Outside Colab this cell does nothing: run the README's set-up command.
@@ -39,6 +40,15 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/kpod-lite[teacher]"], check=True)
     sys.path.insert(0, "/content/kpod-lite")  # an editable install is seen only after a restart
     os.chdir("/content/kpod-lite/notebooks")
+    from kpod_lite.versions import check_versions
+
+    print(check_versions())  # stops here, naming the fix, if a preinstalled library is too old
+
+# %% [markdown]
+# This notebook scores rationales of the shipped synthetic split (`data_samples/synthetic/`: 2-4
+# steps of + - × ÷, every keypoint kind labelled), the split notebooks 00-05 share, with the
+# pre-trained tiny T5: the labels let us check what Eq. 8 does with fillers, and the
+# seq2seq student is the paper's FlanT5 in small (the tiny preset itself distils the tiny LLaMA).
 
 # %% tags=["parameters"]
 import os
@@ -67,7 +77,7 @@ hf_logging.disable_progress_bar()  # a progress widget per model load would clut
 cfg = config.preset(PRESET)
 if PRESET == "tiny":
     # This notebook's figures and remarks are for the seq2seq tiny T5; the tiny preset itself
-    # distils the causal tiny LLaMA (docs/RESULTS.md, "Calibration"). Exercise 1 compares them.
+    # distils the causal tiny LLaMA (docs/RESULTS.md, "Calibration"). Exercise 3 compares them.
     cfg = cfg.replace(student="tiny-t5")
 model, tokenizer = load_student(cfg)  # the pre-trained student θ^s, before any distillation
 seq2seq = model.config.is_encoder_decoder  # the family comes from the model (kpod_lite.families)
@@ -239,15 +249,20 @@ def within_step_weights(weights, temperature=1.0):
 
 rows = [-library.numpy(), within_step_weights(weights).numpy(), within_step_weights(weights, SHARP_TEMPERATURE).numpy()]
 names = ["-log P(r_j | r_<j, x)", "ŵ_j (Eq. 8, τ = 1)", f"ŵ_j (τ = {SHARP_TEMPERATURE})"]
-fig, axes = plt.subplots(3, 1, figsize=(15, 3.6), sharex=True)
+w_max = max(rows[1].max(), rows[2].max())  # the two ŵ rows share one scale, so they compare
+fig, axes = plt.subplots(3, 1, figsize=(15, 4.2), sharex=True, layout="constrained")
+images = []
 for ax, row, name in zip(axes, rows, names):
-    ax.imshow(row[None, :], aspect="auto", cmap="magma" if ax is axes[0] else "Blues")
+    scale = {"cmap": "magma", "vmin": 0} if ax is axes[0] else {"cmap": "Blues", "vmin": 0, "vmax": w_max}
+    images.append(ax.imshow(row[None, :], aspect="auto", **scale))
     ax.set_yticks([0], [name])
     for boundary in np.flatnonzero(np.diff(token_step.numpy())) + 0.5:
         ax.axvline(boundary, color="red", linestyle="--", linewidth=1)
 axes[-1].set_xticks(range(len(pieces)), [p.strip() or "␣" for p in pieces], rotation=90, fontsize=7)
+axes[-1].set_xlabel("rationale token j (red dashes: step boundaries)")
+fig.colorbar(images[0], ax=axes[0], pad=0.01, aspect=6, label="nats")
+fig.colorbar(images[1], ax=axes[1:], pad=0.01, aspect=12, label="ŵ_j, share of its step")
 fig.suptitle("one rationale, token by token: the student's loss and the within-step weights")
-fig.tight_layout()
 
 # %% [markdown]
 # Now all rationales. `kpod_lite.difficulty.difficulty_records` does the above for a whole set:
@@ -278,20 +293,21 @@ scored = {name: difficulty.difficulty_records(rationales, weight_records, model,
 
 n_show = min(20, len(rationales))
 width = max(len(r["steps"]) for records in scored.values() for r in records)
-fig, axes = plt.subplots(1, 3, figsize=(12, 5), sharey=True)
+shown_values = np.concatenate([r["difficulty"] for records in scored.values() for r in records[:n_show]])
+scale = {"vmin": float(shown_values.min()), "vmax": float(shown_values.max())}  # one scale for the three
+fig, axes = plt.subplots(1, 3, figsize=(12, 5), sharey=True, layout="constrained")
 for ax, (name, records) in zip(axes, scored.items()):
     grid = np.full((n_show, width), np.nan)
     for i, record in enumerate(records[:n_show]):
         grid[i, : len(record["difficulty"])] = record["difficulty"]
-    image = ax.imshow(grid, cmap="magma", aspect="auto")
+    image = ax.imshow(grid, cmap="magma", aspect="auto", **scale)
     ax.set_title(name, fontsize=10)
     ax.set_xlabel("step k")
     ax.set_xticks(range(width), range(1, width + 1))
-    fig.colorbar(image, ax=ax, fraction=0.05)
-axes[0].set_ylabel("rationale")
+axes[0].set_ylabel("rationale (first 20)")
 axes[0].set_yticks(range(0, n_show, 5))
-fig.suptitle("step difficulty d_k (blank: the rationale has fewer steps)")
-fig.tight_layout()
+fig.colorbar(image, ax=axes, fraction=0.03, pad=0.02, label="d_k, nats per token (Eq. 8)")
+fig.suptitle("step difficulty d_k on one colour scale (blank: the rationale has fewer steps)")
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -388,14 +404,15 @@ for name, temperature in [("unweighted", None), ("Eq. 8, τ = 1", 1.0), (f"Eq. 8
           f"mean relative move {change.mean():.1%}")
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharex=True, sharey=True)  # one scale: the spreads compare
+everything = np.concatenate([np.concatenate(pair) for pair in moves.values()])
+lo, hi = everything.min(), everything.max()
 for ax, (name, (with_fillers, without)) in zip(axes, moves.items()):
     ax.scatter(without, with_fillers, s=10, alpha=0.6)
-    lo, hi = min(without.min(), with_fillers.min()), max(without.max(), with_fillers.max())
     ax.plot([lo, hi], [lo, hi], color="grey", linewidth=1)
     ax.set_title(name, fontsize=10)
-    ax.set_xlabel("d_k without fillers")
-axes[0].set_ylabel("d_k of the same step with fillers")
+    ax.set_xlabel("d_k without fillers (nats per token)")
+axes[0].set_ylabel("d_k of the same step with fillers\n(nats per token)")
 fig.suptitle("each point is one step: on the diagonal, fillers did not change its difficulty")
 fig.tight_layout()
 
@@ -414,9 +431,91 @@ def ranks(values):
     return np.argsort(np.argsort(values))
 
 
+agreements = {}
 for name, (with_fillers, without) in moves.items():
-    agreement = np.corrcoef(ranks(with_fillers), ranks(without))[0, 1]
-    print(f"{name:16} rank correlation of step difficulties with and without fillers: {agreement:.3f}")
+    agreements[name] = np.corrcoef(ranks(with_fillers), ranks(without))[0, 1]
+    print(f"{name:16} rank correlation of step difficulties with and without fillers: {agreements[name]:.3f}")
+order = sorted(agreements, key=agreements.get)
+print("\nfrom most reordered by fillers to least: " + ", ".join(f"{name} ({agreements[name]:.3f})" for name in order))
+
+# %% [markdown]
+# Two more measurements before reading them: where step 1's difficulty comes from, token kind by
+# token kind, and how far the weighted difficulty (Eq. 8) is from the unweighted one on the
+# same rationales, which is what the ablation KPOD-w.o.-sig-dif changes.
+
+# %%
+KEYPOINT_LABELS = {"number", "operator", "equals", "result", "quantity"}
+all_logprobs = difficulty.token_logprobs(model, tokenizer, [r["question"] for r in rationales],
+                                         [r["rationale"] for r in rationales], batch_size=cfg.batch_size)
+losses = {}  # (where, kind) -> token losses; the opening two tokens are kept apart
+first_hardest = {"every token": 0, "every token but the opening two": 0, "keypoint tokens only": 0}
+for record, lp in zip(rationales, all_logprobs):
+    _, offs = templates.rationale_tokens(tokenizer, record["rationale"])
+    owner = np.array(difficulty.token_steps(offs, record["rationale"]))
+    kinds = np.array(["keypoint" if label in KEYPOINT_LABELS else "other"
+                      for label in token_labels(record["rationale"], char_labels(record["spans"]), offs)])
+    nll = -lp.numpy()
+    for j, (step, kind) in enumerate(zip(owner, kinds)):
+        where = "opening two tokens" if j < 2 else "step 1" if step == 0 else "later steps"
+        losses.setdefault((where, kind), []).append(nll[j])
+    position = np.arange(len(nll))
+    for variant, keep in [("every token", position >= 0), ("every token but the opening two", position >= 2),
+                          ("keypoint tokens only", kinds == "keypoint")]:
+        d = [nll[(owner == k) & keep].mean() if ((owner == k) & keep).any() else 0.0 for k in range(owner.max() + 1)]
+        first_hardest[variant] += int(np.argmax(d) == 0)
+print(f"{'mean -log P (nats)':20} {'keypoint':>9} {'other':>9}")
+for where in ("opening two tokens", "step 1", "later steps"):
+    row = [f"{np.mean(losses[(where, kind)]):9.2f}" if (where, kind) in losses else f"{'-':>9}" for kind in ("keypoint", "other")]
+    print(f"{where:20} {' '.join(row)}")
+for variant, count in first_hardest.items():
+    print(f"d_k = mean loss of {variant + ':':33} step 1 is the hardest in {count} of {len(rationales)} rationales")
+chance = sum(1 / len(r["steps"]) for r in scored["Eq. 8, τ = 1"])  # the chance that a random step is step 1
+print(f"{'(a step drawn at random:':53} step 1 in {chance:.0f} of {len(rationales)})")
+opening = np.mean(losses[("opening two tokens", "other")])
+assert opening > 2 * np.mean(losses[("later steps", "other")])  # the opening words are the surprise
+unweighted_d = np.concatenate([r["difficulty"] for r in scored["unweighted (KPOD-w.o.-sig-dif)"]])
+similarity = {}
+for name in list(scored)[1:]:
+    weighted_d = np.concatenate([r["difficulty"] for r in scored[name]])
+    similarity[name] = np.corrcoef(ranks(unweighted_d), ranks(weighted_d))[0, 1]
+    print(f"rank correlation of unweighted and {name} step difficulties: {similarity[name]:.3f}")
+assert similarity["Eq. 8, τ = 1"] > similarity[f"Eq. 8, τ = {SHARP_TEMPERATURE}"]
+
+# %% [markdown]
+# **Reading it.** Fillers do reorder the steps, and weighting undoes part of it: the rank
+# correlation between the twins is lowest for the unweighted difficulty and highest for the
+# sharp softmax, with Eq. 8 as written in between (the line that ranks them says so). Eq. 8 at
+# τ = 1 removes only part of the reordering, as its factor-e limit on a keypoint's advantage says
+# it must.
+#
+# What makes a step hard for this student is mostly not its arithmetic. The table splits the
+# token losses: keypoint tokens cost about the same in step 1 as in later steps, while the
+# other words cost more in step 1, and the rationale's opening two tokens ("First", ",", or a
+# filler such as "Okay") cost more than twice the average word. The student was pretrained on
+# questions and rationales as separate documents, so how a rationale *opens* after a question
+# is what surprises it most; later steps repeat phrasing the first step introduced. Step 1's
+# difficulty is therefore set by its non-keypoint words, the opening ones most but not only
+# them: leave out the opening two tokens and step 1 is still the hardest in most rationales;
+# score keypoint tokens only and it is the hardest about as often as a step drawn at random. Eq. 8 as written cannot discount these words: an opening word is a "plain" token
+# (oracle weight 0.5), within a factor e^0.45 of a keypoint.
+#
+# These are oracle weights (`WEIGHTS_FILE = None`), not the learned weights of notebook 02, on
+# purpose: with them we know what a perfect weighting module would say, so what we see is Eq. 8
+# itself and not the quality of one mask-learning run (docs/WEIGHTING.md shows how much runs
+# differ), and the notebook needs no minutes of mask learning. Learned weights are a different
+# input: the tiny pipeline's run gave operators a mean weight of 0.008 and quantity words 0.37
+# (docs/RESULTS.md), where the oracle gives both 0.95. Set `WEIGHTS_FILE` to a `weights.jsonl`
+# (the tiny T5 and the tiny LLaMA share one vocabulary) to score with them (section 5).
+#
+# For the ablation KPOD-w.o.-sig-dif this means little should change. Even with the oracle's
+# weights, Eq. 8 at τ = 1 ranks the steps almost exactly as the unweighted mean does (the last
+# two lines above: close to 1 at τ = 1, far from it at τ = 0.1), so the schedule built on it
+# (Eq. 9-11) hands out nearly the same input steps. That is what the tiny pre-registered run
+# found: weighted against unweighted step difficulty made no difference, and the two schedules
+# gave a different c_i(t) to only 94-123 of the 800 questions (docs/RESULTS.md). A test with a
+# chance of showing the paper's +2.7 points would need weights that matter more in Eq. 8, such
+# as a sharper softmax (τ < 1, ours), or a student whose step difficulty is not set by how a
+# rationale opens.
 
 # %% [markdown]
 # ## 5. The pipeline step: files in, files out
@@ -461,39 +560,82 @@ except data.DataFormatError as error:
 #   to a factor e: fillers are damped, not removed. A temperature τ < 1 sharpens it (ours).
 # * Easy filler words make a padded step look easier under the unweighted difficulty; the
 #   weighted one moves less.
+# * For this student a step is hard mostly because of its non-keypoint words, step 1 because of
+#   how the rationale opens; at τ = 1, weighted and unweighted difficulty rank steps almost
+#   alike, so KPOD-w.o.-sig-dif has little to change (the tiny run's null, docs/RESULTS.md).
 #
-# **Exercise 1.** Which tokens make a step hard? For the first five rationales, print the three
-# most expensive tokens of every step, with their oracle weights. Then load the causal student
-# that the tiny preset distils (`cfg = config.preset(PRESET)`, the tiny LLaMA) and look again.
+# ## Exercises
 #
-# **Exercise 2.** Find the temperature τ at which the weighted difficulty of the toy step in
-# section 2 moves by less than 0.01 nats when the filler's loss rises from 1 to 9, and explain
-# the number from the formula.
+# **Exercise 1 (recall).** By how much can one token's ŵ_j exceed another's within a step, at
+# τ = 1, when the weights come out of a sigmoid? Check it on the example rationale of section 2:
+# the largest ratio ŵ_max / ŵ_min within each of its steps, at τ = 1 and at τ = 0.1.
+#
+# **Exercise 2 (apply).** Find the largest temperature τ at which the weighted difficulty of the
+# toy step of section 2 moves by less than 0.01 nats when the filler's loss rises from 1 to 9,
+# and explain the number from the formula.
+#
+# **Exercise 3 (a small experiment).** Which tokens make a step hard? For the first three
+# rationales, print the three most expensive tokens of every step with their oracle weights, and
+# count over all rationales how often step 1's most expensive token is one of its opening two.
+# Then load the causal student that the tiny preset distils (`load_student(config.preset(PRESET))`,
+# the tiny LLaMA) and count again.
 
-# %% [markdown] jupyter={"source_hidden": true}
-# **Solutions** (expand)
-#
-# ```python
-# # 1. The three most expensive tokens of each step, with their oracle weights.
-# for record in rationales[:5]:
-#     (lp,) = difficulty.token_logprobs(model, tokenizer, [record["question"]], [record["rationale"]])
-#     _, offs = templates.rationale_tokens(tokenizer, record["rationale"])
-#     w = oracle_weights(record["rationale"], char_labels(record["spans"]), offs)
-#     owner = np.array(difficulty.token_steps(offs, record["rationale"]))
-#     for k in range(owner.max() + 1):
-#         top = sorted(np.flatnonzero(owner == k), key=lambda j: float(lp[j]))[:3]
-#         print(k + 1, [(record["rationale"][slice(*offs[j])], round(-float(lp[j]), 1), w[j]) for j in top])
-# # Step 1's top tokens are the opening words ("First", "," or a filler "Okay", "Now"), at 10+
-# # nats: the student never saw a rationale follow a question. Later steps' top tokens are
-# # mostly operators, "=" and quantity words (weight 0.95). The causal tiny-llama shows the
-# # same opening surprise (~12 nats on the first token), so its first step is also the
-# # hardest unless the weights are sharp.
-#
-# # 2. The filler's share of the step is e^(0.05/τ) / (2 e^(0.95/τ) + e^(0.5/τ) + e^(0.05/τ)),
-# #    and d moves by 8 times that share. Search τ:
-# for tau in [1.0, 0.5, 0.3, 0.2, 0.15, 0.1]:
-#     (a,) = difficulty.step_difficulties(easy, toy_w, toy_offsets, toy_text, temperature=tau)
-#     (b,) = difficulty.step_difficulties(hard, toy_w, toy_offsets, toy_text, temperature=tau)
-#     print(tau, round(b - a, 4))
-# # Around τ = 0.15: 8 e^(-0.9/τ) / 2 ≈ 4 e^(-6) ≈ 0.01.
-# ```
+# %% [markdown]
+# **Solutions** (the cells below run; expand them)
+
+# %% jupyter={"source_hidden": true}
+# Solution 1. w_j lies in (0, 1), so exp(w_j / τ) lies in (1, e^(1/τ)): at τ = 1 no token of a step
+# counts more than e ≈ 2.7 times another, and the ratio is exactly exp((w_max - w_min) / τ).
+for t in (1.0, SHARP_TEMPERATURE):
+    w_hat = within_step_weights(weights, t)
+    ratios = [float(w_hat[token_step == k].max() / w_hat[token_step == k].min()) for k in range(len(steps))]
+    spread = [max(np.array(weights)[token_step.numpy() == k]) - min(np.array(weights)[token_step.numpy() == k])
+              for k in range(len(steps))]
+    print(f"τ = {t}: largest ŵ ratio per step {[round(r, 2) for r in ratios]}, bound e^(1/τ) = {np.exp(1 / t):.4g}")
+    assert all(r < np.exp(1 / t) for r in ratios)
+    assert np.allclose(ratios, np.exp(np.array(spread) / t), rtol=1e-4)
+
+# %% jupyter={"source_hidden": true}
+# Solution 2. Only the filler's loss changes, by 8 nats, so d moves by 8 times the filler's share
+# e^(0.05/τ) / (2 e^(0.95/τ) + e^(0.5/τ) + e^(0.05/τ)) ≈ e^(-0.9/τ) / 2 once τ is small.
+def filler_share(t):
+    logits = np.array(toy_w) / t
+    return np.exp(logits[1]) / np.exp(logits).sum()
+
+
+found = None
+for t in np.round(np.arange(1.0, 0.04, -0.01), 2):
+    (a,) = difficulty.step_difficulties(easy, toy_w, toy_offsets, toy_text, temperature=t)
+    (b,) = difficulty.step_difficulties(hard, toy_w, toy_offsets, toy_text, temperature=t)
+    assert np.isclose(b - a, 8 * filler_share(t), atol=1e-4)
+    if found is None and b - a < 0.01:
+        found = t
+print(f"largest τ on a 0.01 grid with a move under 0.01 nats: τ = {found} "
+      f"(move {8 * filler_share(found):.4f}; 8 e^(-0.9/τ) / 2 = {4 * np.exp(-0.9 / found):.4f})")
+assert 0.1 <= found <= 0.2
+
+# %% jupyter={"source_hidden": true}
+# Solution 3. Both students pay most for how the rationale opens, not for its arithmetic.
+def opening_counts(student_model, student_tokenizer, show=0):
+    logprobs = difficulty.token_logprobs(student_model, student_tokenizer, [r["question"] for r in rationales],
+                                         [r["rationale"] for r in rationales], batch_size=cfg.batch_size)
+    opening = 0
+    for i, (record, lp) in enumerate(zip(rationales, logprobs)):
+        text_, (_, offs) = record["rationale"], templates.rationale_tokens(tokenizer, record["rationale"])
+        w = oracle_weights(text_, char_labels(record["spans"]), offs)
+        owner = np.array(difficulty.token_steps(offs, text_))
+        for k in range(owner.max() + 1):
+            top = sorted(np.flatnonzero(owner == k), key=lambda j: float(lp[j]))[:3]
+            opening += int(k == 0 and top[0] < 2)
+            if i < show:
+                print(f"  {record['id']} step {k + 1}:", [(text_[slice(*offs[j])], round(-float(lp[j]), 1), w[j]) for j in top])
+    return opening
+
+
+t5_opening = opening_counts(model, tokenizer, show=3)
+# The tiny LLaMA has the tiny T5's vocabulary (so the offsets agree) but its own special tokens.
+llama, llama_tokenizer = load_student(config.preset(PRESET))
+llama_opening = opening_counts(llama, llama_tokenizer)
+print(f"step 1's most expensive token is one of its opening two in {t5_opening} of {len(rationales)} rationales "
+      f"(tiny T5) and {llama_opening} of {len(rationales)} (tiny LLaMA)")
+assert t5_opening > len(rationales) / 2

@@ -13,6 +13,7 @@
 # this notebook you build D(t), the per-question difficulty h_i (Eq. 9) and one Eq. 11 stage
 # from scratch, check them against `kpod_lite.schedule`, and then watch whole schedules run on
 # the synthetic training questions, with the tiny preset's settings and the paper's.
+# **Runs in** about 25 seconds on 2 CPU cores (tiny preset).
 #
 # **After this notebook you can** compute D(t) for any p, C_0 and T, explain what one stage of
 # Eq. 11 does and why its budget can be negative, read a `schedule.json`, and say what the
@@ -36,6 +37,21 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/kpod-lite[teacher]"], check=True)
     sys.path.insert(0, "/content/kpod-lite")  # an editable install is seen only after a restart
     os.chdir("/content/kpod-lite/notebooks")
+    from kpod_lite.versions import check_versions
+
+    print(check_versions())  # stops here, naming the fix, if a preinstalled library is too old
+
+# %% [markdown]
+# **The task and the student.** This notebook schedules the shipped synthetic training split
+# (`data_samples/synthetic/`: 2-4 steps with + - × ÷), scored by the tiny T5, like notebooks
+# 00-05. Its rationales contain every keypoint kind, and its 2-4 steps leave the schedule room
+# to move. The easier task and the tiny LLaMA of the tiny preset belong to notebooks 06-07.
+#
+# **How stages and epochs are counted in this course.** The paper's stage index t runs
+# 0, 1, ..., T (Eq. 10-11), and figures labelled "stage t" count from 0. Training epochs are
+# counted from 1, as the training histories of notebook 06 are, and epoch e trains with the
+# c_i of stage t = e - 1. With the tiny preset (8 epochs, T = 4), epochs 1-5 are stages 0-4 and
+# epochs 6-8 train on whole rationales.
 
 # %% tags=["parameters"]
 import os
@@ -47,7 +63,6 @@ GLOVE_PATH = None  # a GloVe text file (e.g. glove.6B.300d.txt, §3.4) if you ha
 
 # %%
 import math
-import re
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -113,7 +128,8 @@ def draw_D(p=0.5, c0_fraction=0.3, T=50):
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     ax.plot(t, D, label="D(t) / B  (Eq. 10)")
     ax.plot([0, T], [c0_fraction, 1.0], ls=":", color="grey", label="a straight ramp, for comparison")
-    ax.set_xlabel("stage t")
+    ax.set_xlabel("stage t (from 0)")
+    ax.set_ylabel("D(t) / B")
     ax.set_ylim(0, 1.05)
     ax.set_title(f"p = {p:.2f}, C0 = {c0_fraction:.2f} B, T = {T}")
     ax.legend(loc="lower right")
@@ -141,7 +157,7 @@ axes[0].set_title("varying p (C0 = 0.3 B), cf. Fig. 4(a)")
 axes[1].set_title("varying C0 (p = 0.5), cf. Fig. 4(c)")
 axes[0].set_ylabel("D(t) / B")
 for ax in axes:
-    ax.set_xlabel("stage t")
+    ax.set_xlabel("stage t (from 0)")
     ax.legend(fontsize=8)
 plt.show()
 
@@ -316,9 +332,10 @@ for t in range(cfg.stage_T + 1):  # stages 0..T of Eq. 11, budgets from Eq. 10, 
 # ## 4. Whole schedules: the tiny preset and the paper's settings
 #
 # The tiny preset trains for 8 epochs (T = 4); the paper's FlanT5 runs train for 100
-# (T = 50). Same questions, same difficulties, same clusters. Epoch e trains with c_i(e)
-# up to T and with full rationales afterwards (`Schedule.input_steps`, App. B). The stacked
-# bars show how many questions get 0, 1, 2 or 3 input steps at each epoch:
+# (T = 50). Same questions, same difficulties, same clusters. Epoch e (from 1) trains with
+# the c_i of stage t = e - 1 up to t = T and with full rationales afterwards
+# (`Schedule.input_steps(t)` takes the 0-based stage index; App. B). The stacked bars show
+# how many questions get 0, 1, 2 or 3 input steps at each epoch:
 
 # %%
 # Eq. 9-13 over all stages, for both settings, with and without the diversity term of Eq. 12.
@@ -335,15 +352,17 @@ fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), gridspec_kw={"width_ratios": [
 colours = plt.cm.viridis(np.linspace(0.9, 0.1, 4))
 for ax, (name, epochs) in zip(axes, settings.items()):
     sched = runs[name, cfg.beta]
-    counts = np.array([np.bincount(list(sched.input_steps(e).values()), minlength=4) for e in range(epochs)])
+    # epoch e (1-based) trains stage t = e - 1 (0-based), the index input_steps takes
+    counts = np.array([np.bincount(list(sched.input_steps(e - 1).values()), minlength=4)
+                       for e in range(1, epochs + 1)])
     bottom = np.zeros(epochs)
     for k in range(4):
-        ax.bar(range(epochs), counts[:, k], bottom=bottom, width=1.0, color=colours[k], label=f"c_i = {k}")
+        ax.bar(range(1, epochs + 1), counts[:, k], bottom=bottom, width=1.0, color=colours[k], label=f"c_i = {k}")
         bottom += counts[:, k]
-    ax.axvline(sched.T + 0.5, color="k", ls=":")
+    ax.axvline(sched.T + 1.5, color="k", ls=":", label="end of stage T (epoch T + 1)")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_title(f"{name}: {epochs} epochs, T = {sched.T} (dotted)")
-    ax.set_xlabel("epoch")
+    ax.set_title(f"{name}: {epochs} epochs, T = {sched.T}")
+    ax.set_xlabel("epoch (from 1)")
 axes[0].set_ylabel("questions")
 axes[1].legend(loc="lower right", fontsize=8)
 plt.show()
@@ -363,6 +382,7 @@ for row, (name, epochs) in enumerate(settings.items()):
     axes[row, 0].plot(t, np.array(sched.D) / B_data, label="D(t) / B")
     axes[row, 0].plot(t, np.array(H) / B_data, "o-", ms=3, label="H(t) / B, reached")
     axes[row, 0].set_title(f"{name}")
+    axes[row, 0].set_ylabel("fraction of B")
     axes[row, 0].legend()
     axes[row, 1].bar(t, [s.delta_D for s in sched.stages], color="lightgrey", label="ΔD(t), the budget")
     axes[row, 1].plot(t, [s.delta_H for s in sched.stages], "o-", ms=3, color="C3", label="ΔH(S(t)), spent")
@@ -371,7 +391,9 @@ for row, (name, epochs) in enumerate(settings.items()):
     for ax in axes[row]:
         ax.xaxis.get_major_locator().set_params(integer=True)
 for ax in axes[1]:
-    ax.set_xlabel("stage t")
+    ax.set_xlabel("stage t (from 0)")
+for ax in axes[:, 1]:
+    ax.set_ylabel("difficulty (Eq. 8, nats)")
 plt.tight_layout()
 plt.show()
 
@@ -396,8 +418,9 @@ for name, epochs in settings.items():
 #   tiny preset (T = 4) the budget at the last stages is large, but every candidate is
 #   already selected: ΔH < ΔD because there is nothing left to buy, and at stage T some
 #   questions still hold input steps (H(T) < B). App. B's rule "post-epoch T, the student
-#   is trained to generate the complete rationale" then takes the rest away in one jump at
-#   epoch T + 1. With T = 50 the lag is small.
+#   is trained to generate the complete rationale" (the paper counts epochs as stages) then
+#   takes the rest away in one jump at stage T + 1, which is epoch T + 2 counted from 1.
+#   With T = 50 the lag is small.
 #
 # ## 5. What the diversity term does: β = 12 against β = 0 (KPOD-w.o.-div)
 #
@@ -439,7 +462,7 @@ for ax, (title, counts) in zip(axes, panels.items()):
         ax.bar(range(len(shares)), shares[:, k], bottom=bottom, width=1.0, color=f"C{k}", label=f"cluster {k}")
         bottom += shares[:, k]
     ax.set_title(title, fontsize=10)
-    ax.set_xlabel("stage t")
+    ax.set_xlabel("stage t (from 0)")
 axes[0].set_ylabel("share of the questions")
 axes[2].legend(fontsize=7, loc="lower left")
 plt.show()
@@ -549,30 +572,57 @@ assert schedule.Schedule.from_json(tiny.to_json()).stages[2].c == tiny.stages[2]
 #   small T, the end lags behind D(t); after T every rationale is learnt in full (App. B).
 # * β = 12 spreads each S(t) over the clusters by count; small clusters then finish first.
 #
-# **Exercise 1.** Which C_0 fraction makes ΔD(0) >= 0 on this data, so that stage 0 already
-# selects questions? Build the tiny schedule with it and print |S(t)| per stage.
+# **Exercise 1** (recall). With App. A's values (p = 0.5, C_0 = 0.3 B, T = 50), is D(T/2)
+# above or below the midpoint (C_0 + B)/2 of a straight ramp? Answer from the shape of Eq. 10
+# first, then check with `my_D`, also for p = 0.25 and p = 2.
 #
-# **Exercise 2.** In the tiny preset's schedule, stage 1 selects fewer questions with β = 0
-# than with β = 12, for the same budget. Print |S(t)| and the mean cost of the selected
-# questions per stage for both, and explain the difference with the marginal gain
-# G(x | S) = w_x + β(√(m+1) - √m) of notebook 05.
+# **Exercise 2** (apply). Which C_0 fraction makes ΔD(0) >= 0 on this data, so that stage 0
+# already selects questions? Build the tiny preset's schedule with it and print |S(t)| per
+# stage, next to the one with App. A's C_0 = 0.3 B.
+#
+# **Exercise 3** (a small experiment). In the tiny preset's schedule, compare stage 1 with
+# β = 0 (KPOD-w.o.-div) and with β = 12: for the same budget ΔD(1), how many questions does
+# each select, and what does one cost on average? Explain the difference with the marginal
+# gain G(x | S) = w_x + β(√(m+1) - √m) of notebook 05 (m: how many of x's cluster S holds).
 
-# %% [markdown] jupyter={"source_hidden": true}
-# **Solutions** (expand)
-#
-# ```python
-# # 1. ΔD(0) = C0 - Σ h_i(start) >= 0 needs C0 >= the last steps' share of B.
-# share = sum(d[-1] for d in d_list) / B_data
-# print(f"c0_fraction >= {share:.3f}")
-# s = schedule.build_schedule(difficulties, clusters, epochs=cfg.epochs, c0_fraction=min(1.0, share + 0.01))
-# print([len(st.selected) for st in s.stages])
-#
-# # 2. With β = 0 every question's gain per unit cost is exactly 1, and ftgp packs the budget
-# #    with the costliest questions first (first-fit decreasing): few, expensive ones. With
-# #    β > 0 the bonus β(√(m+1) - √m) is worth more per unit cost on a cheap question, so the
-# #    same budget buys more, cheaper questions, spread over the clusters.
-# for beta in (0.0, cfg.beta):
-#     s = schedule.build_schedule(difficulties, clusters, epochs=cfg.epochs, beta=beta)
-#     print(f"β = {beta}:", [(len(st.selected), round(st.delta_H / max(len(st.selected), 1), 2))
-#                           for st in s.stages])
-# ```
+# %% [markdown]
+# **Solutions** (the cells below run; expand them)
+
+# %% jupyter={"source_hidden": true}
+# Solution 1. D(t) - C0 grows like t^(p+1) with p + 1 > 1: convex, so it stays below the
+# straight ramp between (0, C0) and (T, B); at T/2 it has covered (1/2)^(p+1) of the way.
+for p_ in (0.25, cfg.p, 2.0):
+    half = my_D(25, 1.0, 50, p_, 0.3)  # B = 1, T = 50, C0 = 0.3 B
+    print(f"p = {p_}: D(T/2) = {half:.3f} B, ramp midpoint 0.650 B, "
+          f"0.3 + 0.7 x 0.5^(p+1) = {0.3 + 0.7 * 0.5 ** (p_ + 1):.3f}")
+    assert half < 0.65 and math.isclose(half, 0.3 + 0.7 * 0.5 ** (p_ + 1))
+
+# %% jupyter={"source_hidden": true}
+# Solution 2. ΔD(0) = C0 - Σ_i h_i(start) (Eq. 11) with h_i(start) = the last step (Eq. 9), so
+# C0 must be at least the last steps' share of B; strictly more, for ΔD(0) > 0 to buy anything.
+share = sum(d[-1] for d in d_list) / B_data
+print(f"ΔD(0) >= 0 needs c0_fraction >= {share:.3f}")
+sizes = {}
+for c0_fraction in (cfg.c0_fraction, round(min(1.0, share + 0.01), 3)):
+    s = schedule.build_schedule(difficulties, clusters, epochs=cfg.epochs, p=cfg.p, c0_fraction=c0_fraction,
+                                delta_s=cfg.delta_s, beta=cfg.beta, eps=cfg.ftgp_eps)
+    sizes[c0_fraction] = [len(st.selected) for st in s.stages]
+    print(f"  C0 = {c0_fraction} B: |S(t)| for t = 0..{s.T}: {sizes[c0_fraction]}")
+assert (cfg.c0_fraction < share) == (sizes[cfg.c0_fraction][0] == 0)  # App. A's C0 leaves stage 0 empty here
+assert max(sizes) > share and sizes[max(sizes)][0] > 0
+
+# %% jupyter={"source_hidden": true}
+# Solution 3. With β = 0 every question's gain per unit cost is exactly 1, and ftgp fills the
+# budget costliest-first: few, expensive questions. With β > 0 the bonus β(√(m+1) - √m) is
+# worth more per unit cost on a cheap question, so the same budget buys more, cheaper
+# questions, spread over the clusters.
+stage1 = {}
+for beta in (0.0, cfg.beta):
+    s = schedule.build_schedule(difficulties, clusters, epochs=cfg.epochs, p=cfg.p, c0_fraction=cfg.c0_fraction,
+                                delta_s=cfg.delta_s, beta=beta, eps=cfg.ftgp_eps)
+    st = s.stages[1]
+    stage1[beta] = (len(st.selected), st.delta_H / max(len(st.selected), 1))
+    print(f"β = {beta:4}: stage 1 budget ΔD = {st.delta_D:.1f}, spent {st.delta_H:.1f}, "
+          f"|S(1)| = {stage1[beta][0]}, mean cost {stage1[beta][1]:.2f}; "
+          f"|S(t)| for t = 0..{s.T}: {[len(x.selected) for x in s.stages]}")
+assert stage1[0.0][0] < stage1[cfg.beta][0] and stage1[0.0][1] > stage1[cfg.beta][1]

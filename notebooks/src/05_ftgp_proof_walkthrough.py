@@ -11,6 +11,7 @@
 # App. D. This notebook walks through that proof step by step, checks every step on numbers,
 # points out where the printed algebra is loose, builds a threshold greedy with augmentation
 # from scratch, and measures it against the exact optimum and against plain greedy.
+# **Runs in** about 10 seconds on 2 CPU cores (tiny preset).
 #
 # **After this notebook you can** evaluate F and its normalised form G, explain why F is
 # monotone and submodular, say exactly what the (1/2 - ε) guarantee is about, and use
@@ -33,6 +34,16 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/kpod-lite[teacher]"], check=True)
     sys.path.insert(0, "/content/kpod-lite")  # an editable install is seen only after a restart
     os.chdir("/content/kpod-lite/notebooks")
+    from kpod_lite.versions import check_versions
+
+    print(check_versions())  # stops here, naming the fix, if a preinstalled library is too old
+
+# %% [markdown]
+# **The task and the student.** This notebook has neither: no questions are loaded and no
+# student is trained or scored. Each stage it optimises is a small made-up instance (a cost per
+# question, drawn like a step difficulty, and one of 5 clusters), small enough for brute force,
+# because the proof and the solver see only costs and cluster labels. Notebook 04 runs the same
+# solver on the synthetic split's step difficulties.
 
 # %% tags=["parameters"]
 import os
@@ -222,10 +233,11 @@ print(f"G = F + ΔD: G(S_opt) = {submodular.normalised_value(opt, **one)}, G(∅
 # (1 - ε)/(2 - ε) >= 1/2 - ε proof in `kpod_lite/submodular/solver.py` needs. Plain Python, O(n²):
 
 # %%
-def my_threshold_greedy(costs, labels, budget, beta=BETA, eps=EPS):
+def my_threshold_greedy(costs, labels, budget, beta=BETA, eps=EPS, phi=math.sqrt):
+    # phi is the function of the cluster counts in Eq. 12 (√); Exercise 3 tries another one
     w, k = np.asarray(costs, float), np.asarray(labels)
     count = np.zeros(k.max() + 1)
-    excess = lambda x: beta * (math.sqrt(count[k[x]] + 1) - math.sqrt(count[k[x]])) / w[x]
+    excess = lambda x: beta * (phi(count[k[x]] + 1) - phi(count[k[x]])) / w[x]
     S = [x for x in range(len(w)) if w[x] == 0]  # free questions: always worth taking
     for x in S:
         count[k[x]] += 1
@@ -246,9 +258,16 @@ def my_threshold_greedy(costs, labels, budget, beta=BETA, eps=EPS):
     return S
 
 
-def my_ftgp(costs, labels, budget, beta=BETA, eps=EPS):
-    S = my_threshold_greedy(costs, labels, budget, beta, eps)
-    w, G = np.asarray(costs, float), lambda T: submodular.normalised_value(T, costs, labels, budget, beta)
+def my_G(S, costs, labels, beta=BETA, phi=math.sqrt):
+    """G(S) = ΔH(S) + β Σ_k phi(|C_k ∩ S|): Eq. 12 shifted by ΔD, so G(∅) = 0."""
+    S = list(S)
+    counts = np.bincount(np.asarray(labels)[S]) if S else []
+    return math.fsum(np.asarray(costs, float)[S].tolist()) + beta * sum(phi(m) for m in counts)
+
+
+def my_ftgp(costs, labels, budget, beta=BETA, eps=EPS, phi=math.sqrt):
+    S = my_threshold_greedy(costs, labels, budget, beta, eps, phi)
+    w, G = np.asarray(costs, float), lambda T: my_G(T, costs, labels, beta, phi)
     best = S
     for i in range(len(S) + 1):  # greedy + max: each prefix plus the best question that fits on it
         prefix, room = S[:i], budget - w[S[:i]].sum()
@@ -281,6 +300,7 @@ for _ in range(40):
     assert sorted(my_threshold_greedy(*inst)) == sorted(submodular.threshold_greedy(*inst, eps=EPS))
     G = lambda S: submodular.normalised_value(S, *inst)
     opt, mine, lib = G(submodular.brute_force(*inst)), G(my_ftgp(*inst)), G(submodular.ftgp(*inst, eps=EPS))
+    assert math.isclose(mine, my_G(my_ftgp(*inst), inst[0], inst[1], inst[3]))  # my_G is the library's G
     assert mine >= bound * opt - 1e-9 and lib >= bound * opt - 1e-9
     rows.append((mine / opt, lib / opt))
 rows = np.array(rows)
@@ -306,12 +326,16 @@ for _ in range(N_INSTANCES):
     ratios["greedy"].append(G(submodular.greedy(*inst)) / opt)
 
 fig, ax = plt.subplots(figsize=(7, 3.2))
-bins = np.linspace(0.75, 1.0, 26)
+# The range runs from below the smallest ratio (and the guarantee) to 1, so no instance is hidden.
+lowest = min(bound, *(min(values) for values in ratios.values()))
+bins = np.linspace(math.floor(20 * lowest) / 20, 1.0, 41)
+bins[-1] = max(1.0, *(max(values) for values in ratios.values()))  # a ratio of 1 + rounding stays in
 for name, values in ratios.items():
-    ax.hist(np.clip(values, bins[0], 1.0), bins=bins, alpha=0.6, label=name)
+    counts, _, _ = ax.hist(values, bins=bins, alpha=0.6, label=name)
+    assert counts.sum() == len(values)  # every instance is drawn
 ax.axvline(bound, color="k", ls="--")
-ax.set_xlabel("G(solution) / G(optimum)")
-ax.set_ylabel("instances")
+ax.set_xlabel("G(solution) / G(optimum)  (a ratio; 1 = optimal)")
+ax.set_ylabel("instances (count)")
 ax.set_title(f"{N_INSTANCES} random stages, n = 6..14; dashed: the guarantee {bound:.2f}")
 ax.legend()
 plt.show()
@@ -347,7 +371,7 @@ for name, ts in times.items():
 ax.set_xticks(SIZES, [str(n) for n in SIZES])
 ax.minorticks_off()
 ax.set_xlabel("questions n")
-ax.set_ylabel("seconds")
+ax.set_ylabel("seconds (best of 3)")
 ax.legend()
 plt.show()
 
@@ -369,30 +393,98 @@ plt.show()
 #   (1 - ε)/(2 - ε) >= 1/2 - ε, and `kpod_lite.submodular.ftgp` reaches ~0.99 of the optimum
 #   on random stages, much faster than plain greedy.
 #
-# **Exercise 1.** Replace √ by the square in Eq. 12 (diversity β Σ_k |C_k ∩ S|²). Find, with a
-# random search like §3's, sets A ⊆ B and x ∉ B that violate Lemma 2. Does `ftgp` still meet
-# (1 - ε)/(2 - ε) of the brute-force optimum on small instances?
+# **Exercise 1** (recall). In §1's instance, what does question 1 (cluster 0, cost 1.5) add to
+# G when it joins S = {0}, and when it joins S = {0, 6}? Which lemma says the second gain is
+# not larger, and why does the budget ΔD appear in neither? Check with
+# `submodular.marginal_gain`.
 #
-# **Exercise 2.** Build an instance on which `submodular.threshold_greedy` (no augmentation)
-# gets less than 10% of the optimum G, and check that `ftgp` does not.
+# **Exercise 2** (apply). Build an instance on which `submodular.threshold_greedy` (no
+# augmentation) gets less than 10% of the optimum G, and check that `ftgp` does not.
+#
+# **Exercise 3** (a small experiment: what breaks without submodularity). Replace √ by the
+# square in Eq. 12, i.e. a diversity term β Σ_k |C_k ∩ S|². (a) Find, with a random search like
+# §3's, sets A ⊆ B and x ∉ B that violate Lemma 2. (b) Does FTGP still reach (1 - ε)/(2 - ε) of
+# the optimum? `kpod_lite.submodular` is written for √ only, so run §5's `my_ftgp` with
+# `phi=square` against a brute force of your own, on small random instances and on one you
+# build so that greedy is led astray.
 
-# %% [markdown] jupyter={"source_hidden": true}
-# **Solutions** (expand)
-#
-# ```python
-# # 1. A square rewards piling into one cluster: gains grow with the count, so not submodular.
-# sq = lambda S, costs, labels: sum(costs[list(S)]) + BETA * (np.bincount(labels[list(S)], minlength=5) ** 2).sum()
-# rng = np.random.default_rng(0)
-# for _ in range(1000):
-#     costs, labels, budget, beta = random_instance(6, rng)
-#     A, B, x = random_chain(6, rng)
-#     if x is not None and sq(A | {x}, costs, labels) - sq(A, costs, labels) < sq(B | {x}, costs, labels) - sq(B, costs, labels) - 1e-9:
-#         print("violation:", A, B, x); break
-# # ftgp's guarantee no longer applies (its proof needs Lemma 2); brute force will show losses.
-#
-# # 2. One cheap question with a high density blocks the big one.
-# costs, labels, budget = [1.0, 1000.0], [0, 1], 1000.0
-# G = lambda S: submodular.normalised_value(S, costs, labels, budget, beta=1.0)
-# print(G(submodular.threshold_greedy(costs, labels, budget, beta=1.0)),   # 2.0
-#       G(submodular.ftgp(costs, labels, budget, beta=1.0)))               # 1001.0
-# ```
+# %% [markdown]
+# **Solutions** (the cells below run; expand them)
+
+# %% jupyter={"source_hidden": true}
+# Solution 1. G(S + x) - G(S) = w_x + β(√(m+1) - √m), m = |C_k ∩ S| for x's cluster k: the
+# constant ΔD cancels in any difference of F. Lemma 2 (submodularity): the gain cannot grow as
+# S grows, here because question 6 is also in cluster 0, so m goes from 1 to 2.
+for S in ([0], [0, 6]):
+    m = int((clusters[S] == clusters[1]).sum())
+    by_hand = w[1] + BETA * (math.sqrt(m + 1) - math.sqrt(m))
+    lib = submodular.marginal_gain(1, S, w, clusters, beta=BETA)
+    assert math.isclose(by_hand, lib) and math.isclose(lib, my_F(S + [1]) - my_F(S))
+    print(f"S = {S}: m = {m}, gain of question 1 = {w[1]} + {BETA:g}(√{m + 1} - √{m}) = {lib:.3f}")
+gains = [submodular.marginal_gain(1, S, w, clusters, beta=BETA) for S in ([0], [0, 6])]
+assert gains[1] < gains[0]
+
+# %% jupyter={"source_hidden": true}
+# Solution 2. A cheap question has the higher density (1 + β/w_x) and fills first; then the big
+# one no longer fits. Augmentation tries "empty prefix + the best single question", which is it.
+costs, labels, budget = [1.0, 1000.0], [0, 1], 1000.0
+G = lambda S: submodular.normalised_value(S, costs, labels, budget, beta=1.0)
+alone, full, best = (G(solver(costs, labels, budget, beta=1.0))
+                     for solver in (submodular.threshold_greedy, submodular.ftgp, submodular.brute_force))
+print(f"threshold greedy alone: G = {alone}, ftgp: G = {full}, optimum: G = {best}  "
+      f"(ratios {alone / best:.3f} and {full / best:.3f})")
+assert alone < 0.1 * best and full >= submodular.guarantee(EPS) * best
+
+# %% jupyter={"source_hidden": true}
+# Solution 3. With the square, the gain of a cluster's next question, β((m+1)² - m²) = β(2m + 1),
+# grows with m: supermodular, the opposite of Lemma 2. The proof of the guarantee needs Lemma 2,
+# so nothing bounds FTGP any more; the brute force shows what it loses.
+import itertools
+
+square = lambda m: m * m
+
+
+def brute_G(costs, labels, budget, beta, phi):
+    """max G over every subset that fits the budget (2^n of them: small n only)."""
+    costs = np.asarray(costs, float)
+    return max(my_G(T, costs, labels, beta, phi) for r in range(len(costs) + 1)
+               for T in itertools.combinations(range(len(costs)), r) if costs[list(T)].sum() <= budget)
+
+
+rng = np.random.default_rng(SEED + 3)
+inst = random_instance(8, rng)  # brute_G agrees with the library's brute force where both apply (√)
+assert math.isclose(brute_G(*inst, math.sqrt), submodular.normalised_value(submodular.brute_force(*inst), *inst))
+
+violation = None  # (a) Lemma 2 for the square: gain at A >= gain at B, for A ⊆ B and x ∉ B?
+for _ in range(2000):
+    costs, labels, budget, beta = random_instance(8, rng)
+    A, B, x = random_chain(8, rng)
+    gain = lambda S: my_G(S | {x}, costs, labels, beta, square) - my_G(S, costs, labels, beta, square)
+    if x is not None and gain(A) < gain(B) - 1e-9:
+        violation = (sorted(A), sorted(B), x, gain(A), gain(B))
+        break
+assert violation is not None
+print("(a) A = {}, B = {}, x = {}: gain at A {:.1f} < gain at B {:.1f}".format(*violation))
+
+bound = submodular.guarantee(EPS)  # (b) random small stages, √ and square side by side
+worst = {}
+for name, phi in (("√", math.sqrt), ("square", square)):
+    rng = np.random.default_rng(SEED + 4)
+    found = []
+    for _ in range(60):
+        costs, labels, budget, beta = inst = random_instance(int(rng.integers(6, 10)), rng)
+        found.append(my_G(my_ftgp(*inst, phi=phi), costs, labels, beta, phi) / brute_G(*inst, phi))
+    worst[name] = min(found)
+    print(f"(b) {name:6}: 60 random stages, my_ftgp / optimum: mean {np.mean(found):.3f}, min {min(found):.3f}")
+assert worst["√"] >= bound - 1e-9
+
+# Built to mislead: ten questions of cost 1 in ten clusters of their own, five of cost 2 in one
+# cluster, budget 10. Every first question gains β; the cheap ones are denser, so greedy takes
+# them all and the budget is gone before the one cluster where the square pays can fill.
+costs, labels, budget = [1.0] * 10 + [2.0] * 5, list(range(1, 11)) + [0] * 5, 10.0
+for name, phi in (("√", math.sqrt), ("square", square)):
+    got = my_G(my_ftgp(costs, labels, budget, phi=phi), costs, labels, BETA, phi)
+    opt = brute_G(costs, labels, budget, BETA, phi)
+    print(f"    built stage, {name:6}: my_ftgp G = {got:.0f}, optimum G = {opt:.0f}, ratio {got / opt:.3f} "
+          f"(guarantee {bound:.3f})")
+    assert (got / opt < bound) == (phi is square)  # only the square falls below the guarantee

@@ -13,6 +13,8 @@
 # `kpod_lite.pipeline` — plain CoT distillation (Eq. 1) and KPOD — and look at their
 # training curves, the curriculum, their accuracy and their generations. The same cells run
 # FlanT5-Large on a GPU when the config cell says so (last section).
+# **Runs in** about 1.5 minutes on 2 CPU cores (tiny preset) and about 30 minutes on a
+# Colab T4 with the `colab` preset (estimated from FLOPs, not measured).
 #
 # **After this notebook you can** write down the input and the target of any question at any
 # stage, say which tokens of a target carry how much loss and why the answer sentence keeps
@@ -38,17 +40,33 @@ if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/kpod-lite[teacher]"], check=True)
     sys.path.insert(0, "/content/kpod-lite")  # an editable install is seen only after a restart
     os.chdir("/content/kpod-lite/notebooks")
+    from kpod_lite.versions import check_versions
+
+    print(check_versions())  # stops here, naming the fix, if a preinstalled library is too old
+
+# %% [markdown]
+# **The task and the student.** With the tiny preset this notebook distils the tiny LLaMA
+# (0.66M parameters, causal) on the tiny preset's own synthetic task: 2-3 steps of + and - on
+# numbers up to 9. It is easier than the split of notebooks 00-05, and on it a student this
+# small reaches 20-35%, so methods can be compared at all (docs/RESULTS.md, "Calibration");
+# notebook 07 uses the same task and student.
+#
+# **Counting.** As in notebook 04, the stage index t runs from 0 (the paper's t = 0..T) and
+# epochs are counted from 1, as in the training histories: epoch e trains with the c_i of
+# stage t = e - 1.
 
 # %% tags=["parameters"]
 import os
 
 PRESET = os.environ.get("KPOD_PRESET", "tiny")  # tiny | colab | flan-t5-large | flan-t5-xl | llama-7b
-# What the GPU presets hold (App. A; Adam, batch size 4 for every student):
-#   flan-t5-large / flan-t5-xl: LoRA r = 128 (App. A gives it for -XL), learning rate 5e-5,
-#                               100 epochs (T = 50), GSM8K
-#   llama-7b:                   LoRA r = 64,  learning rate 1e-5, 20 epochs on GSM8K (T = 10)
-#   colab:                      FlanT5-Large, Table 4's SVAMP with the released GPT-3.5
-#                               rationales, 200 questions, 6 epochs: ~30 min on a T4 (estimated)
+# What the GPU presets hold. App. A gives Adam and batch size 4 for every student; for FlanT5
+# models learning rate 5e-5 and 100 epochs (T = 50); for LLaMA-7B 1e-5 and 20 epochs on GSM8K.
+# Its LoRA ranks are r = 128 for FlanT5-XL and r = 64 for LLaMA-7B; it gives none for FlanT5-Large.
+#   flan-t5-xl:    LoRA r = 128 (App. A), GSM8K
+#   flan-t5-large: LoRA r = 128, the -XL value: ours, where App. A is silent; GSM8K
+#   llama-7b:      LoRA r = 64 (App. A), 20 epochs on GSM8K (T = 10)
+#   colab:         ours: FlanT5-Large as above on Table 4's SVAMP with the released GPT-3.5
+#                  rationales (offline, no API key), 200 questions, 6 epochs: ~30 min on a T4 (estimated)
 # LLaMA-7B instead of FlanT5-Large is a change of this cell only: PRESET = "llama-7b" and
 # STUDENT = a local folder or hub id of LLaMA-7B weights (they are gated, so you name them).
 # Hours and memory per GPU: README, "Which preset on which GPU".
@@ -91,12 +109,111 @@ if cfg.name == "tiny" and SHORT_TINY_RUN:
                       weighting_predictor_warmup_steps=100)
 changes = {"student": STUDENT, "teacher": TEACHER, "epochs": EPOCHS, "train_size": TRAIN_SIZE}
 cfg = cfg.replace(**{key: value for key, value in changes.items() if value is not None})
-if cfg.name != "tiny" and cfg.train_file is None:
-    raise ValueError(f"preset {cfg.name!r} trains on {cfg.dataset}: set DATASET in the config cell "
-                     f"(e.g. 'mcckd-gsm8k', fetched once; kpod-lite fetch lists them)")
 run_dir = Path(RUN_DIR) if RUN_DIR else (
     Path(tempfile.mkdtemp(prefix="kpod-nb06-")) if cfg.name == "tiny" else Path("..") / "runs" / f"nb06-{cfg.name}")
-family = student_family(cfg)  # seq2seq or causal, read off the model's config (kpod_lite.families)
+
+# %% [markdown]
+# **Before anything long starts**, the next cell says what this run needs from you and what it
+# costs. The questions come from a data source (`DATASET`) and the rationales from a teacher
+# (`TEACHER`). The `colab` preset needs neither: its SVAMP split ships with MCC-KD's GPT-3.5
+# rationales (the `released` teacher: offline, no API key). `flan-t5-large` and the other GPU
+# presets are GSM8K with an `openai` teacher, so they need a `DATASET` and either a key in the
+# environment or `TEACHER = "released"` or `"gold"`. Hours come from `kpod_lite.gpu_time` (FLOPs
+# at an assumed 30% utilisation) and memory from `kpod_lite.memory`; both are estimates, for
+# KPOD and plain CoT, one seed each. The published FlanT5 and LLaMA-7B shapes are built in, so
+# nothing is downloaded for them. If something is missing the cell stops with a list of what to
+# set. On a GPU, `pipeline.run` estimates again before its first stage and refuses a stage that
+# cannot fit.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+import re
+
+from kpod_lite import gpu_time
+from kpod_lite.config import ConfigError
+from kpod_lite.families import family_of
+from kpod_lite.memory import GiB, estimate_memory, format_estimates, load_model_config, model_shape
+from kpod_lite.models.published import PUBLISHED, published_config
+
+
+def what_you_provide(cfg):
+    """(what the run has, what it still needs from you): questions, teacher, the teacher's key."""
+    have, need = [], []
+    if cfg.dataset == "synthetic":
+        have.append("questions: synthetic, generated here")
+    elif cfg.train_file is None:
+        need.append(f"DATASET: preset {cfg.name!r} is set up for {cfg.dataset} but names no files; set e.g. "
+                    f"DATASET = 'mcckd-gsm8k' (Table 4's split, with released GPT-3.5 rationales) or 'gsm8k' "
+                    f"(with worked solutions); `kpod-lite fetch` lists the sources, each is downloaded once")
+    else:
+        have.append(f"questions: {cfg.train_file} and {cfg.test_file}, downloaded once into the data cache")
+    released_data = str(cfg.train_file).startswith("mcckd-")
+    if cfg.teacher == "template":
+        have.append("teacher: template, written from the synthetic programs (offline)")
+    elif cfg.teacher == "released" and (released_data or cfg.train_file is None):
+        have.append("teacher: released, MCC-KD's GPT-3.5 rationales shipped with the data (offline, no API key)")
+    elif cfg.teacher == "released":
+        need.append("TEACHER = 'released' reads the rationales shipped with MCC-KD's splits: "
+                    "DATASET = 'mcckd-gsm8k', 'mcckd-svamp', ...")
+    elif cfg.teacher == "openai":
+        server = os.environ.get("OPENAI_API_KEY") or cfg.teacher_base_url or os.environ.get("OPENAI_BASE_URL")
+        model = cfg.teacher_model or os.environ.get("KPOD_TEACHER_MODEL")
+        if server and model:
+            have.append(f"teacher: openai, model {model} (the key is read from the environment, never stored)")
+        else:
+            need.append("TEACHER: 'openai' needs OPENAI_API_KEY (or OPENAI_BASE_URL for a server of your own) and "
+                        "KPOD_TEACHER_MODEL in the environment; without a key: TEACHER = 'released' with an "
+                        "'mcckd-*' DATASET (what the colab preset does), or TEACHER = 'gold' with DATASET = 'gsm8k'")
+    elif cfg.teacher == "hf" and not cfg.teacher_model:
+        need.append("TEACHER = 'hf' needs teacher_model: a local folder or a hub id")
+    else:
+        have.append(f"teacher: {cfg.teacher}")
+    return have, need
+
+
+def gpu_estimate(cfg, gpus=("T4", "L4", "A100")):
+    """Hours (kpod_lite.gpu_time) and peak GPU memory (kpod_lite.memory) of this notebook's run."""
+    arch = (published_config(cfg.student) if cfg.student in PUBLISHED
+            else load_model_config(cfg.student, cfg.trust_remote_code))  # reads config.json only
+    parameters = model_shape(arch).parameters
+    data_shape, lengths = (gpu_time.SVAMP, "SVAMP's") if cfg.dataset == "svamp" else (gpu_time.GSM8K, "GSM8K's")
+    questions = min(cfg.train_size or data_shape.train_questions, data_shape.train_questions)
+    print(f"  {cfg.name}: {cfg.student} ({parameters / 1e6:.0f}M parameters), {questions} training questions "
+          f"at {lengths} lengths, {cfg.epochs} epochs, LoRA r = {cfg.lora_rank if cfg.lora else '-'}")
+    for key in gpus:
+        gpu = gpu_time.GPUS[key]
+        memory = estimate_memory(cfg, arch, bf16=gpu.bf16_tflops is not None)
+        peak = max(memory.values(), key=lambda e: e.total)
+        hours = gpu_time.estimate_hours(cfg, parameters, data_shape, gpu)["total"]
+        spent = f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.0f} h"
+        fits = peak.total <= gpu.memory_mib * 2 ** 20 - GiB // 2  # half a GiB for the CUDA context
+        print(f"    {gpu.name:<15} {spent:>7}, peak {peak.total / GiB:5.1f} GiB ({peak.stage}) "
+              f"of {gpu.memory_mib / 1024:.0f} GiB{'' if fits else ': does not fit'}, "
+              f"{'bf16' if gpu.bf16_tflops and cfg.bf16 else 'float32'}")
+    return arch
+
+
+have, need = what_you_provide(cfg)
+print("this run has:", *(have or ["nothing yet"]), sep="\n  ")
+if cfg.name == "tiny":
+    print("the tiny preset runs on the CPU (its time is at the top); what the GPU presets would take, "
+          "estimated, not measured:")
+    for name in ("colab", "flan-t5-large"):
+        gpu_estimate(preset(name))
+else:
+    print("estimated, not measured:")
+    name = torch.cuda.get_device_name().replace("RTX ", "RTX") if torch.cuda.is_available() else ""
+    here = next((key for key in gpu_time.GPUS if re.search(rf"(?<![0-9A-Za-z]){key}(?![0-9])", name)), None)
+    try:
+        arch = gpu_estimate(cfg, tuple(dict.fromkeys(["T4", "L4", "A100"] + ([here] if here else []))))
+        if torch.cuda.is_available():  # this GPU, by stage, with its own answer on bf16
+            print(format_estimates(estimate_memory(cfg, arch)))
+    except OSError as error:  # a hub student and no network: the estimate needs its config.json
+        print(f"  no estimate: {error}")
+if need:
+    raise ConfigError(f"preset {cfg.name!r} cannot start yet; set in the config cell:\n  - " + "\n  - ".join(need))
+# seq2seq or causal, read off the model's config (kpod_lite.families); published shapes need no download
+family = family_of(published_config(cfg.student)) if cfg.student in PUBLISHED else student_family(cfg)
 causal = not family.seq2seq
 
 # %%
@@ -113,10 +230,15 @@ print(f"questions: {cfg.train_file or 'synthetic'}; train_size {cfg.train_size o
 # 2 epochs of mask learning after 100 warm-up steps instead of 4 after 400, 50 test
 # questions, no out-of-distribution sets) so that it finishes in a few minutes on 2 CPU
 # cores. Its accuracies are **not** the calibrated tiny result, and a difference between the
-# two students here means nothing: both have barely started to learn. The full tiny preset and
-# its ablation table with 3 seeds per method are in notebook 07 and docs/RESULTS.md, made by
+# two students here means nothing: both have barely started to learn, each is one seed on 50
+# questions, and its short mask learning leaves the token weights nearly flat, so its "KPOD"
+# is close to unweighted (section 5 measures both). The comparison that can decide is the
+# pre-registered one in docs/RESULTS.md: the full tiny preset, 5 seeds x 500 test questions,
+# paired by seed and question, with a bootstrap interval, made by
 #
-#     kpod-lite run --preset tiny --ablations --seeds 3
+#     kpod-lite run --preset tiny --methods plain-cot kpod --seeds 5 --set test_size=500
+#
+# Notebook 07 reads that run.
 #
 # What this run does show faithfully is the mechanics: the examples, the weights, the loss,
 # the curriculum and the Trainer loop are exactly those of the full run.
@@ -163,7 +285,8 @@ steps = [s.text for s in data.split_steps(record["rationale"])]
 print(f"question {record['id']}, {len(steps)} steps, answer {record['answer']}")
 for k, step in enumerate(steps, 1):
     print(f"  step {k}: {step}")
-print("c_i(t) for t = 0 ..", cfg.epochs - 1, ":", [plan.input_steps(t)[record["id"]] for t in range(cfg.epochs)])
+print(f"c_i(t) for stages t = 0..{cfg.epochs - 1} (epochs 1..{cfg.epochs}):",
+      [plan.input_steps(t)[record["id"]] for t in range(cfg.epochs)])
 
 
 # %% [markdown]
@@ -385,13 +508,71 @@ display(Markdown(table))
 # %% [markdown]
 # The rows "teacher" and "student before distillation" frame the table: the template teacher
 # is right by construction, and the pretrained student, given the same zero-shot prompt, has
-# never seen a rationale written this way. Again: in the shortened tiny run both students
-# have seen 160 rationales 4 times; their accuracies are not a comparison of the methods
-# (notebook 07 has that, with 3 seeds).
+# never seen a rationale written this way.
+#
+# **How much these two accuracies can say.** Two things limit them. First, how different
+# KPOD's loss is from plain CoT's depends on how spread its token weights are, and a short
+# mask learning leaves them nearly flat. Second, each accuracy comes from one seed on the test
+# questions of this run. With one seed the table's "± 0.0" is the spread over a single value,
+# not an uncertainty. The binomial standard error of one accuracy p on n questions,
+# √(p(1 - p)/n), is a lower bound on the real one, because another seed moves it too. The
+# next cell measures both and draws that standard error on the accuracy bars:
+
+# %%
+def show(fig):
+    """Display a `kpod_lite.viz` figure (a matplotlib Figure, not drawn yet) as one PNG image, at
+    a fixed size and resolution, and close it, so the inline backend does not draw it a second
+    time at the end of the cell."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    display(Image(buffer.getvalue()))
+
+
+# The spread of the learned w_j (Eq. 15) over every rationale token, and what training multiplies.
+learned = torch.tensor([w for r in weight_records.values() for w in r["weights"]])
+trained = cfg.token_weight_floor + (1 - cfg.token_weight_floor) * learned  # λ + (1 - λ) w_j
+for label, values in (("learned w_j", learned), (f"trained λ + (1 - λ) w_j, λ = {cfg.token_weight_floor}", trained)):
+    q = torch.quantile(values, torch.tensor([0.0, 0.05, 0.5, 0.95, 1.0])).tolist()
+    print(f"{label:<34} min {q[0]:.2f}  5% {q[1]:.2f}  median {q[2]:.2f}  95% {q[3]:.2f}  max {q[4]:.2f}"
+          f"  -> the top 5% count {q[3] / q[1]:.2f}x the bottom 5%")
+print(f"({learned.numel()} rationale tokens; a ratio near 1 means KPOD's loss is close to the unweighted one)")
+
+# One seed on n questions: a binomial standard error, √(p(1 - p)/n), the least the accuracy is uncertain.
+evals = {m: json.loads((pipeline.student_dir(run_dir, m, cfg.seed) / "eval.json").read_text())["test"]
+         for m in ("plain-cot", "kpod")}
+n_test = evals["kpod"]["questions"]
+se = {m: (e["accuracy"] * (1 - e["accuracy"]) / e["questions"]) ** 0.5 for m, e in evals.items()}
+for m, e in evals.items():
+    print(f"{m:<9} {100 * e['accuracy']:5.1f}% of {e['questions']} questions, 1 seed: ± {100 * se[m]:.1f} points "
+          f"(one binomial standard error)")
+gap = evals["kpod"]["accuracy"] - evals["plain-cot"]["accuracy"]
+gap_se = (se["kpod"] ** 2 + se["plain-cot"] ** 2) ** 0.5
+print(f"KPOD - plain CoT: {100 * gap:+.1f} ± {100 * gap_se:.1f} points: "
+      + ("within two standard errors of 0, no evidence either way" if abs(gap) < 2 * gap_se else
+         "more than two standard errors from 0 on these questions, but still one seed of a shortened run"))
+
+results = json.loads((run_dir / "results" / "results.json").read_text())
+fig = viz.accuracy_figure(results["rows"])  # its bars: mean ± std over seeds (0 with one seed)
+ax, shown_rows = fig.axes[0], [row for row in results["rows"] if "test_mean" in row]
+means = [row["test_mean"] for row in shown_rows]
+ax.errorbar(means, range(len(shown_rows)), fmt="none", ecolor="k", capsize=5, lw=1,
+            xerr=[100 * (m / 100 * (1 - m / 100) / n_test) ** 0.5 for m in means])
+ax.set_xlabel(f"test accuracy (%); black: ± 1 binomial standard error over {n_test} questions")
+show(fig)
+
+# %% [markdown]
+# Read the printout plainly. In the shortened tiny run the weights are nearly flat: every
+# token is trained with about the same weight, so "KPOD" here is the progressive schedule plus
+# a near-constant rescaling of the loss, close to unweighted. Its accuracy and plain CoT's are
+# one seed each on its 50 test questions, several points wide, and their difference should not
+# be read as a result. For that, see the pre-registered comparison in docs/RESULTS.md (the full tiny
+# preset, 5 seeds x 500 questions, paired, with a bootstrap interval), which notebook 07
+# rebuilds.
 #
 # **The training curves and the curriculum.** Each student folder holds `history.json`, one
-# row per epoch (= stage): the mean training loss and the statistics of that stage's
-# examples.
+# row per epoch (counted from 1; epoch e trains stage t = e - 1), with the mean training loss
+# and the statistics of that epoch's examples.
 
 # %%
 histories = {m: [json.loads((pipeline.student_dir(run_dir, m, cfg.seed) / "history.json").read_text())["history"]]
@@ -403,30 +584,19 @@ for m, (rows,) in histories.items():
               f"{row['target_tokens']:>13} {row['loss']:>7.4f}")
 
 
-def show(fig):
-    """Display a figure as a PNG. pipeline.run saved its figures to results/figures/ and switched
-    matplotlib to a file-only backend on the way, so plt.show() would display nothing."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    display(Image(buffer.getvalue()))
-
-
-show(viz.loss_figure(histories))
-show(viz.curriculum_figure(histories))
+EPOCH_AXIS = "epoch (from 1; epoch e trains stage t = e - 1)"  # the course's counting (notebook 04)
+for fig in (viz.loss_figure(histories), viz.curriculum_figure(histories)):
+    fig.axes[0].set_xlabel(EPOCH_AXIS)
+    show(fig)
 
 # %% [markdown]
 # Read the two curves of the first plot each for its own shape, not against each other: KPOD's
 # loss is scaled down by its weights, and in its early stages its targets are shorter (the
 # given steps are not learned), so its numbers are not on plain CoT's scale. The second plot
 # is the progressive schedule at work: KPOD starts with part of each rationale given
-# (mean c_i(t) > 0) and the count falls to 0 by stage T = epochs / 2, after which both
-# methods train on whole rationales; plain CoT stays at 0 throughout. The "target tokens"
-# column says the same in tokens.
-
-# %%
-results = json.loads((run_dir / "results" / "results.json").read_text())
-show(viz.accuracy_figure(results["rows"]))
+# (mean c_i(t) > 0), and the count falls until stage T = epochs / 2, which is epoch T + 1.
+# From epoch T + 2 on, both methods train on whole rationales; plain CoT stays at 0
+# throughout. The "target tokens" column says the same in tokens.
 
 # %% [markdown]
 # **What the students write.** Each evaluated student leaves `<set>.predictions.jsonl` with
@@ -467,22 +637,26 @@ for i in shown:
 # Nothing above is specific to the tiny student. To distil FlanT5-Large as in the paper:
 #
 # * **Runtime.** On Colab choose a GPU runtime, open this notebook with the badge and run the
-#   install cell (it keeps Colab's torch). The `flan-t5-large` preset trains LoRA adapters
-#   (rank 128: App. A's rank for FlanT5-XL, which it does not give for -Large) on
-#   `google/flan-t5-large`, downloaded from the Hugging Face Hub.
+#   install cell (it keeps Colab's torch). The `flan-t5-large` preset trains LoRA adapters on
+#   `google/flan-t5-large`, downloaded from the Hugging Face Hub. App. A gives LoRA ranks for
+#   two students only, r = 128 for FlanT5-XL and r = 64 for LLaMA-7B. For FlanT5-Large it gives
+#   none, and the preset's r = 128 (the -XL value) is our choice.
 # * **Precision.** The GPU presets ask for bf16 (`bf16=True`); `kpod_lite` uses it only where
 #   the GPU computes it natively (`models.bf16_supported`, `student_dtype`): Ampere and newer
 #   (A100, L4, RTX 30xx/40xx). A T4 has not (recent torch reports emulated bf16 as supported;
 #   kpod_lite asks for native support), so there the same preset runs in float32, which
 #   FlanT5-Large with LoRA and gradient checkpointing fits (estimated 11.7 GiB, docs/GPU.md).
 #   fp16 is not offered: T5 models are known to overflow in fp16 (inf/NaN activations), which
-#   bf16's wider range avoids. Before any stage, the run prints each stage's estimated GPU
-#   memory and refuses one the GPU cannot hold, saying what to change.
+#   bf16's wider range avoids. The cell after the config cell prints the estimated hours and
+#   peak memory on common GPUs (and by stage on yours); before any stage, the run estimates
+#   again and refuses a stage the GPU cannot hold, saying what to change.
 # * **Data.** `DATASET` names a data source (`kpod-lite fetch` lists them): its files are
 #   downloaded once into `~/.cache/kpod-lite/data` (or `$KPOD_DATA_CACHE`, e.g. on a mounted
 #   Drive), checked against the checksum recorded the first time, and read in their own format.
 #   `"mcckd-gsm8k"`, `"mcckd-svamp"`, ... are Table 4's splits, whose training questions carry
-#   several GPT-3.5-Turbo rationales each (docs/REAL_DATA.md).
+#   several GPT-3.5-Turbo rationales each (docs/REAL_DATA.md). The `flan-t5-large` preset
+#   names no files, so it needs `DATASET`; the cell after the config cell stops, listing what
+#   is missing, before anything is downloaded or trained.
 # * **Teacher.** `TEACHER = "released"` trains on those released rationales: the paper's data
 #   setting at no cost, filtered by answer as §3.1 does (`teacher_samples` of them per
 #   question). `"openai"` (§4.1's GPT-3.5-Turbo, or any OpenAI-compatible server) reads
@@ -541,46 +715,85 @@ for i in shown:
 #   labels and weights shift left by one.
 # * `KPODTrainer` + `CurriculumCallback` put this on the Hugging Face Trainer, one stage per
 #   epoch; `pipeline.run` adds the evaluation, the table and the figures.
-# * FlanT5-Large or LLaMA-7B: the config cell, GSM8K files, an API key in the environment, a
-#   GPU (bf16 on Ampere and newer), `accelerate launch` for several.
+# * FlanT5-Large or LLaMA-7B: the config cell (a `DATASET`, and a `TEACHER`: `released`
+#   needs no key), a GPU (bf16 on Ampere and newer), `accelerate launch` for several. The cell
+#   after the config cell prints what is missing and the estimated hours and memory first.
 #
-# **Exercise 1.** Add the ablation KPOD-w.o.-sig (the schedule without token weights, Table 2)
-# to the run: `pipeline.run(cfg, run_dir, methods=("plain-cot", "kpod", "w.o.-sig"))` reuses
-# the two finished students. Compare its loss curve and accuracy with KPOD's. What does one
-# seed of a shortened run let you conclude?
+# **Exercise 1** (recall). At which epoch, counted from 1, does every question of this run
+# first train on its whole rationale? Read it off the schedule `plan` (Eq. 11; App. B: c_i = 0
+# after stage T), then check it against the `full_rationales` column of KPOD's history.
 #
-# **Exercise 2.** Over the whole-rationale targets (c = 0) of the run, which target tokens
-# carry the lowest weights and which the highest? Are the low ones the filler words of the
-# synthetic rationales?
+# **Exercise 2** (apply). Which rationale tokens carry the lowest learned weights w_j and which
+# the highest? The template teacher labels every character of its rationales (`spans` in each
+# rationale record: number, operator, result, ..., filler). Compare the mean w_j of the filler
+# tokens with that of the keypoint tokens. How much of a difference does this run's mask learning
+# find?
+#
+# **Exercise 3** (a small experiment, about 15 seconds on the shortened tiny run). Add the
+# ablation KPOD-w.o.-sig (the same schedule without token weights, Table 2) to the run with
+# `pipeline.run(cfg, run_dir, methods=("plain-cot", "kpod", "w.o.-sig"))`, which reuses the two
+# finished students. Check that its curriculum is KPOD's, then compare its loss and its accuracy
+# with KPOD's. What does one seed of a shortened run let you conclude?
 
-# %% [markdown] jupyter={"source_hidden": true}
-# **Solutions** (expand)
-#
-# ```python
-# # 1. Only the new student is trained; the table gains a row.
-# table = pipeline.run(cfg, run_dir, methods=("plain-cot", "kpod", "w.o.-sig"))
-# display(Markdown(table))
-# histories = {m: [json.loads((pipeline.student_dir(run_dir, m, cfg.seed) / "history.json").read_text())["history"]]
-#              for m in ("kpod", "w.o.-sig")}
-# fig = viz.loss_figure(histories)
-# plt.show()
-# # w.o.-sig's loss is larger (its weights are all 1) with the same curriculum. With one seed
-# # and 50 test questions, one question is 2 points: a difference of a few points is noise.
-# # Notebook 07 compares the methods over 3 seeds of the full tiny preset.
-#
-# # 2. Gather (token, weight) over every c = 0 target, average per token text.
-# totals, counts = Counter(), Counter()
-# for r in rationales:
-#     ids, weights = my_target_weights(r, 0, weight_records[(r["id"], int(r.get("sample", 0)))])
-#     for i, w in zip(ids, weights):
-#         piece = tokenizer.decode([i]).strip()
-#         totals[piece] += w
-#         counts[piece] += 1
-# mean = {p: totals[p] / counts[p] for p in counts if counts[p] >= 20}
-# ranked = sorted(mean.items(), key=lambda kv: kv[1])
-# print("lowest: ", [(p, round(w, 3)) for p, w in ranked[:10]])
-# print("highest:", [(p, round(w, 3)) for p, w in ranked[-10:]])
-# # With the full weighting (notebook 02) filler words ("actually", "basically", "Okay") sit
-# # at the bottom and digits and results at the top; the shortened run shows the same order
-# # only faintly.
-# ```
+# %% [markdown]
+# **Solutions** (the cells below run; expand them)
+
+# %% jupyter={"source_hidden": true}
+# Solution 1. Epoch e trains stage t = e - 1. Every c_i is 0 from stage T + 1 on (App. B), and
+# possibly earlier, at the stage whose S(t) takes the last given step of the last question.
+first_stage = next(t for t in range(cfg.epochs) if not any(plan.input_steps(t).values()))
+first_full = next(row["epoch"] for row in histories["kpod"][0] if row["full_rationales"] == 1.0)
+print(f"schedule: every c_i = 0 first at stage t = {first_stage} (T = {plan.T}), i.e. epoch {first_stage + 1}; "
+      f"KPOD's history: 100% full rationales first at epoch {first_full}")
+assert first_stage <= plan.T + 1 and first_full == first_stage + 1
+
+# %% jupyter={"source_hidden": true}
+# Solution 2. A rationale token takes the label of its first non-space character (as in
+# notebook 04); its w_j is the learned weight of the weight record, without the floor λ. Only
+# the template teacher labels its rationales; released or API rationales carry no spans.
+KEYPOINT = {"number", "operator", "equals", "result", "quantity"}
+labelled = [r for r in rationales if r.get("spans")]
+by_kind, by_text = {"keypoint": [], "filler": [], "other": []}, {}
+for r in labelled:
+    text, record_ = r["rationale"], weight_records[(r["id"], int(r.get("sample", 0)))]
+    label = [lab for start, end, lab in r["spans"] for _ in range(start, end)]
+    for (a, b), w_j in zip(record_["offsets"], record_["weights"]):
+        first = next((k for k in range(a, b) if not text[k].isspace()), None)
+        if first is None:
+            continue
+        kind = "keypoint" if label[first] in KEYPOINT else "filler" if label[first] == "filler" else "other"
+        by_kind[kind].append(w_j)
+        by_text.setdefault(text[a:b].strip(), []).append(w_j)
+if labelled:
+    for kind, values in by_kind.items():
+        print(f"{kind:<8} {len(values):5d} tokens, mean w_j {sum(values) / len(values):.3f}")
+    mean_w = sorted((sum(v) / len(v), piece) for piece, v in by_text.items() if len(v) >= 20)
+    print("lowest: ", [(piece, round(w_j, 3)) for w_j, piece in mean_w[:8]])
+    print("highest:", [(piece, round(w_j, 3)) for w_j, piece in mean_w[-8:]])
+    gap_w = sum(by_kind["keypoint"]) / len(by_kind["keypoint"]) - sum(by_kind["filler"]) / len(by_kind["filler"])
+    print(f"keypoint minus filler: {gap_w:+.3f}; compare it with the spread of all weights printed in section 5")
+    assert all(by_kind.values())  # the template's rationales have every kind
+else:
+    print(f"skipped: the {cfg.teacher!r} teacher's rationales carry no keypoint labels")
+# Look for the fillers ("basically", "it is worth noting") at the bottom and digits and results
+# at the top. Notebook 02 trains the mask learning long enough to separate them clearly; a
+# shortened run separates them little, if at all.
+
+# %% jupyter={"source_hidden": true}
+# Solution 3. w.o.-sig reads KPOD's schedule, so its curriculum must be KPOD's epoch for epoch;
+# its loss has every w_j = 1, so it is not on KPOD's scale (section 4).
+if cfg.name == "tiny":
+    display(Markdown(pipeline.run(cfg, run_dir, methods=("plain-cot", "kpod", "w.o.-sig"))))
+    rows_of = {m: json.loads((pipeline.student_dir(run_dir, m, cfg.seed) / "history.json").read_text())["history"]
+               for m in ("kpod", "w.o.-sig")}
+    assert [r["mean_input_steps"] for r in rows_of["kpod"]] == [r["mean_input_steps"] for r in rows_of["w.o.-sig"]]
+    for m, rows in rows_of.items():
+        e = json.loads((pipeline.student_dir(run_dir, m, cfg.seed) / "eval.json").read_text())["test"]
+        se_m = (e["accuracy"] * (1 - e["accuracy"]) / e["questions"]) ** 0.5
+        print(f"{m:<9} loss by epoch {[round(r['loss'], 3) for r in rows]}; accuracy {100 * e['accuracy']:.0f}% "
+              f"± {100 * se_m:.0f} (1 seed, {e['questions']} questions)")
+    # How far apart the two losses are follows the spread of the weights (section 5); a gap of
+    # a few points between one seed each on 50 questions is within their standard errors.
+    # docs/RESULTS.md's second pre-registered run compares the ablations over 5 seeds x 500 questions.
+else:
+    print(f"skipped for preset {cfg.name!r}: it trains a third student, which takes hours on a GPU")

@@ -1,0 +1,65 @@
+"""Run every notebook under nbval in a clean virtual environment with the oldest versions
+`pyproject.toml` allows, or the newest (issue 16: will the course run on what Colab has?).
+
+    .venv/bin/python benchmarks/dependency_bounds.py --bound lowest --venv /tmp/kpod-lowest
+    .venv/bin/python benchmarks/dependency_bounds.py --bound highest --venv /tmp/kpod-highest
+
+The environment is made with uv (`pip install uv`), whose `--resolution lowest-direct` picks
+the lowest version of every direct requirement that the others allow. torch is held at the
+build given by `--torch` (default: constraints.txt's CPU build, the one this kind of machine
+has on disk; older torch wheels on the package index are CUDA builds of several GB), so torch's
+own lower bound is not what is tested. Prints one JSON object: the versions installed and
+nbval's result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LIBRARIES = ["torch", "transformers", "tokenizers", "accelerate", "peft", "safetensors", "numpy", "scikit-learn",
+             "matplotlib", "tqdm", "filelock", "packaging", "nbval", "jupytext", "pytest", "ipykernel", "sentencepiece"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bound", choices=["lowest", "highest"], required=True)
+    parser.add_argument("--venv", type=Path, required=True)
+    parser.add_argument("--torch", default=None, help="a torch requirement to hold (default: constraints.txt's)")
+    parser.add_argument("--skip-install", action="store_true", help="reuse --venv as it is")
+    args = parser.parse_args()
+    python = args.venv / "bin" / "python"
+    started = time.perf_counter()
+    if not args.skip_install:
+        subprocess.run([sys.executable, "-m", "uv", "venv", "--python", sys.executable, str(args.venv)], check=True)
+        constraints = ROOT / "constraints.txt"
+        command = [sys.executable, "-m", "uv", "pip", "install", "--python", str(python), "-c", str(constraints),
+                   "-e", f"{ROOT}[dev]"]
+        if args.bound == "lowest":
+            command[5:5] = ["--resolution", "lowest-direct"]
+        if args.torch:
+            command += [args.torch]
+        # The CPU build on disk, named by its file: uv would otherwise take the index's CUDA build.
+        local = [w for links in os.environ.get("PIP_FIND_LINKS", "").split()
+                 for w in sorted(Path(links).glob("torch-*+cpu-*.whl"))]
+        if local and not args.torch:
+            command += [str(local[-1])]
+        subprocess.run(command, check=True)
+    installed = subprocess.run([str(python), "-c", "import json, importlib.metadata as m; print(json.dumps("
+                                f"{{n: m.version(n) for n in {LIBRARIES!r}}}))"], check=True, capture_output=True,
+                               text=True).stdout
+    test = subprocess.run([str(python), "-m", "pytest", "notebooks", "--nbval-lax", "--nbval-current-env", "-q",
+                           "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True)
+    print(json.dumps({"bound": args.bound, "versions": json.loads(installed), "nbval_exit_code": test.returncode,
+                      "nbval_summary": test.stdout.strip().splitlines()[-1] if test.stdout.strip() else test.stderr[-500:],
+                      "seconds": round(time.perf_counter() - started, 1)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Are the installed libraries new enough? One clear message instead of a traceback deep inside.
+
+The lower bounds are the package's own requirements (`pyproject.toml`, read back from the
+installed metadata), so there is one list. On Colab the install cell calls `check_versions`
+after installing: Colab's preinstalled torch satisfies `torch>=2.1` and is never reinstalled,
+but an older preinstalled transformers or peft would fail later with an error that names
+neither (transformers before 4.46 has no `Trainer(processing_class=)`).
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+__all__ = ["requirements", "check_versions"]
+
+
+def requirements(package: str = "kpod-lite") -> list[Requirement]:
+    """The package's own runtime requirements (no extras): from the checkout's `pyproject.toml`
+    when kpod_lite runs from one (an editable install's metadata is as old as its last
+    install), else from the installed metadata."""
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    if package == "kpod-lite" and pyproject.is_file():
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            tomllib = None
+        if tomllib is not None:
+            return [Requirement(text) for text in tomllib.loads(pyproject.read_text("utf-8"))["project"]["dependencies"]]
+    found = [Requirement(text) for text in metadata.requires(package) or []]
+    return [r for r in found if r.marker is None or r.marker.evaluate({"extra": ""})]
+
+
+def check_versions(package: str = "kpod-lite", installed=None) -> dict[str, str]:
+    """{library: installed version} for every requirement of `package`; raises RuntimeError
+    naming each library that is missing or too old, and the command that fixes it.
+
+    `installed(name) -> version or None` replaces the lookup in the environment (tests).
+    """
+    def lookup(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    installed = installed or lookup
+    versions, problems = {}, []
+    for requirement in requirements(package):
+        version = installed(requirement.name)
+        if version is None:
+            problems.append(f"{requirement.name} is not installed; kpod-lite needs {requirement}")
+        elif not requirement.specifier.contains(Version(version), prereleases=True):
+            problems.append(f"{requirement.name} {version} is installed; kpod-lite needs {requirement}")
+        else:
+            versions[requirement.name] = version
+    if problems:
+        fixes = " ".join(f"'{r}'" for r in requirements(package)
+                         if any(p.startswith(f"{r.name} ") for p in problems) and r.name != "torch")
+        advice = (f"Run: pip install -U {fixes}, then restart the runtime (on Colab: Runtime > Restart session)."
+                  if fixes else "")
+        if any(p.startswith("torch ") for p in problems):
+            advice += (" torch is too old: install a build for your machine from pytorch.org (on Colab, where "
+                       "torch is preinstalled, choose a newer runtime instead of reinstalling it).")
+        raise RuntimeError("; ".join(problems) + ". " + advice.strip())
+    return versions

@@ -1,0 +1,33 @@
+"""kpod_lite.versions: installed libraries against the package's own lower bounds."""
+
+from importlib import metadata
+
+import pytest
+
+from kpod_lite import versions
+
+
+def test_the_bounds_are_pyprojects_and_this_environment_meets_them():
+    names = {r.name: str(r.specifier) for r in versions.requirements()}
+    assert names["transformers"] == ">=4.46" and names["torch"] == ">=2.1"
+    found = versions.check_versions()
+    assert found["torch"] == metadata.version("torch")
+
+
+def test_an_old_library_is_named_with_the_command_that_fixes_it():
+    def installed(name):
+        return {"transformers": "4.44.2", "peft": None}.get(name, metadata.version(name) if name != "peft" else None)
+
+    with pytest.raises(RuntimeError) as error:
+        versions.check_versions(installed=installed)
+    message = str(error.value)
+    assert "transformers 4.44.2 is installed; kpod-lite needs transformers>=4.46" in message
+    assert "peft is not installed" in message
+    assert "pip install -U 'transformers>=4.46' 'peft>=0.12'" in message and "restart the runtime" in message
+    assert "torch" not in message.split("Run:")[1], "torch is never reinstalled by this advice"
+
+
+def test_an_old_torch_is_not_answered_with_pip():
+    with pytest.raises(RuntimeError, match=r"torch 2\.0\.1 is installed.*pytorch\.org") as error:
+        versions.check_versions(installed=lambda name: "2.0.1" if name == "torch" else metadata.version(name))
+    assert "pip install" not in str(error.value)
