@@ -4,7 +4,7 @@ The lower bounds are the package's own requirements (`pyproject.toml`, read back
 installed metadata), so there is one list. On Colab the install cell calls `check_versions`
 after installing: Colab's preinstalled torch satisfies `torch>=2.1` and is never reinstalled,
 but an older preinstalled transformers or peft would fail later with an error that names
-neither (transformers before 4.46 has no `Trainer(processing_class=)`).
+neither (transformers before 4.56 has no `from_pretrained(dtype=)`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,15 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-__all__ = ["requirements", "check_versions"]
+__all__ = ["requirements", "check_versions", "transformers_major"]
+
+
+def transformers_major() -> int:
+    """transformers' major version: the few names that moved between 4.x and 5 are chosen by it
+    (one place for it, so that the oldest versions pyproject allows keep working)."""
+    from transformers import __version__
+
+    return Version(__version__).major
 
 
 def requirements(package: str = "kpod-lite") -> list[Requirement]:

@@ -9,7 +9,7 @@ from kpod_lite import versions
 
 def test_the_bounds_are_pyprojects_and_this_environment_meets_them():
     names = {r.name: str(r.specifier) for r in versions.requirements()}
-    assert names["transformers"] == ">=4.46" and names["torch"] == ">=2.1"
+    assert names["transformers"] == ">=4.56" and names["torch"] == ">=2.1"
     found = versions.check_versions()
     assert found["torch"] == metadata.version("torch")
 
@@ -21,9 +21,9 @@ def test_an_old_library_is_named_with_the_command_that_fixes_it():
     with pytest.raises(RuntimeError) as error:
         versions.check_versions(installed=installed)
     message = str(error.value)
-    assert "transformers 4.44.2 is installed; kpod-lite needs transformers>=4.46" in message
+    assert "transformers 4.44.2 is installed; kpod-lite needs transformers>=4.56" in message
     assert "peft is not installed" in message
-    assert "pip install -U 'transformers>=4.46' 'peft>=0.12'" in message and "restart the runtime" in message
+    assert "pip install -U 'transformers>=4.56' 'peft>=0.12'" in message and "restart the runtime" in message
     assert "torch" not in message.split("Run:")[1], "torch is never reinstalled by this advice"
 
 

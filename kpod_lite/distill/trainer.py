@@ -19,6 +19,7 @@ from kpod_lite.distill.examples import stage_examples
 from kpod_lite.families import StudentFamily
 from kpod_lite.models import bf16_supported
 from kpod_lite.schedule import Schedule
+from kpod_lite.versions import transformers_major
 
 log = logging.getLogger("kpod_lite.distill")
 
@@ -215,7 +216,8 @@ def training_arguments(config: KPODConfig, checkpoint_dir: Path | str, progress:
         **{name: getattr(config, name) for name in TRAINER_FIELDS},
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.batch_size,
-        warmup_steps=config.warmup_ratio,  # a float in [0, 1): a share of all steps
+        # A share of all steps: transformers 5 takes it as a float warmup_steps, 4.x as warmup_ratio.
+        **({"warmup_steps": config.warmup_ratio} if transformers_major() >= 5 else {"warmup_ratio": config.warmup_ratio}),
         optim="adamw_torch",
         bf16=bool(config.bf16 and cuda and bf16_supported()),
         use_cpu=not cuda,

@@ -51,6 +51,17 @@ def train_tokenizer(texts, vocab_size: int = 1024, sentinels: int = 16):
     return tokenizer
 
 
+def _extra_special_tokens_name() -> str:
+    """transformers 5 calls a tokenizer's list of extra special tokens `extra_special_tokens`;
+    4.x calls it `additional_special_tokens` (and keeps `extra_special_tokens` for a dict)."""
+    from kpod_lite.versions import transformers_major
+
+    return "extra_special_tokens" if transformers_major() >= 5 else "additional_special_tokens"
+
+
+_EXTRA_SPECIAL_TOKENS = _extra_special_tokens_name()
+
+
 def wrap_tokenizer(tokenizer, model_type: str, model_max_length: int = 512):
     """The trained tokenizer as a `PreTrainedTokenizerFast` that behaves like its family's.
 
@@ -66,8 +77,8 @@ def wrap_tokenizer(tokenizer, model_type: str, model_max_length: int = 512):
     if model_type == "t5":
         tokenizer.post_processor = processors.TemplateProcessing(
             single=f"$A {EOS}", pair=f"$A {EOS} $B {EOS}", special_tokens=[(EOS, ids[EOS])])
-        specials = dict(pad_token=PAD, eos_token=EOS, unk_token=UNK,
-                        extra_special_tokens=sentinel_tokens(_sentinel_count(tokenizer)))
+        specials = {"pad_token": PAD, "eos_token": EOS, "unk_token": UNK,
+                    _EXTRA_SPECIAL_TOKENS: sentinel_tokens(_sentinel_count(tokenizer))}
     else:
         tokenizer.post_processor = processors.TemplateProcessing(
             single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, ids[BOS])])
