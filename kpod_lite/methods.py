@@ -88,6 +88,13 @@ class Method:
             return "schedule.json"
         return f"schedule.{self.name}.json"
 
+    def weighting_config(self, cfg):
+        """`cfg` as this method's own weights are learned with (Eq. 5-7): kpod-sampled's prefixes
+        are `SAMPLED_PREFIXES` drawn uniformly; the learned weights use `cfg` as it is."""
+        if self.weights == "sampled":
+            return cfg.replace(prefix_mode="sampled", weighting_sampled_prefixes=SAMPLED_PREFIXES)
+        return cfg
+
     def config_for(self, cfg):
         """`cfg` as this method trains with it: its name as `method`, and for kpod-equal T
         more epochs with T itself kept (it would grow with the epochs, App. A), so that the

@@ -122,12 +122,18 @@ def paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, *, resamples:
     return result
 
 
+def question_order(run_dir: Path | str, method: str, seed: int, test_set: str = "test") -> list[str] | None:
+    """The question ids in one student's prediction file, in its order (None: no such file):
+    the order every comparison and export pairs students by."""
+    path = student_dir(Path(run_dir), method, seed) / f"{test_set}.predictions.jsonl"
+    return [str(r["id"]) for _, r in read_jsonl(path)] if path.exists() else None
+
+
 def compare(run_dir: Path | str, a: str, b: str, seeds: Sequence[int], test_set: str = "test",
             resamples: int = 10000, comparisons: int = 1) -> PairedComparison:
     """`paired_bootstrap` of methods `a` and `b` from a run folder's predictions."""
     # One question order for both methods: the pairing is by question id, never by line.
-    first = student_dir(Path(run_dir), a, seeds[0]) / f"{test_set}.predictions.jsonl"
-    order = [str(r["id"]) for _, r in read_jsonl(first)] if first.exists() else None
+    order = question_order(run_dir, a, seeds[0], test_set)
     correct_a = correctness(run_dir, a, seeds, test_set, order)
     correct_b = correctness(run_dir, b, seeds, test_set, order)
     result = paired_bootstrap(correct_a, correct_b, resamples=resamples, comparisons=comparisons)
@@ -143,9 +149,9 @@ def write_correctness(run_dir: Path | str, methods: Sequence[str], seeds: Sequen
 
     table: dict = {"seeds": list(seeds), "questions": {}, "correct": {}}
     for test_set in test_sets:
-        first = student_dir(Path(run_dir), methods[0], seeds[0]) / f"{test_set}.predictions.jsonl"
-        order = [str(r["id"]) for _, r in read_jsonl(first)]
-        table["questions"][test_set] = order
+        order = table["questions"][test_set] = question_order(run_dir, methods[0], seeds[0], test_set)
+        if order is None:
+            correctness(run_dir, methods[0], seeds[:1], test_set)  # raises, naming the missing file
         for method in methods:
             rows = correctness(run_dir, method, seeds, test_set, order)
             table["correct"].setdefault(method, {})[test_set] = ["".join(str(int(x)) for x in row) for row in rows]

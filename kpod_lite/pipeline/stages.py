@@ -141,15 +141,13 @@ def stage_weigh(cfg: KPODConfig, run_dir: Path, progress: bool = False, methods=
     from the labels. Returns the summary of `weights.jsonl` (None when it existed).
     """
     from kpod_lite import weighting
-    from kpod_lite.methods import SAMPLED_PREFIXES
 
     summary = _weigh(cfg, run_dir, "weights", progress)
-    kinds = {method_named(m).weights for m in methods}
-    if "sampled" in kinds:
-        _weigh(cfg.replace(prefix_mode="sampled", weighting_sampled_prefixes=SAMPLED_PREFIXES), run_dir,
-               "weights.sampled", progress)
+    arms = {method.weights: method for method in map(method_named, methods)}
+    if "sampled" in arms:
+        _weigh(arms["sampled"].weighting_config(cfg), run_dir, "weights.sampled", progress)
     oracle = run_dir / "weights.oracle.jsonl"
-    if "oracle" in kinds and not oracle.exists():
+    if "oracle" in arms and not oracle.exists():
         from kpod_lite.models import load_tokenizer
 
         report = weighting.oracle_weight_file(run_dir / "rationales.jsonl", oracle, load_tokenizer(cfg))

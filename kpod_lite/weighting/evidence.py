@@ -16,7 +16,7 @@ import warnings
 from kpod_lite.config import KPODConfig
 from kpod_lite.data import rationale_key
 from kpod_lite.models import load_student
-from kpod_lite.weighting.output import weigh
+from kpod_lite.weighting.output import weigh, weight_record
 from kpod_lite.weighting.sizes import weighting_max_tokens
 from kpod_lite.weighting.tokens import character_owners
 from kpod_lite.weighting.training import WeightCollapseWarning, train_weighter
@@ -59,9 +59,7 @@ def oracle_weight_file(rationales_path, out_path, tokenizer) -> dict:
         labels = token_classes(offsets, record.get("spans") or [], record.get("rationale", "").strip())
         weights = [1.0 if label in KEYPOINT_LABELS else 0.0 for label in labels]
         kept += sum(weights)
-        out.append({"id": record["id"], "sample": int(record.get("sample", 0)),
-                    "tokens": tokenizer.convert_ids_to_tokens(ids), "offsets": [list(o) for o in offsets],
-                    "weights": weights})
+        out.append(weight_record(record, tokenizer, ids, offsets, weights))
     write_jsonl(out_path, out)
     tokens = sum(len(r["weights"]) for r in out)
     return {"rationales": len(out), "tokens": tokens, "mean_weight": round(kept / max(1, tokens), 4)}

@@ -38,6 +38,13 @@ def token_weights(weighter: TokenWeighter, ids: list[int], max_tokens: int) -> l
     return (total / count).tolist()
 
 
+def weight_record(record, tokenizer, ids: list[int], offsets, weights) -> dict:
+    """The weight record of one rationale record: `{"id", "sample", "tokens", "offsets", "weights"}`."""
+    return {"id": record["id"], "sample": int(record.get("sample", 0)),
+            "tokens": tokenizer.convert_ids_to_tokens(ids), "offsets": [list(o) for o in offsets],
+            "weights": weights}
+
+
 def weigh(records, weighter: TokenWeighter, tokenizer, max_tokens: int = 256) -> list[dict]:
     """Token weight records `{"id", "sample", "tokens", "offsets", "weights"}`, one per rationale.
 
@@ -48,13 +55,8 @@ def weigh(records, weighter: TokenWeighter, tokenizer, max_tokens: int = 256) ->
     out = []
     for record in records:
         ids, offsets = rationale_tokens(tokenizer, record["rationale"])
-        out.append({
-            "id": record["id"],
-            "sample": int(record.get("sample", 0)),
-            "tokens": tokenizer.convert_ids_to_tokens(ids),
-            "offsets": [list(o) for o in offsets],
-            "weights": [round(w, 6) for w in token_weights(weighter, ids, max_tokens)],
-        })
+        out.append(weight_record(record, tokenizer, ids, offsets,
+                                 [round(w, 6) for w in token_weights(weighter, ids, max_tokens)]))
     return out
 
 
