@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kpod-lite-installed
 
-.PHONY: tiny test
+.PHONY: tiny test test-bounds
 
 ## make tiny: the end-to-end pipeline on the embedded tiny CPU preset, in runs/tiny
 tiny: $(STAMP)
@@ -15,6 +15,13 @@ tiny: $(STAMP)
 ## make test: every unit and property test, and every notebook under nbval
 test: $(STAMP)
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env
+
+## make test-bounds: every notebook under nbval in two fresh environments, with the oldest and the
+## newest versions pyproject.toml allows (about 4 minutes each after the install; not in CI)
+test-bounds: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/python benchmarks/dependency_bounds.py --bound lowest --venv $(VENV)-lowest
+	$(BIN)/python benchmarks/dependency_bounds.py --bound highest --venv $(VENV)-highest
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)

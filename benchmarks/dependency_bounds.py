@@ -9,7 +9,7 @@ the lowest version of every direct requirement that the others allow. torch is h
 build given by `--torch` (default: constraints.txt's CPU build, the one this kind of machine
 has on disk; older torch wheels on the package index are CUDA builds of several GB), so torch's
 own lower bound is not what is tested. Prints one JSON object: the versions installed and
-nbval's result.
+nbval's result, and exits with nbval's exit code (`make test-bounds` runs both bounds).
 """
 
 from __future__ import annotations
@@ -54,11 +54,16 @@ def main() -> None:
     installed = subprocess.run([str(python), "-c", "import json, importlib.metadata as m; print(json.dumps("
                                 f"{{n: m.version(n) for n in {LIBRARIES!r}}}))"], check=True, capture_output=True,
                                text=True).stdout
-    test = subprocess.run([str(python), "-m", "pytest", "notebooks", "--nbval-lax", "--nbval-current-env", "-q",
-                           "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True)
+    # ipykernel 6's debugger warns about frozen modules into the kernel's stderr unless told not to.
+    env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    test = subprocess.run([str(python), "-Xfrozen_modules=off", "-m", "pytest", "notebooks", "--nbval-lax", "-rf",
+                           "--nbval-current-env", "-q", "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True,
+                          text=True, env=env)
     print(json.dumps({"bound": args.bound, "versions": json.loads(installed), "nbval_exit_code": test.returncode,
                       "nbval_summary": test.stdout.strip().splitlines()[-1] if test.stdout.strip() else test.stderr[-500:],
+                      "failed": [line.removeprefix("FAILED ") for line in test.stdout.splitlines() if line.startswith("FAILED ")],
                       "seconds": round(time.perf_counter() - started, 1)}, indent=1))
+    sys.exit(test.returncode)
 
 
 if __name__ == "__main__":

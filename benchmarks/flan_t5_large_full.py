@@ -1,4 +1,4 @@
-"""FlanT5-Large at its full published size (24 + 24 layers, 750M parameters, ~3 GB in float32)
+"""FlanT5-Large at its full published size (24 + 24 layers, 783M parameters, ~3 GB in float32)
 on CPU: LoRA distillation steps, a resume from a checkpoint, one greedy generation batch (issue 13).
 
 The student is built from the published config with random weights (`save_published`: no

@@ -46,6 +46,7 @@ import torch
 
 from kpod_lite.config import ConfigError, KPODConfig
 from kpod_lite.families import family_of, lora_target_modules
+from kpod_lite.models.published import held_parameters
 from kpod_lite.weighting.sizes import weighting_batch_size, weighting_max_tokens
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def _count(model_config) -> tuple[int, tuple]:
             if isinstance(module, torch.nn.Linear) and name != "lm_head":
                 k = (name.rsplit(".", 1)[-1], module.in_features, module.out_features)
                 linears[k] = linears.get(k, 0) + 1
-        _COUNTS[key] = (sum(p.numel() for p in model.parameters()), tuple((*k, n) for k, n in linears.items()))
+        _COUNTS[key] = (held_parameters(model), tuple((*k, n) for k, n in linears.items()))
     return _COUNTS[key]
 
 

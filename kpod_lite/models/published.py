@@ -13,9 +13,12 @@ shapes, Chung et al. 2022; LLaMA-7B: Touvron et al. 2023, Table 2):
 | FlanT5-XL      | 2048    | 5120  | 32 x 64      | 24 enc + 24 dec | 32128 | ~2.85B     |
 | LLaMA-7B       | 4096    | 11008 | 32 x 128     | 32            | 32000 | ~6.74B     |
 
-FlanT5's 783M count has an untied lm_head; transformers >= 5 ties T5's lm_head to the shared
-embeddings whatever `tie_word_embeddings` says, so a model built here holds 750M (one
-32128 x 1024 table fewer; tests/test_memory.py checks both).
+All three keep their lm_head apart from the input embeddings: FlanT5-Large's 783M counts two
+32128 x 1024 tables. transformers 5 builds every T5 with its lm_head tied to the shared
+embeddings (750M) and unties it when a checkpoint holds both tables with different values,
+as the released one does; transformers 4 reads `tie_word_embeddings`. So what a run loads is
+783M under both, and `held_parameters` counts that whatever the installed version builds from
+a config; `build_published` unties the head (tests/test_memory.py).
 
 >>> parameter_count(published_config("huggyllama/llama-7b")) // 10**6
 6738
@@ -28,7 +31,8 @@ import torch
 from kpod_lite.errors import ConfigError
 from kpod_lite.families import family_of
 
-__all__ = ["PUBLISHED", "published_config", "build_published", "save_published", "parameter_count"]
+__all__ = ["PUBLISHED", "published_config", "build_published", "save_published", "parameter_count",
+           "held_parameters", "declares_untied_head"]
 
 
 def _flan_t5(d_model: int, d_ff: int, heads: int, depth: int):
@@ -74,7 +78,12 @@ def build_published(name: str, depth: int | None = None, dtype: torch.dtype = to
     config = published_config(name, depth)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return family_of(config).model_class.from_config(config, dtype=dtype)
+        model = family_of(config).model_class.from_config(config, dtype=dtype)
+        head, embeddings = model.get_output_embeddings(), model.get_input_embeddings()
+        if head.weight is embeddings.weight:  # transformers 5's T5: untie, as the released checkpoint is
+            # Drawn, not copied: a checkpoint whose two tables are equal is tied again on load.
+            head.weight = torch.nn.Parameter(torch.randn_like(embeddings.weight) * embeddings.weight.std())
+        return model
 
 
 def save_published(name: str, folder, depth: int | None = None, seed: int = 0, tokenizer=None):
@@ -100,9 +109,28 @@ def save_published(name: str, folder, depth: int | None = None, seed: int = 0, t
     return folder
 
 
+def declares_untied_head(model_config) -> bool:
+    """Whether checkpoints of this architecture keep lm_head apart from the input embeddings:
+    transformers 4 says so in `tie_word_embeddings`; transformers 5 sets that True for every T5
+    and keeps what a T5 v1.1 config (FlanT5's) said in `scale_decoder_outputs`."""
+    return (getattr(model_config, "tie_word_embeddings", True) is False
+            or getattr(model_config, "scale_decoder_outputs", None) is False)
+
+
+def held_parameters(model) -> int:
+    """The values a checkpoint of `model` holds: shared tensors count once, except an lm_head
+    that this transformers ties to the embeddings while the config declares it untied (the
+    released checkpoint holds both tables, and loading it unties them)."""
+    count = sum(p.numel() for p in model.parameters())
+    head, embeddings = model.get_output_embeddings(), model.get_input_embeddings()
+    if head is not None and head.weight is embeddings.weight and declares_untied_head(model.config):
+        count += head.weight.numel()
+    return count
+
+
 def parameter_count(model_config) -> int:
-    """Parameters of a model built from `model_config`, counted on the meta device (nothing is
-    allocated, so a 7B model costs no memory); shared (tied) tensors count once."""
+    """`held_parameters` of a model built from `model_config` on the meta device (nothing is
+    allocated, so a 7B model costs no memory)."""
     with torch.device("meta"):
         model = family_of(model_config).model_class.from_config(model_config)
-    return sum(p.numel() for p in model.parameters())
+    return held_parameters(model)

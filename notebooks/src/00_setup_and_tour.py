@@ -74,6 +74,7 @@ print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "n
 # it runs.
 
 # %%
+# %matplotlib inline
 from kpod_lite import pipeline, viz
 
 fig = viz.pipeline_figure(done=())

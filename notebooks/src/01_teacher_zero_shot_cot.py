@@ -207,6 +207,7 @@ print(f"generated {again.generated}, reused {again.reused}")
 # the student one by one, §3.4), and one rationale with its planted fillers highlighted.
 
 # %%
+# %matplotlib inline
 from IPython.display import HTML, display
 
 from kpod_lite import viz

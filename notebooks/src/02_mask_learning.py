@@ -64,6 +64,7 @@ WARMUP_STEPS = 250  # ours: predictor warm-up steps (tiny preset: 400; the paper
 BATCH_SIZE = 8  # rationales per step (tiny preset: 16; App. A's batch size 4 is the student's)
 
 # %%
+# %matplotlib inline
 import html
 import math
 import tempfile

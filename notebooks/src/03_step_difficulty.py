@@ -60,6 +60,7 @@ SHARP_TEMPERATURE = 0.1  # ours: softmax(w / τ); τ = 1 is Eq. 8 as written
 WEIGHTS_FILE = None  # a weights.jsonl from notebook 02 or `kpod-lite weigh`; None: oracle weights
 
 # %%
+# %matplotlib inline
 import random
 import re
 import tempfile

@@ -62,6 +62,7 @@ PAPER_EPOCHS = 100  # App. A: 100 epochs for FlanT5 (T = 50); 20 or 40 for LLaMA
 GLOVE_PATH = None  # a GloVe text file (e.g. glove.6B.300d.txt, §3.4) if you have one; else TF-IDF
 
 # %%
+# %matplotlib inline
 import math
 
 import matplotlib.pyplot as plt

@@ -55,6 +55,7 @@ N_INSTANCES = 150 if PRESET == "tiny" else 500  # brute-forceable instances for 
 SIZES = [500, 1000, 2000, 4000, 8000] if PRESET == "tiny" else [500, 1000, 2000, 4000, 8000, 16000]
 
 # %%
+# %matplotlib inline
 import math
 import time
 

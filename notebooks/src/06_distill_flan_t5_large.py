@@ -79,6 +79,7 @@ SHORT_TINY_RUN = True  # tiny only: 160 questions, 4 epochs, for a ~2-minute les
 RUN_DIR = None  # None: a new temporary folder for tiny, ../runs/nb06-<preset> otherwise
 
 # %%
+# %matplotlib inline
 import io
 import json
 import tempfile
@@ -113,17 +114,17 @@ run_dir = Path(RUN_DIR) if RUN_DIR else (
     Path(tempfile.mkdtemp(prefix="kpod-nb06-")) if cfg.name == "tiny" else Path("..") / "runs" / f"nb06-{cfg.name}")
 
 # %% [markdown]
-# **Before anything long starts**, the next cell says what this run needs from you and what it
-# costs. The questions come from a data source (`DATASET`) and the rationales from a teacher
+# **Before anything long starts**, the next two cells say what this run needs from you and what
+# it costs. The questions come from a data source (`DATASET`) and the rationales from a teacher
 # (`TEACHER`). The `colab` preset needs neither: its SVAMP split ships with MCC-KD's GPT-3.5
 # rationales (the `released` teacher: offline, no API key). `flan-t5-large` and the other GPU
 # presets are GSM8K with an `openai` teacher, so they need a `DATASET` and either a key in the
 # environment or `TEACHER = "released"` or `"gold"`. Hours come from `kpod_lite.gpu_time` (FLOPs
 # at an assumed 30% utilisation) and memory from `kpod_lite.memory`; both are estimates, for
 # KPOD and plain CoT, one seed each. The published FlanT5 and LLaMA-7B shapes are built in, so
-# nothing is downloaded for them. If something is missing the cell stops with a list of what to
-# set. On a GPU, `pipeline.run` estimates again before its first stage and refuses a stage that
-# cannot fit.
+# nothing is downloaded for them. If something is missing the second cell stops with a list of
+# what to set. On a GPU, `pipeline.run` estimates again before its first stage and refuses a
+# stage that cannot fit.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -179,7 +180,8 @@ def gpu_estimate(cfg, gpus=("T4", "L4", "A100")):
     data_shape, lengths = (gpu_time.SVAMP, "SVAMP's") if cfg.dataset == "svamp" else (gpu_time.GSM8K, "GSM8K's")
     questions = min(cfg.train_size or data_shape.train_questions, data_shape.train_questions)
     print(f"  {cfg.name}: {cfg.student} ({parameters / 1e6:.0f}M parameters), {questions} training questions "
-          f"at {lengths} lengths, {cfg.epochs} epochs, LoRA r = {cfg.lora_rank if cfg.lora else '-'}")
+          f"at {lengths} lengths, {cfg.epochs} epochs, LoRA r = {cfg.lora_rank if cfg.lora else '-'}, "
+          f"{'eager' if model_shape(arch).eager_attention else 'SDPA'} attention")
     for key in gpus:
         gpu = gpu_time.GPUS[key]
         memory = estimate_memory(cfg, arch, bf16=gpu.bf16_tflops is not None)
@@ -195,6 +197,11 @@ def gpu_estimate(cfg, gpus=("T4", "L4", "A100")):
 
 have, need = what_you_provide(cfg)
 print("this run has:", *(have or ["nothing yet"]), sep="\n  ")
+
+# %%
+# Not compared under nbval: the estimate follows the installed transformers. T5 in transformers 4
+# has no SDPA kernel, so its eager attention keeps every s x s score for the backward pass, which
+# costs the weighting stage about 3 GiB more at the colab preset's lengths.
 if cfg.name == "tiny":
     print("the tiny preset runs on the CPU (its time is at the top); what the GPU presets would take, "
           "estimated, not measured:")
@@ -645,7 +652,7 @@ for i in shown:
 #   the GPU computes it natively (`models.bf16_supported`, `student_dtype`): Ampere and newer
 #   (A100, L4, RTX 30xx/40xx). A T4 has not (recent torch reports emulated bf16 as supported;
 #   kpod_lite asks for native support), so there the same preset runs in float32, which
-#   FlanT5-Large with LoRA and gradient checkpointing fits (estimated 11.7 GiB, docs/GPU.md).
+#   FlanT5-Large with LoRA and gradient checkpointing fits (estimated 11.8 GiB, docs/GPU.md).
 #   fp16 is not offered: T5 models are known to overflow in fp16 (inf/NaN activations), which
 #   bf16's wider range avoids. The cell after the config cell prints the estimated hours and
 #   peak memory on common GPUs (and by stage on yours); before any stage, the run estimates
@@ -667,7 +674,7 @@ for i in shown:
 #   interrupted teacher run resumes without paying twice. `"gold"` (GSM8K's own worked
 #   solutions) needs no API at all.
 # * **Time.** App. A trains FlanT5 for 100 epochs over GSM8K's 7,473 questions: an estimated
-#   240 hours on a T4, 7 on an A100 (README, "Which preset on which GPU"). `PRESET = "colab"`
+#   251 hours on a T4, 7 on an A100 (README, "Which preset on which GPU"). `PRESET = "colab"`
 #   is the same method on 200 SVAMP questions for 6 epochs, about half an hour on a T4; set
 #   `EPOCHS` and `TRAIN_SIZE` to scale between the two (T follows as half the epochs). The
 #   run folder `../runs/nb06-<preset>` keeps every finished stage and an epoch checkpoint, so

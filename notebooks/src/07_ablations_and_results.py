@@ -56,6 +56,7 @@ RUN_DIR = f"../runs/{PRESET}-arms"
 SEEDS = 5
 
 # %%
+# %matplotlib inline
 import json
 from pathlib import Path
 
