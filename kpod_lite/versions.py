@@ -9,13 +9,14 @@ neither (transformers before 4.56 has no `from_pretrained(dtype=)`).
 
 from __future__ import annotations
 
+import sys
 from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
-__all__ = ["requirements", "check_versions", "transformers_major"]
+__all__ = ["requirements", "check_versions", "transformers_major", "IMPORT_NAMES"]
 
 
 def transformers_major() -> int:
@@ -42,11 +43,27 @@ def requirements(package: str = "kpod-lite") -> list[Requirement]:
     return [r for r in found if r.marker is None or r.marker.evaluate({"extra": ""})]
 
 
-def check_versions(package: str = "kpod-lite", installed=None) -> dict[str, str]:
-    """{library: installed version} for every requirement of `package`; raises RuntimeError
-    naming each library that is missing or too old, and the command that fixes it.
+IMPORT_NAMES = {"scikit-learn": "sklearn"}  # distributions whose module is not named after them
 
-    `installed(name) -> version or None` replaces the lookup in the environment (tests).
+
+def _loaded_version(name: str) -> str | None:
+    """The version of the library's module already imported into this process, if any."""
+    module = sys.modules.get(IMPORT_NAMES.get(name, name.replace("-", "_")))
+    version = getattr(module, "__version__", None) if module is not None else None
+    try:
+        return str(Version(str(version))) if version is not None else None
+    except InvalidVersion:  # a module whose __version__ is no version says nothing
+        return None
+
+
+def check_versions(package: str = "kpod-lite", installed=None, loaded=_loaded_version) -> dict[str, str]:
+    """{library: installed version} for every requirement of `package`; raises RuntimeError
+    naming each library that is missing or too old, and the command that fixes it. A library
+    that pip upgraded after this process imported it (Colab: an install cell run a second
+    time) is named too: only a restart loads the new one.
+
+    `installed(name) -> version or None` replaces the lookup in the environment, and
+    `loaded(name) -> version or None` the one in `sys.modules` (tests).
     """
     def lookup(name: str) -> str | None:
         try:
@@ -55,7 +72,7 @@ def check_versions(package: str = "kpod-lite", installed=None) -> dict[str, str]
             return None
 
     installed = installed or lookup
-    versions, problems = {}, []
+    versions, problems, stale = {}, [], []
     for requirement in requirements(package):
         version = installed(requirement.name)
         if version is None:
@@ -64,6 +81,12 @@ def check_versions(package: str = "kpod-lite", installed=None) -> dict[str, str]
             problems.append(f"{requirement.name} {version} is installed; kpod-lite needs {requirement}")
         else:
             versions[requirement.name] = version
+            running = loaded(requirement.name)
+            if running is not None and Version(running) != Version(version):
+                stale.append(f"{requirement.name} {version} is installed but {running} is the one imported")
+    if stale and not problems:
+        raise RuntimeError("; ".join(stale) + ". Restart the runtime (on Colab: Runtime > Restart session) "
+                           "and run the notebook again from the top.")
     if problems:
         fixes = " ".join(f"'{r}'" for r in requirements(package)
                          if any(p.startswith(f"{r.name} ") for p in problems) and r.name != "torch")

@@ -31,3 +31,23 @@ def test_an_old_torch_is_not_answered_with_pip():
     with pytest.raises(RuntimeError, match=r"torch 2\.0\.1 is installed.*pytorch\.org") as error:
         versions.check_versions(installed=lambda name: "2.0.1" if name == "torch" else metadata.version(name))
     assert "pip install" not in str(error.value)
+
+
+def test_a_library_upgraded_after_it_was_imported_asks_for_a_restart():
+    def loaded(name):
+        return "4.57.0" if name == "transformers" else None
+
+    with pytest.raises(RuntimeError) as error:
+        versions.check_versions(installed=lambda name: "4.58.1" if name == "transformers" else metadata.version(name),
+                                loaded=loaded)
+    assert "transformers 4.58.1 is installed but 4.57.0 is the one imported" in str(error.value)
+    assert "Restart the runtime" in str(error.value) and "pip" not in str(error.value)
+
+
+def test_the_libraries_this_process_imported_are_the_installed_ones():
+    import numpy  # noqa: F401  (imported, so the check compares it)
+    import sklearn  # noqa: F401
+
+    assert versions._loaded_version("numpy") == metadata.version("numpy")
+    assert versions._loaded_version("scikit-learn") == metadata.version("scikit-learn")
+    versions.check_versions()  # what this environment imported is what it has installed
