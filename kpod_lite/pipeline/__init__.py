@@ -97,7 +97,7 @@ __all__ = [
 STAGES = ("questions", "teach", "weigh", "difficulty", "schedule", "distill", "evaluate")
 
 
-def _peak_memory_mb() -> float:
+def peak_memory_mb() -> float:
     """The process's peak resident memory so far, in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (2 ** 20 if sys.platform == "darwin" else 2 ** 10), 1)
@@ -177,7 +177,7 @@ def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages, pr
         start = time.perf_counter()
         result = work()
         timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - start, 2)
-        memory[stage] = _peak_memory_mb()
+        memory[stage] = peak_memory_mb()
         log.info("stage %s done in %.1f s", stage, timings[stage])
         return result
 
@@ -197,22 +197,20 @@ def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages, pr
     if last >= STAGES.index("evaluate"):
         timed("evaluate", lambda: stage_teacher_accuracy(cfg, run_dir, test_sets, progress))
         timed("evaluate", lambda: stage_evaluate(cfg, run_dir / "students" / "before", test_sets, progress=progress))
-    evaluating = last >= STAGES.index("evaluate")
-    if last >= STAGES.index("distill") and workers > 1:
-        from kpod_lite.pipeline.workers import train_students
+    if last >= STAGES.index("distill"):
+        from kpod_lite.pipeline.workers import train_student, train_students
 
-        # Seed by seed, as below; students already finished cost their workers nothing.
+        # Seed by seed, so a run stopped early already holds one full row per method; a student
+        # already finished costs nothing.
         jobs = [(method, seed) for seed in seeds for method in methods]
-        for stage, seconds in train_students(cfg, run_dir, jobs, workers, test_sets if evaluating else None,
-                                             progress).items():
-            timings[stage] = round(timings.get(stage, 0.0) + seconds, 2)
-    elif last >= STAGES.index("distill"):
-        # Seed by seed, so a run stopped early already holds one full row per method.
-        for seed in seeds:
-            for method in methods:
-                timed("distill", lambda: stage_distill(cfg, run_dir, method, seed, progress))
-                if last >= STAGES.index("evaluate"):
-                    out = student_dir(run_dir, method, seed)
-                    timed("evaluate", lambda: stage_evaluate(cfg, out, test_sets, out / "model", progress))
+        tests = test_sets if last >= STAGES.index("evaluate") else None
+        if workers > 1:
+            spent = train_students(cfg, run_dir, jobs, workers, tests, progress)
+        else:
+            spent = [train_student(cfg, run_dir, method, seed, tests, progress) for method, seed in jobs]
+        for student in spent:
+            for stage, (seconds, peak) in student.items():
+                timings[stage] = round(timings.get(stage, 0.0) + seconds, 2)
+                memory[stage] = max(memory.get(stage, 0.0), peak)
 
     return write_results(cfg, run_dir, methods, seeds, timings, memory)

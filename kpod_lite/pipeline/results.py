@@ -189,7 +189,8 @@ def _markdown(summary: dict) -> str:
 def write_results(cfg, run_dir: Path, methods, seeds, timings: dict, memory: dict) -> str:
     """`results/`: the config, the summary (with the stage timings and peak memory), the table
     as markdown, CSV and JSON, and the figures. Returns the table (markdown), or the summary
-    when no student has been evaluated yet."""
+    when no student has been evaluated yet. `memory`: per stage, the peak resident MiB of the
+    process that ran it, so far (students trained in workers: the largest worker's)."""
     results = run_dir / "results"
     results.mkdir(exist_ok=True)
     # The results folder stands alone (docs/results/ ships copies): it carries its config too.

@@ -40,31 +40,36 @@ def _start_worker() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def train_student(cfg: KPODConfig, run_dir: Path, method: str, seed: int, test_sets: dict | None) -> dict:
-    """Distil one student, then evaluate it on `test_sets` (None: no evaluation); the seconds of each."""
+def train_student(cfg: KPODConfig, run_dir: Path, method: str, seed: int, test_sets: dict | None,
+                  progress: bool = False) -> dict[str, tuple[float, float]]:
+    """Distil one student, then evaluate it on `test_sets` (None: no evaluation). Returns
+    {stage: (seconds, peak MiB of this process after it)}; `pipeline.run` calls it in its own
+    process or, through `train_students`, in workers."""
+    from kpod_lite.pipeline import peak_memory_mb
     from kpod_lite.pipeline.results import student_dir
     from kpod_lite.pipeline.stages import stage_distill, stage_evaluate
 
-    seconds = {}
+    spent = {}
     start = time.perf_counter()
-    stage_distill(cfg, run_dir, method, seed)
-    seconds["distill"] = time.perf_counter() - start
+    stage_distill(cfg, run_dir, method, seed, progress)
+    spent["distill"] = (time.perf_counter() - start, peak_memory_mb())
     if test_sets is not None:
         start = time.perf_counter()
         out = student_dir(run_dir, method, seed)
-        stage_evaluate(cfg, out, test_sets, out / "model")
-        seconds["evaluate"] = time.perf_counter() - start
-    return seconds
+        stage_evaluate(cfg, out, test_sets, out / "model", progress)
+        spent["evaluate"] = (time.perf_counter() - start, peak_memory_mb())
+    return spent
 
 
 def train_students(cfg: KPODConfig, run_dir: Path, jobs: list[tuple[str, int]], workers: int,
-                   test_sets: dict | None, progress: bool = False) -> dict[str, float]:
+                   test_sets: dict | None, progress: bool = False) -> list[dict[str, tuple[float, float]]]:
     """`train_student` for every (method, seed) of `jobs`, `workers` at a time, in that order.
 
-    Returns the seconds spent per stage, summed over the students (so with 2 workers about
-    twice the wall time). The first failure stops the others and is raised.
+    Returns each student's `train_student` result, in the order they finished (their seconds
+    summed are about `workers` times the wall time). The first failure stops the others and
+    is raised. The workers show no progress bars of their own: one bar counts the students.
     """
-    totals: dict[str, float] = {}
+    finished: list[dict[str, tuple[float, float]]] = []
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch threads
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker) as pool:
         futures = {pool.submit(train_student, cfg, run_dir, method, seed, test_sets): (method, seed)
@@ -76,8 +81,7 @@ def train_students(cfg: KPODConfig, run_dir: Path, jobs: list[tuple[str, int]], 
             while pending:
                 done, pending = wait(pending, return_when=FIRST_EXCEPTION)
                 for future in done:
-                    for stage, seconds in future.result().items():  # raises the worker's error
-                        totals[stage] = round(totals.get(stage, 0.0) + seconds, 2)
+                    finished.append(future.result())  # raises the worker's error
                     bar.update(1)
         except BaseException:
             for future in pending:
@@ -85,4 +89,4 @@ def train_students(cfg: KPODConfig, run_dir: Path, jobs: list[tuple[str, int]], 
             raise
         finally:
             bar.close()
-    return totals
+    return finished
