@@ -85,16 +85,22 @@ def steps_histogram(step_counts: Iterable[int], title: str = "steps per rational
 
 
 def accuracy_figure(rows: Sequence[dict], test_set: str = "test") -> Figure:
-    """Accuracy (%) per table row on one test set, with the spread over seeds as error bars."""
+    """Accuracy (%) per table row on one test set, with the spread over seeds as error bars.
+    A row of one seed has no spread to show, so it gets no bar rather than one of zero width."""
     rows = [row for row in rows if f"{test_set}_mean" in row]
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
     ys = range(len(rows))
-    ax.barh(ys, [row[f"{test_set}_mean"] for row in rows], xerr=[row[f"{test_set}_std"] for row in rows],
+    ax.barh(ys, [row[f"{test_set}_mean"] for row in rows],
             color=["#7f7f7f" if row["method"] in ("teacher", "before") else
-                   "#d62728" if row["method"] == "kpod" else "#1f77b4" for row in rows], capsize=3)
+                   "#d62728" if row["method"] == "kpod" else "#1f77b4" for row in rows])
+    spread = [(y, row) for y, row in zip(ys, rows) if row["seeds"] > 1]
+    if spread:
+        ax.errorbar([row[f"{test_set}_mean"] for _, row in spread], [y for y, _ in spread],
+                    xerr=[row[f"{test_set}_std"] for _, row in spread], fmt="none", ecolor="black", capsize=3)
     ax.set_yticks(list(ys), [f"{row['row']} (n={row['seeds']})" for row in rows])
     ax.invert_yaxis()
-    ax.set_xlabel(f"{test_set} accuracy (%), mean ± std over seeds")
+    ax.set_xlabel(f"{test_set} accuracy (%), mean ± std over seeds" +
+                  ("" if len(spread) == len(rows) else " (one seed: no bar)"))
     fig.tight_layout()
     return fig
 

@@ -560,7 +560,7 @@ print(f"KPOD - plain CoT: {100 * gap:+.1f} ± {100 * gap_se:.1f} points: "
          "more than two standard errors from 0 on these questions, but still one seed of a shortened run"))
 
 results = json.loads((run_dir / "results" / "results.json").read_text())
-fig = viz.accuracy_figure(results["rows"])  # its bars: mean ± std over seeds (0 with one seed)
+fig = viz.accuracy_figure(results["rows"])  # its bars: mean ± std over seeds (none with one seed)
 ax, shown_rows = fig.axes[0], [row for row in results["rows"] if "test_mean" in row]
 means = [row["test_mean"] for row in shown_rows]
 ax.errorbar(means, range(len(shown_rows)), fmt="none", ecolor="k", capsize=5, lw=1,
