@@ -19,9 +19,11 @@ test: $(STAMP)
 ## make test-bounds: every notebook under nbval in two fresh environments, with the oldest and the
 ## newest versions pyproject.toml allows (about 4 minutes each after the install; not in CI)
 test-bounds: $(STAMP)
-	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/python benchmarks/dependency_bounds.py --bound lowest --venv $(VENV)-lowest
-	$(BIN)/python benchmarks/dependency_bounds.py --bound highest --venv $(VENV)-highest
+	$(BIN)/python -m pip install --quiet "uv>=0.5"
+	status=0; \
+	$(BIN)/python benchmarks/dependency_bounds.py --bound lowest --venv $(VENV)-lowest || status=1; \
+	$(BIN)/python benchmarks/dependency_bounds.py --bound highest --venv $(VENV)-highest || status=1; \
+	exit $$status
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)

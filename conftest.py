@@ -1,5 +1,7 @@
 """pytest configuration shared by the unit tests and nbval (DESIGN.md, Testing)."""
 
+import re
+
 import pytest
 
 
@@ -19,13 +21,12 @@ def pytest_runtest_call(item):
     # nbval-lax compares only the outputs of NBVAL_CHECK_OUTPUT cells. Every cell must still draw
     # the figures it was committed with, in that cell: under ipykernel 6 (Colab's) a figure made
     # in the cell that first imports pyplot used to appear one cell late (issue 16).
-    # A widget's figures (ipywidgets.interact) go where the frontend routes them; without one,
+    # The figures of an ipywidgets.interact go where the frontend routes them; without one,
     # ipywidgets 8.0 sends them to the cell and 8.1 does not, so those cells are not counted.
     result = yield
     cell, now = getattr(item, "cell", None), getattr(item, "test_outputs", None)
-    widget = cell is not None and any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
-                                      for o in cell.get("outputs", []))
-    if now is not None and not widget and _figures(cell.get("outputs", [])) != _figures(now):
+    interactive = cell is not None and re.search(r"\binteract(ive)?\(", cell.get("source", "")) is not None
+    if now is not None and not interactive and _figures(cell.get("outputs", [])) != _figures(now):
         raise AssertionError(f"{item.name} of {item.path.name} drew {_figures(now)} figure(s); the committed "
                              f"notebook has {_figures(cell.get('outputs', []))} there. If the change is meant, "
                              f"rebuild it: python notebooks/build.py {item.path.stem[:2]}")

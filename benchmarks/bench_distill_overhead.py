@@ -153,11 +153,10 @@ def build_arch_model(name: str, tokenizer, device: str = "cpu", dtype: torch.dty
     torch.manual_seed(seed)
     with torch.device(device):
         model = model_class.from_config(config, dtype=dtype)
-    if name.startswith("flan-t5") and model.lm_head.weight is model.shared.weight:
-        # transformers 5's T5Config always asks to tie lm_head to the shared embeddings; FlanT5's
-        # checkpoints hold their own lm_head (they load untied), so untie it like them.
-        model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())
-        getattr(model, "all_tied_weights_keys", {}).pop("lm_head.weight", None)
+    if name.startswith("flan-t5"):  # FlanT5's checkpoints hold their own lm_head: untie it like them
+        from kpod_lite.models.published import untie_head
+
+        untie_head(model)
     return model
 
 

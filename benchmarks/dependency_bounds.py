@@ -54,14 +54,14 @@ def main() -> None:
     installed = subprocess.run([str(python), "-c", "import json, importlib.metadata as m; print(json.dumps("
                                 f"{{n: m.version(n) for n in {LIBRARIES!r}}}))"], check=True, capture_output=True,
                                text=True).stdout
-    # ipykernel 6's debugger warns about frozen modules into the kernel's stderr unless told not to.
+    # ipykernel 6's debugger warns about frozen modules into every kernel's stderr unless told not to.
     env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-    test = subprocess.run([str(python), "-Xfrozen_modules=off", "-m", "pytest", "notebooks", "--nbval-lax", "-rf",
-                           "--nbval-current-env", "-q", "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True,
-                          text=True, env=env)
+    test = subprocess.run([str(python), "-m", "pytest", "notebooks", "--nbval-lax", "-rf", "--nbval-current-env",
+                           "-q", "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True, env=env)
+    lines = test.stdout.strip().splitlines()
     print(json.dumps({"bound": args.bound, "versions": json.loads(installed), "nbval_exit_code": test.returncode,
-                      "nbval_summary": test.stdout.strip().splitlines()[-1] if test.stdout.strip() else test.stderr[-500:],
-                      "failed": [line.removeprefix("FAILED ") for line in test.stdout.splitlines() if line.startswith("FAILED ")],
+                      "nbval_summary": lines[-1] if lines else test.stderr[-500:],
+                      "failed": [line.removeprefix("FAILED ") for line in lines if line.startswith("FAILED ")],
                       "seconds": round(time.perf_counter() - started, 1)}, indent=1))
     sys.exit(test.returncode)
 

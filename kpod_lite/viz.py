@@ -100,7 +100,7 @@ def accuracy_figure(rows: Sequence[dict], test_set: str = "test") -> Figure:
     ax.set_yticks(list(ys), [f"{row['row']} (n={row['seeds']})" for row in rows])
     ax.invert_yaxis()
     ax.set_xlabel(f"{test_set} accuracy (%), mean ± std over seeds" +
-                  ("" if len(spread) == len(rows) else " (one seed: no bar)"))
+                  ("" if len(spread) == len(rows) else " (one seed: no error bar)"))
     fig.tight_layout()
     return fig
 

@@ -5,7 +5,7 @@ A folder written here must load through the same path a hub checkpoint takes
 (`models.load_student`: `from_pretrained`, safetensors), as the published class, with the
 family's SentencePiece stand-in tokenizer (`models.standins`), and the family seam
 (`kpod_lite.families`) must pick seq2seq for FlanT5 and causal for LLaMA from the folder's own
-config. FlanT5-Large is built at depth 1 (full width, ~63M parameters); LLaMA-7B even at depth 1
+config. FlanT5-Large is built at depth 1 (full width, ~96M parameters); LLaMA-7B even at depth 1
 is ~0.5B parameters (2 GB in float32), so its folder holds the config and the tokenizer only and
 the model is built on the meta device.
 """

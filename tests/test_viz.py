@@ -16,8 +16,8 @@ def test_accuracy_bars_show_a_spread_only_where_there_are_seeds_to_spread():
     fig = viz.accuracy_figure([_row("plain-cot", 30.0, 2.0, 5), _row("kpod", 28.0, 0.0, 1)])
     (bars,) = [c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer)]
     assert len(bars.lines[2][0].get_segments()) == 1  # one error bar: the five-seed row's
-    assert "one seed: no bar" in fig.axes[0].get_xlabel()
+    assert "one seed: no error bar" in fig.axes[0].get_xlabel()
     fig = viz.accuracy_figure([_row("kpod", 28.0, 0.0, 1)])
     assert not [c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer)]
     fig = viz.accuracy_figure([_row("plain-cot", 30.0, 2.0, 5)])
-    assert "no bar" not in fig.axes[0].get_xlabel()
+    assert "no error bar" not in fig.axes[0].get_xlabel()

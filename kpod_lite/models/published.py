@@ -32,7 +32,7 @@ from kpod_lite.errors import ConfigError
 from kpod_lite.families import family_of
 
 __all__ = ["PUBLISHED", "published_config", "build_published", "save_published", "parameter_count",
-           "held_parameters", "declares_untied_head"]
+           "held_parameters", "declares_untied_head", "untie_head"]
 
 
 def _flan_t5(d_model: int, d_ff: int, heads: int, depth: int):
@@ -79,11 +79,23 @@ def build_published(name: str, depth: int | None = None, dtype: torch.dtype = to
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = family_of(config).model_class.from_config(config, dtype=dtype)
-        head, embeddings = model.get_output_embeddings(), model.get_input_embeddings()
-        if head.weight is embeddings.weight:  # transformers 5's T5: untie, as the released checkpoint is
-            # Drawn, not copied: a checkpoint whose two tables are equal is tied again on load.
-            head.weight = torch.nn.Parameter(torch.randn_like(embeddings.weight) * embeddings.weight.std())
+        untie_head(model)
         return model
+
+
+def untie_head(model) -> None:
+    """Give a model that transformers 5 built with its lm_head tied to the input embeddings (every
+    T5) a head of its own, as the released FlanT5 checkpoints have; a model already untied is
+    left alone. The tie leaves its tie map too, which saving and loading follow. The head is
+    drawn (at the embeddings' scale), not copied: a checkpoint whose two tables are equal is
+    tied again on load. An explicit `model.tie_weights()` still ties it again under
+    transformers 5, which rebuilds the map from a config that ties every T5: it does the same
+    to the released FlanT5 loaded from the hub, and nothing in kpod_lite calls it."""
+    head, embeddings = model.get_output_embeddings(), model.get_input_embeddings()
+    if head is None or head.weight is not embeddings.weight:
+        return
+    head.weight = torch.nn.Parameter(torch.randn_like(embeddings.weight) * embeddings.weight.std())
+    getattr(model, "all_tied_weights_keys", {}).pop("lm_head.weight", None)
 
 
 def save_published(name: str, folder, depth: int | None = None, seed: int = 0, tokenizer=None):
@@ -118,9 +130,11 @@ def declares_untied_head(model_config) -> bool:
 
 
 def held_parameters(model) -> int:
-    """The values a checkpoint of `model` holds: shared tensors count once, except an lm_head
-    that this transformers ties to the embeddings while the config declares it untied (the
-    released checkpoint holds both tables, and loading it unties them)."""
+    """The values a released checkpoint of `model`'s architecture holds: shared tensors count
+    once, except an lm_head that this transformers ties to the embeddings while the config
+    declares it untied (the released checkpoint holds both tables, and loading it unties them).
+    A T5 built from its config under transformers 5 and saved as built (the tiny T5) holds one
+    table fewer than counted, so its memory estimate errs high by that table."""
     count = sum(p.numel() for p in model.parameters())
     head, embeddings = model.get_output_embeddings(), model.get_input_embeddings()
     if head is not None and head.weight is embeddings.weight and declares_untied_head(model.config):

@@ -91,7 +91,7 @@ __all__ = [
     "STAGES", "ABLATIONS", "FRAME_ROWS", "run", "results_table", "student_dir", "summarise", "table_csv",
     "table_markdown", "write_figures", "write_results", "stage_questions", "stage_teach", "teacher_backend",
     "stage_student_symbols", "stage_weigh", "stage_difficulty", "stage_schedule", "stage_distill",
-    "stage_evaluate", "stage_teacher_accuracy",
+    "stage_evaluate", "stage_teacher_accuracy", "peak_memory_mb",
 ]
 
 STAGES = ("questions", "teach", "weigh", "difficulty", "schedule", "distill", "evaluate")
@@ -212,5 +212,6 @@ def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages, pr
             for stage, (seconds, peak) in student.items():
                 timings[stage] = round(timings.get(stage, 0.0) + seconds, 2)
                 memory[stage] = max(memory.get(stage, 0.0), peak)
+                log.info("stage %s done in %.1f s", stage, timings[stage])
 
     return write_results(cfg, run_dir, methods, seeds, timings, memory)

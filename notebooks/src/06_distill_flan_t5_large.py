@@ -563,9 +563,9 @@ results = json.loads((run_dir / "results" / "results.json").read_text())
 fig = viz.accuracy_figure(results["rows"])  # its bars: mean ± std over seeds (none with one seed)
 ax, shown_rows = fig.axes[0], [row for row in results["rows"] if "test_mean" in row]
 means = [row["test_mean"] for row in shown_rows]
-ax.errorbar(means, range(len(shown_rows)), fmt="none", ecolor="k", capsize=5, lw=1,
+ax.errorbar(means, range(len(shown_rows)), fmt="none", ecolor="tab:orange", capsize=5, lw=1.5,
             xerr=[100 * (m / 100 * (1 - m / 100) / n_test) ** 0.5 for m in means])
-ax.set_xlabel(f"test accuracy (%); black: ± 1 binomial standard error over {n_test} questions")
+ax.set_xlabel(f"test accuracy (%); orange: ± 1 binomial standard error over {n_test} questions")
 show(fig)
 
 # %% [markdown]
@@ -654,7 +654,7 @@ for i in shown:
 #   kpod_lite asks for native support), so there the same preset runs in float32, which
 #   FlanT5-Large with LoRA and gradient checkpointing fits (estimated 11.8 GiB, docs/GPU.md).
 #   fp16 is not offered: T5 models are known to overflow in fp16 (inf/NaN activations), which
-#   bf16's wider range avoids. The cell after the config cell prints the estimated hours and
+#   bf16's wider range avoids. The second cell after the config cell prints the estimated hours and
 #   peak memory on common GPUs (and by stage on yours); before any stage, the run estimates
 #   again and refuses a stage the GPU cannot hold, saying what to change.
 # * **Data.** `DATASET` names a data source (`kpod-lite fetch` lists them): its files are
@@ -662,7 +662,7 @@ for i in shown:
 #   Drive), checked against the checksum recorded the first time, and read in their own format.
 #   `"mcckd-gsm8k"`, `"mcckd-svamp"`, ... are Table 4's splits, whose training questions carry
 #   several GPT-3.5-Turbo rationales each (docs/REAL_DATA.md). The `flan-t5-large` preset
-#   names no files, so it needs `DATASET`; the cell after the config cell stops, listing what
+#   names no files, so it needs `DATASET`; the second cell after the config cell stops, listing what
 #   is missing, before anything is downloaded or trained.
 # * **Teacher.** `TEACHER = "released"` trains on those released rationales: the paper's data
 #   setting at no cost, filtered by answer as §3.1 does (`teacher_samples` of them per
