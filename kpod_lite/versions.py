@@ -72,8 +72,9 @@ def check_versions(package: str = "kpod-lite", installed=None, loaded=_loaded_ve
             return None
 
     installed = installed or lookup
+    needed = requirements(package)
     versions, problems, stale = {}, [], []
-    for requirement in requirements(package):
+    for requirement in needed:
         version = installed(requirement.name)
         if version is None:
             problems.append(f"{requirement.name} is not installed; kpod-lite needs {requirement}")
@@ -88,7 +89,7 @@ def check_versions(package: str = "kpod-lite", installed=None, loaded=_loaded_ve
         raise RuntimeError("; ".join(stale) + ". Restart the runtime (on Colab: Runtime > Restart session) "
                            "and run the notebook again from the top.")
     if problems:
-        fixes = " ".join(f"'{r}'" for r in requirements(package)
+        fixes = " ".join(f"'{r}'" for r in needed
                          if any(p.startswith(f"{r.name} ") for p in problems) and r.name != "torch")
         advice = (f"Run: pip install -U {fixes}, then restart the runtime (on Colab: Runtime > Restart session)."
                   if fixes else "")

@@ -26,6 +26,8 @@ LABEL_COLOURS = {
     "plain": None,
 }
 
+KPOD_COLOUR = "#d62728"  # KPOD's bars and lines, in every figure that compares methods
+
 PIPELINE_BOXES = (
     ("questions", "loaders,\nsynthetic"),
     ("teacher", "zero-shot CoT\n§3.1"),
@@ -92,7 +94,7 @@ def accuracy_figure(rows: Sequence[dict], test_set: str = "test") -> Figure:
     ys = range(len(rows))
     ax.barh(ys, [row[f"{test_set}_mean"] for row in rows],
             color=["#7f7f7f" if row["method"] in ("teacher", "before") else
-                   "#d62728" if row["method"] == "kpod" else "#1f77b4" for row in rows])
+                   KPOD_COLOUR if row["method"] == "kpod" else "#1f77b4" for row in rows])
     spread = [(y, row) for y, row in zip(ys, rows) if row["seeds"] > 1]
     if spread:
         ax.errorbar([row[f"{test_set}_mean"] for _, row in spread], [y for y, _ in spread],
@@ -153,7 +155,7 @@ def epoch_accuracy_figure(histories: dict[str, list[list[dict]]]) -> Figure:
         epochs = min(len(run) for run in runs)
         ax.plot(range(1, epochs + 1), [100 * sum(run[e] for run in runs) / len(runs) for e in range(epochs)],
                 linestyle=styles[index % len(styles)], marker="o", markersize=3,
-                color="#d62728" if method == "kpod" else None, label=f"{method} (n={len(runs)})")
+                color=KPOD_COLOUR if method == "kpod" else None, label=f"{method} (n={len(runs)})")
     ax.set_ylim(0, None)
     return _per_epoch(fig, ax, "test accuracy (%) after the epoch")
 

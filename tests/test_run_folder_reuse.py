@@ -19,7 +19,7 @@ def _small(**changes):
 def test_every_setting_says_which_stage_first_reads_it():
     fields = {f.name for f in dataclasses.fields(KPODConfig)}
     assert set(made.FIRST_READ) | made.NEUTRAL == fields, "a new setting must be placed in made.FIRST_READ"
-    assert set(made.FIRST_READ.values()) <= set(made.STAGE_ORDER) and made.STAGE_ORDER == pipeline.STAGES
+    assert set(made.FIRST_READ.values()) <= set(made.STAGES) and made.STAGES == pipeline.STAGES
 
 
 def test_a_setting_no_finished_stage_read_is_taken_and_recorded(tmp_path):

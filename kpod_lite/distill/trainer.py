@@ -217,7 +217,7 @@ def training_arguments(config: KPODConfig, checkpoint_dir: Path | str, progress:
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.batch_size,
         # A share of all steps: transformers 5 takes it as a float warmup_steps, 4.x as warmup_ratio.
-        **({"warmup_steps": config.warmup_ratio} if transformers_major() >= 5 else {"warmup_ratio": config.warmup_ratio}),
+        **{"warmup_steps" if transformers_major() >= 5 else "warmup_ratio": config.warmup_ratio},
         optim="adamw_torch",
         bf16=bool(config.bf16 and cuda and bf16_supported()),
         use_cpu=not cuda,

@@ -91,11 +91,16 @@ def untie_head(model) -> None:
     tied again on load. An explicit `model.tie_weights()` still ties it again under
     transformers 5, which rebuilds the map from a config that ties every T5: it does the same
     to the released FlanT5 loaded from the hub, and nothing in kpod_lite calls it."""
-    head, embeddings = model.get_output_embeddings(), model.get_input_embeddings()
-    if head is None or head.weight is not embeddings.weight:
+    if not _head_is_tied(model):
         return
-    head.weight = torch.nn.Parameter(torch.randn_like(embeddings.weight) * embeddings.weight.std())
+    embeddings = model.get_input_embeddings().weight
+    model.get_output_embeddings().weight = torch.nn.Parameter(torch.randn_like(embeddings) * embeddings.std())
     getattr(model, "all_tied_weights_keys", {}).pop("lm_head.weight", None)
+
+
+def _head_is_tied(model) -> bool:
+    head = model.get_output_embeddings()
+    return head is not None and head.weight is model.get_input_embeddings().weight
 
 
 def save_published(name: str, folder, depth: int | None = None, seed: int = 0, tokenizer=None):
@@ -136,9 +141,8 @@ def held_parameters(model) -> int:
     A T5 built from its config under transformers 5 and saved as built (the tiny T5) holds one
     table fewer than counted, so its memory estimate errs high by that table."""
     count = sum(p.numel() for p in model.parameters())
-    head, embeddings = model.get_output_embeddings(), model.get_input_embeddings()
-    if head is not None and head.weight is embeddings.weight and declares_untied_head(model.config):
-        count += head.weight.numel()
+    if _head_is_tied(model) and declares_untied_head(model.config):
+        count += model.get_output_embeddings().weight.numel()
     return count
 
 

@@ -94,7 +94,7 @@ __all__ = [
     "stage_evaluate", "stage_teacher_accuracy", "peak_memory_mb",
 ]
 
-STAGES = ("questions", "teach", "weigh", "difficulty", "schedule", "distill", "evaluate")
+STAGES = made.STAGES
 
 
 def peak_memory_mb() -> float:

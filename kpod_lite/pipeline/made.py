@@ -24,15 +24,16 @@ from pathlib import Path
 
 from kpod_lite.config import ConfigError, KPODConfig
 
-STAGE_ORDER = ("questions", "teach", "weigh", "difficulty", "schedule", "distill", "evaluate")
+# The pipeline's stages in order (`pipeline.STAGES` is this tuple).
+STAGES = ("questions", "teach", "weigh", "difficulty", "schedule", "distill", "evaluate")
 
 # Read by no stage's output: the preset's name, and the default method (each student's method
 # is its folder, students/<method>/).
 NEUTRAL = frozenset({"name", "method"})
 
 _TEACH = ("teacher", "teacher_model", "teacher_base_url", "teacher_replay_from", "teacher_max_tokens",
-          "teacher_concurrency", "teacher_timeout", "teacher_max_attempts", "cot_prompt", "teacher_samples", "teacher_temperature",
-          "filter_correct")
+          "teacher_concurrency", "teacher_timeout", "teacher_max_attempts", "cot_prompt", "teacher_samples",
+          "teacher_temperature", "filter_correct")
 # Mask learning loads the student (and its LoRA adapters as the predictor) and batches like it.
 _WEIGH = ("normalize_symbols", "student", "trust_remote_code", "max_source_length", "max_target_length", "alpha",
           "gumbel_temperature", "weighting_epochs", "weighting_lr", "prefix_mode", "weighting_predictor",
@@ -69,7 +70,7 @@ def finished_stages(run_dir: Path) -> list[str]:
         "distill": any(students.glob("*/seed-*")),
         "evaluate": any(students.glob("**/eval.json")),
     }
-    return [stage for stage in STAGE_ORDER if made[stage]]
+    return [stage for stage in STAGES if made[stage]]
 
 
 def _digest(path: Path) -> str:
@@ -94,8 +95,8 @@ def check_reuse(cfg: KPODConfig, run_dir: Path) -> None:
         for key in sorted(made.keys() | wanted.keys()):
             if key in NEUTRAL or made.get(key, defaults.get(key)) == wanted.get(key):
                 continue
-            first = FIRST_READ.get(key, STAGE_ORDER[0])
-            readers = [s for s in done if STAGE_ORDER.index(s) >= STAGE_ORDER.index(first)]
+            first = FIRST_READ.get(key, STAGES[0])
+            readers = [s for s in done if STAGES.index(s) >= STAGES.index(first)]
             if readers:
                 raise ConfigError(
                     f"run folder {run_dir}: its {readers[0]} stage was made with {key}={made.get(key, '(absent)')!r}, "

@@ -445,7 +445,6 @@ print("\nfrom most reordered by fillers to least: " + ", ".join(f"{name} ({agree
 # same rationales, which is what the ablation KPOD-w.o.-sig-dif changes.
 
 # %%
-KEYPOINT_LABELS = {"number", "operator", "equals", "result", "quantity"}
 all_logprobs = difficulty.token_logprobs(model, tokenizer, [r["question"] for r in rationales],
                                          [r["rationale"] for r in rationales], batch_size=cfg.batch_size)
 losses = {}  # (where, kind) -> token losses; the opening two tokens are kept apart
@@ -453,7 +452,7 @@ first_hardest = {"every token": 0, "every token but the opening two": 0, "keypoi
 for record, lp in zip(rationales, all_logprobs):
     _, offs = templates.rationale_tokens(tokenizer, record["rationale"])
     owner = np.array(difficulty.token_steps(offs, record["rationale"]))
-    kinds = np.array(["keypoint" if label in KEYPOINT_LABELS else "other"
+    kinds = np.array(["keypoint" if label in synthetic.KEYPOINT_LABELS else "other"
                       for label in token_labels(record["rationale"], char_labels(record["spans"]), offs)])
     nll = -lp.numpy()
     for j, (step, kind) in enumerate(zip(owner, kinds)):

@@ -591,9 +591,7 @@ for m, (rows,) in histories.items():
               f"{row['target_tokens']:>13} {row['loss']:>7.4f}")
 
 
-EPOCH_AXIS = "epoch (from 1; epoch e trains stage t = e - 1)"  # the course's counting (notebook 04)
 for fig in (viz.loss_figure(histories), viz.curriculum_figure(histories)):
-    fig.axes[0].set_xlabel(EPOCH_AXIS)
     show(fig)
 
 # %% [markdown]
@@ -755,10 +753,10 @@ print(f"schedule: every c_i = 0 first at stage t = {first_stage} (T = {plan.T}),
 assert first_stage <= plan.T + 1 and first_full == first_stage + 1
 
 # %% jupyter={"source_hidden": true}
-# Solution 2. A rationale token takes the label of its first non-space character (as in
-# notebook 04); its w_j is the learned weight of the weight record, without the floor λ. Only
+# Solution 2. A rationale token takes the label of its first non-space character (notebook
+# 03's rule); its w_j is the learned weight of the weight record, without the floor λ. Only
 # the template teacher labels its rationales; released or API rationales carry no spans.
-KEYPOINT = {"number", "operator", "equals", "result", "quantity"}
+from kpod_lite.synthetic import KEYPOINT_LABELS
 labelled = [r for r in rationales if r.get("spans")]
 by_kind, by_text = {"keypoint": [], "filler": [], "other": []}, {}
 for r in labelled:
@@ -768,7 +766,7 @@ for r in labelled:
         first = next((k for k in range(a, b) if not text[k].isspace()), None)
         if first is None:
             continue
-        kind = "keypoint" if label[first] in KEYPOINT else "filler" if label[first] == "filler" else "other"
+        kind = "keypoint" if label[first] in KEYPOINT_LABELS else "filler" if label[first] == "filler" else "other"
         by_kind[kind].append(w_j)
         by_text.setdefault(text[a:b].strip(), []).append(w_j)
 if labelled:

@@ -143,7 +143,7 @@ plt.show()
 # %%
 def answers(method: str, test_set: str = "test") -> np.ndarray:
     """(seeds, questions) 0/1 array of one method, from the shipped answers."""
-    return np.array([[int(c) for c in row] for row in correct["correct"][method][test_set]], dtype=float)
+    return stats.read_correctness(correct, method, test_set)
 
 
 def bootstrap_difference(a: np.ndarray, b: np.ndarray, resamples: int = 10000, seed: int = 0,
