@@ -51,8 +51,11 @@ if "google.colab" in sys.modules:
 
     print(check_versions())  # stops here, naming the fix, if a preinstalled library is too old"""
 
-_REPOSITORY = re.compile(r'^Repository = "(https://github\.com/[\w.-]+/[\w.-]+)"$', re.M)
-_GITHUB = re.compile(r"(?<=github\.com/)[\w.-]+/[\w.-]+|(?<=colab\.research\.google\.com/github/)[\w.-]+/[\w.-]+")
+_ADDRESS = r"https://github\.com/[\w.-]+/[\w.-]+"
+_REPOSITORY = re.compile(rf'^Repository = "({_ADDRESS})"$', re.M)
+# Where an OWNER/NAME follows: a github.com address, or Colab's notebook-from-GitHub address.
+_AFTER = r"(?:(?<=github\.com/)|(?<=colab\.research\.google\.com/github/))"
+_GITHUB = re.compile(_AFTER + r"[\w.-]+/[\w.-]+")
 
 
 def repository(root: Path = ROOT) -> str:
@@ -65,7 +68,8 @@ def repository(root: Path = ROOT) -> str:
 
 def pointing_files(root: Path = ROOT) -> list[Path]:
     """The files that hold the repository's location besides pyproject.toml."""
-    return [root / "README.md", root / "notebooks" / "README.md", *sorted((root / "notebooks" / "src").glob("*.py")), *sorted((root / "notebooks").glob("*.ipynb"))]
+    return [root / "README.md", root / "notebooks" / "README.md", *sorted((root / "notebooks" / "src").glob("*.py")),
+            *sorted((root / "notebooks").glob("*.ipynb"))]
 
 
 def github_names(text: str) -> set[str]:
@@ -76,7 +80,7 @@ def github_names(text: str) -> set[str]:
 def relocate(new: str, root: Path = ROOT) -> list[Path]:
     """Point pyproject.toml, the badges and the install cells at `new` (https://github.com/OWNER/NAME);
     returns the files changed. Nothing is run: the notebooks' outputs stay as they are."""
-    if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", new):
+    if not re.fullmatch(_ADDRESS, new):
         raise SystemExit(f"--repository must be https://github.com/OWNER/NAME, got {new!r}")
     old = repository(root).removeprefix("https://github.com/")
     name = new.removeprefix("https://github.com/")
@@ -84,12 +88,13 @@ def relocate(new: str, root: Path = ROOT) -> list[Path]:
     pyproject = root / "pyproject.toml"
     for path in [pyproject, *pointing_files(root)]:
         text = path.read_text(encoding="utf-8")
-        moved = re.sub(rf"(?<=github\.com/){re.escape(old)}(?![\w.-])", name, text)
-        moved = re.sub(rf"(?<=colab\.research\.google\.com/github/){re.escape(old)}(?![\w.-])", name, moved)
+        moved = re.sub(rf"{_AFTER}{re.escape(old)}(?![\w.-])", name, text)
         if moved != text:
             path.write_text(moved, encoding="utf-8")
             changed.append(path)
     return changed
+
+
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 

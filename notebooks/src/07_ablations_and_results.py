@@ -263,8 +263,9 @@ print(f"{'weights.oracle':<16} 1 on keypoints, 0 elsewhere: mean weight {oracle[
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for test_set in ("ood-distractors", "ood-four-steps"):
-    delta, low, high = bootstrap_difference(answers("plain-cot", test_set), answers("kpod", test_set), resamples=2000)
+for test_set in ("ood-distractors", "ood-four-steps"):  # the library's bootstrap, checked in section 2
+    result = stats.paired_bootstrap(answers("plain-cot", test_set), answers("kpod", test_set))
+    delta, (low, high) = result["difference"], result["interval"]
     print(f"{test_set:<16} plain CoT {answers('plain-cot', test_set).mean() * 100:5.1f}%, "
           f"KPOD {answers('kpod', test_set).mean() * 100:5.1f}%: KPOD − plain CoT {delta:+.1f} [{low:+.1f}, {high:+.1f}]")
 
