@@ -24,6 +24,7 @@ import dataclasses
 import os
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 
 from kpod_lite.errors import ConfigError
 from kpod_lite.methods import METHODS, Method
@@ -35,6 +36,7 @@ __all__ = ["ConfigError", "OODSet", "SyntheticOverrides", "KPODConfig", "PRESETS
            "with_settings"]
 
 PRESET_ENV = "KPOD_PRESET"
+_REPOSITORY = Path(__file__).resolve().parents[1]  # the rehearsal presets read its data_samples/
 
 # Changes to the run's synthetic task: every `SyntheticConfig` knob, None meaning "as the run's".
 # Made from SyntheticConfig's own fields, so the generator's knobs are declared once.
@@ -273,6 +275,24 @@ PRESETS["colab"] = PRESETS["flan-t5-large"].replace(
     weighting_predictor_warmup_steps=50, max_source_length=384, max_target_length=384, max_new_tokens=384,
     eval_batch_size=16,
 )
+
+# ours: rehearsals of the GPU presets on a CPU, in minutes, for CI and for a reader without a GPU.
+# Each runs its GPU preset's code path unchanged (the published family and class, loaded with
+# from_pretrained; its SentencePiece stand-in tokenizer; the released teacher on MCC-KD-format
+# data; LoRA at the preset's rank; gradient checkpointing; float32, as on a T4) and changes only
+# sizes: the student (`kpod_lite.models.rehearsal`: random weights, FlanT5-Large at depth 1,
+# LLaMA-7B at reduced width and depth), the data (the repository's MCC-KD-format sample: 12
+# training and 8 test questions, written by the project), 2 epochs (T = 1) and a short mask
+# learning. A rehearsal's accuracy means nothing: its weights are random.
+_SAMPLE_MCCKD = _REPOSITORY / "data_samples" / "formats"
+_REHEARSAL = dict(dataset="svamp", data_format="instruction", teacher="released",
+                  train_file=str(_SAMPLE_MCCKD / "mcckd_train.json"), test_file=str(_SAMPLE_MCCKD / "mcckd_test.json"),
+                  train_size=None, epochs=2, weighting_epochs=1, weighting_predictor_warmup_steps=4,
+                  max_source_length=256, max_target_length=256, max_new_tokens=48, eval_batch_size=8)
+PRESETS["colab-rehearsal"] = PRESETS["colab"].replace(name="colab-rehearsal", student="rehearsal-flan-t5-large",
+                                                      **_REHEARSAL)
+PRESETS["llama-7b-rehearsal"] = PRESETS["llama-7b"].replace(name="llama-7b-rehearsal", student="rehearsal-llama-7b",
+                                                            **_REHEARSAL)
 
 
 def with_settings(cfg: KPODConfig, settings: list[str]) -> KPODConfig:

@@ -311,10 +311,13 @@ def load_model_config(name: str, trust_remote_code: bool = False):
     from transformers import AutoConfig
 
     from kpod_lite.models import TINY_SPECS, tiny_model_config
+    from kpod_lite.models.rehearsal import is_rehearsal_student, rehearsal_model_config
 
     if name in TINY_SPECS:  # the special-token ids do not change any size
         ids = SimpleNamespace(pad_token_id=0, eos_token_id=1, bos_token_id=2)
         return tiny_model_config(TINY_SPECS[name], TINY_SPECS[name].vocab_size, ids)
+    if is_rehearsal_student(name):
+        return rehearsal_model_config(name)
     return AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
 
 

@@ -45,6 +45,7 @@ that folder, so the tiny path is the very same `from_pretrained` path the big mo
 from kpod_lite.models.loading import (
     apply_lora,
     bf16_supported,
+    is_local_build,
     load_student,
     load_tokenizer,
     student_dtype,
@@ -72,7 +73,7 @@ from kpod_lite.models.tokenizer import BOS, EOS, PAD, UNK, sentinel_tokens, trai
 
 __all__ = [
     "BOS", "BUILD_VERSION", "CACHE_ENV", "EOS", "PAD", "TINY_SPECS", "UNK", "TinySpec", "apply_lora",
-    "bf16_supported", "build_llama_standin_tokenizer", "build_t5_standin_tokenizer", "build_tiny_model", "cache_root", "heldout_corpus", "load_student", "load_tokenizer",
+    "bf16_supported", "build_llama_standin_tokenizer", "is_local_build", "build_t5_standin_tokenizer", "build_tiny_model", "cache_root", "heldout_corpus", "load_student", "load_tokenizer",
     "pad_right", "pretraining_corpus", "pretraining_loss", "sentinel_tokens", "span_corrupt", "student_dtype",
     "student_family", "student_input_embeddings", "tiny_model_config", "tiny_model_key", "tiny_model_path",
     "tiny_spec", "train_tokenizer", "trainable_parameters", "wrap_tokenizer",

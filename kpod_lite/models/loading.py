@@ -9,16 +9,26 @@ import torch
 
 from kpod_lite.config import KPODConfig
 from kpod_lite.families import StudentFamily, family_of, lora_target_modules
+from kpod_lite.models.rehearsal import is_rehearsal_student, rehearsal_model_path
 from kpod_lite.models.tiny import TINY_SPECS, tiny_model_path
 
 # --- loading students --------------------------------------------------------------------------
 
 
 def _model_location(config: KPODConfig) -> str:
-    """A hub id or a folder for `config.student`; the tiny names resolve to their cached build."""
+    """A hub id or a folder for `config.student`; the tiny and rehearsal names resolve to their
+    cached build (`models.tiny`, `models.rehearsal`)."""
     if config.student in TINY_SPECS:
         return str(tiny_model_path(config.student))
+    if is_rehearsal_student(config.student):
+        return str(rehearsal_model_path(config.student))
     return config.student
+
+
+def is_local_build(student: str) -> bool:
+    """Whether `student` names one of the CPU-sized students this package builds itself (the
+    tiny ones and the rehearsal ones), as opposed to a hub id or a folder of real weights."""
+    return student in TINY_SPECS or is_rehearsal_student(student)
 
 
 def student_family(config: KPODConfig) -> StudentFamily:
