@@ -82,8 +82,8 @@ def check_invariants(sched, difficulties, delta_s, initial):
         actual = h_total(difficulties, stage.c) - h_total(difficulties, previous)
         assert stage.delta_H == pytest.approx(actual, abs=1e-9)
         previous = stage.c
-    for epoch in range(sched.T + 1, sched.T + 4):
-        assert set(sched.input_steps(epoch).values()) == {0}  # App. B: full rationales after T
+    for epoch in range(sched.T, sched.T + 4):  # 0-based: epochs e = T+1, T+2, ... of Algorithm 1
+        assert set(sched.input_steps(epoch).values()) == {0}  # "post-epoch T": complete rationales
 
 
 @settings(max_examples=40, deadline=None)
@@ -304,3 +304,33 @@ def test_a_cut_or_misplaced_schedule_file_is_named(tmp_path):
         Schedule.load(tmp_path / "schedule.json")
     with pytest.raises(DataFormatError, match="is a directory"):
         Schedule.load(tmp_path)
+
+
+# --- Algorithm 1: which epochs train which stage ------------------------------------------------------
+
+
+@pytest.mark.parametrize("epochs, T", [(2, 1), (3, 1), (6, 3), (8, 4), (7, 2), (20, 10), (5, 5)])
+def test_algorithm_1_trains_epochs_1_to_T_progressively_and_the_rest_whole(epochs, T):
+    # "if e <= T: c_i(t) by Eq. 11", else c_i = 0: epoch e (counted from 1) takes stage e - 1.
+    difficulties = {i: [1.0] * (2 + i % 4) for i in range(12)}
+    sched = build_schedule(difficulties, {i: i % 3 for i in difficulties}, epochs=epochs, T=T,
+                           initial_input_steps=None)
+    assert sched.params["progressive_epochs"] == T
+    for e in range(1, epochs + 1):
+        expected = sched.stages[e - 1].c if e <= T else {i: 0 for i in difficulties}
+        assert sched.input_steps(e - 1) == expected, f"epoch {e} of {epochs}, T = {T}"
+    # Stage 0 gives input steps (the schedule starts easy), so epoch 1 is not a whole-rationale one.
+    assert any(sched.input_steps(0).values())
+    whole = sum(not any(sched.input_steps(e - 1).values()) for e in range(1, epochs + 1))
+    assert whole >= epochs - T
+
+
+def test_a_schedule_made_before_algorithm_1s_mapping_is_refused(tmp_path):
+    sched = build_schedule(DIFFS, LABELS, epochs=4)
+    record = sched.to_dict()
+    del record["params"]["progressive_epochs"]  # as kpod-lite wrote schedules before
+    path = tmp_path / "schedule.json"
+    path.write_text(__import__("json").dumps(record))
+    with pytest.raises(Exception, match=r"schedule\.json.*progressive_epochs.*epoch T \+ 1 still trained stage T.*--force"):
+        Schedule.load(path)
+    assert Schedule.load(sched.save(tmp_path / "new.json")).input_steps(sched.T) == {i: 0 for i in DIFFS}

@@ -17,8 +17,8 @@ and learns to write the rest. Steps are §3.4's "."-steps (`kpod_lite.data.split
 
 The input is the §3.1 template followed by the given steps (`kpod_lite.templates.student_prompt`);
 the target is `kpod_lite.templates.format_rationale_target` of the remaining steps. As t grows
-c_i(t) falls to 0, and after stage T every question writes its whole rationale (App. B,
-Algorithm 1). For a seq2seq student (FlanT5) input and target feed the encoder and the
+c_i(t) falls to 0, and after epoch T every question writes its whole rationale (Algorithm 1:
+epochs 1..T train stages 0..T-1). For a seq2seq student (FlanT5) input and target feed the encoder and the
 decoder; for a causal student (LLaMA) they are one sequence and the input part carries the
 label -100, so only the target is learned.
 

@@ -200,6 +200,8 @@ def stage_schedule(cfg: KPODConfig, run_dir: Path, methods) -> None:
     for name, (difficulty_name, variant) in wanted.items():
         if not (run_dir / name).exists():
             schedule.schedule_file(run_dir / difficulty_name, run_dir / "rationales.jsonl", run_dir / name, variant)
+        else:  # checked before a finished student trained with it is reused (schedule.record)
+            schedule.Schedule.load(run_dir / name)
 
 
 # --- distillation and evaluation (§3.5, §4) ------------------------------------------------------------

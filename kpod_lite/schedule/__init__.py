@@ -18,8 +18,9 @@ give up Δs input steps each,
     c_i(t) = c_i(t-1) - q_i(t) Δs,   q_i(t) = [i ∈ S(t)],   s.t. ΔH(S(t)) <= ΔD(t),    (Eq. 11)
 
 with ΔD(t) = D(t) - Σ_i h_i(t-1) the room left under the curve and ΔH(S(t)) the difficulty
-the move adds; S(t) maximises Eq. 12-13 (`kpod_lite.submodular.ftgp`). After stage T every
-question generates its whole rationale, c_i = 0 (App. B, Algorithm 1).
+the move adds; S(t) maximises Eq. 12-13 (`kpod_lite.submodular.ftgp`). Epochs 1..T train on
+stages 0..T-1; after epoch T every question generates its whole rationale, c_i = 0
+(Algorithm 1: "if e <= T", then "post-epoch T").
 
 Choices the paper leaves open (all configurable)
 -----------------------------------------------
@@ -35,10 +36,11 @@ Choices the paper leaves open (all configurable)
   starting point as stage 0 (the gap then goes into stage 1's budget).
 * **Δs.** One step per stage by default (`delta_s`); a question with fewer than Δs input steps
   left gives up the ones it has: its cost is the difficulty of min(Δs, c_i) steps.
-* **Epochs and stages.** Epochs are counted from 0 and epoch t trains with c_i(t); epochs after
-  T train on full rationales. Eq. 11 moves a question by Δs per stage only, so at stage T a
-  question may still hold input steps; App. B's "post-epoch T, the student is trained to
-  generate the complete rationale" then takes them away.
+* **Epochs and stages.** Epochs are counted from 0 here, and epoch t < T trains with c_i(t)
+  (Algorithm 1's epochs e = 1..T take stages 0..T-1); epochs T..N_e-1 (e = T+1..N_e) train on
+  full rationales. Stage T, where D(T) = B, is that complete rationale. Eq. 11 moves a question
+  by Δs per stage only, so at stage T-1 a question may still hold input steps; Algorithm 1's
+  "post-epoch T, the student is trained to generate the complete rationale" takes them away.
 * **Clusters.** K-means (K = 5, App. A) on mean GloVe word embeddings (§3.4). GloVe cannot be
   downloaded here: `load_glove` reads a local GloVe text file if you have one, any embedding
   matrix can be passed instead (e.g. the student's input embeddings, mean-pooled), and the

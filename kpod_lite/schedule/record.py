@@ -1,7 +1,14 @@
 """The schedule record: D(0..T) and the stages of Eq. 11, and its JSON file (schedule.json).
 
 Distillation asks it `Schedule.input_steps(epoch)`: the c_i that epoch gives the student as
-input (Eq. 14), c_i(t) up to stage T and 0 after it (App. B).
+input (Eq. 14). Algorithm 1 trains epochs e = 1..T on the scheduled c_i ("if e <= T") and every
+later epoch on the complete rationale ("post-epoch T"): epoch e takes stage t = e - 1, so the
+stages 0..T-1 are trained, and stage T, where D(T) reaches the maximum difficulty B (Eq. 10),
+is the complete rationale that epochs T+1..N_e train on.
+
+Schedules written by kpod-lite before it followed that mapping (they trained stage T at epoch
+T + 1, one progressive epoch more) lack `params["progressive_epochs"]` and are refused, never
+reinterpreted (`check_record`).
 """
 
 from __future__ import annotations
@@ -9,6 +16,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+
+# The epochs trained on scheduled input steps (= T, Algorithm 1), recorded in `Schedule.params`.
+PROGRESSIVE_EPOCHS = "progressive_epochs"
 
 
 @dataclass
@@ -40,10 +51,11 @@ class Schedule:
     meta: dict = field(default_factory=dict)
 
     def input_steps(self, epoch: int) -> dict:
-        """c_i for training epoch `epoch` (0-based): c_i(epoch) up to T, then 0 (App. B)."""
+        """c_i for training epoch `epoch`, counted from 0 (Algorithm 1's e = epoch + 1): the
+        c_i(t) of stage t = epoch while e <= T, then 0, the complete rationale (module docstring)."""
         if epoch < 0:
             raise ValueError(f"epochs are counted from 0, got {epoch}")
-        if not self.progressive or epoch > self.T or not self.stages:
+        if not self.progressive or epoch >= self.T or not self.stages:
             return {i: 0 for i in self.ids}
         return dict(self.stages[epoch].c)
 
@@ -136,6 +148,11 @@ def check_record(record, source: str) -> None:
     stages = record["stages"]
     if not isinstance(stages, list) or (record.get("progressive", True) and stages and len(stages) < record["T"]):
         raise bad("stages", f"{len(stages) if isinstance(stages, list) else stages!r} stage(s) for T = {record['T']}")
+    params = record.get("params") or {}
+    if record.get("progressive", True) and stages and "epochs" in params and PROGRESSIVE_EPOCHS not in params:
+        raise bad(f"params.{PROGRESSIVE_EPOCHS}", "missing: this schedule was made when epoch T + 1 still trained "
+                  "stage T, one progressive epoch more than Algorithm 1; a student trained with it is stale too. "
+                  "In a run folder, kpod-lite run --force rebuilds both (the teacher's cache is kept)")
     previous, ids = {}, None
     for t, stage in enumerate(stages):
         c = stage.get("c") if isinstance(stage, dict) else None

@@ -18,7 +18,7 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 
 from kpod_lite.schedule.curve import growth_rate, overall_difficulty
-from kpod_lite.schedule.record import Schedule, Stage
+from kpod_lite.schedule.record import PROGRESSIVE_EPOCHS, Schedule, Stage
 from kpod_lite.submodular import ftgp
 
 
@@ -58,7 +58,7 @@ def build_schedule(
     D = [overall_difficulty(t, B, T, p, C0) for t in range(T + 1)]
     params = {"epochs": epochs, "p": p, "c0_fraction": c0_fraction, "B": B, "C0": C0,
               "u": growth_rate(B, C0, T, p), "delta_s": delta_s, "beta": beta, "eps": eps,
-              "stage0_selection": stage0_selection}
+              "stage0_selection": stage0_selection, PROGRESSIVE_EPOCHS: T if progressive else 0}
     stages = []
     if progressive:
         sums = _PrefixSums(steps)

@@ -360,7 +360,7 @@ for ax, (name, epochs) in zip(axes, settings.items()):
     for k in range(4):
         ax.bar(range(1, epochs + 1), counts[:, k], bottom=bottom, width=1.0, color=colours[k], label=f"c_i = {k}")
         bottom += counts[:, k]
-    ax.axvline(sched.T + 1.5, color="k", ls=":", label="end of stage T (epoch T + 1)")
+    ax.axvline(sched.T + 0.5, color="k", ls=":", label="end of epoch T (Algorithm 1)")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_title(f"{name}: {epochs} epochs, T = {sched.T}")
     ax.set_xlabel("epoch (from 1)")
@@ -418,9 +418,9 @@ for name, epochs in settings.items():
 # * **The end lags.** With Δs = 1 a question can give up only one step per stage. In the
 #   tiny preset (T = 4) the budget at the last stages is large, but every candidate is
 #   already selected: ΔH < ΔD because there is nothing left to buy, and at stage T some
-#   questions still hold input steps (H(T) < B). App. B's rule "post-epoch T, the student
-#   is trained to generate the complete rationale" (the paper counts epochs as stages) then
-#   takes the rest away in one jump at stage T + 1, which is epoch T + 2 counted from 1.
+#   questions still hold input steps (H(T) < B). Algorithm 1 trains epochs 1..T on stages
+#   0..T-1 and then "post-epoch T, the student is trained to generate the complete
+#   rationale": the rest goes in one jump at epoch T + 1 (counted from 1).
 #   With T = 50 the lag is small.
 #
 # ## 5. What the diversity term does: β = 12 against β = 0 (KPOD-w.o.-div)
@@ -507,7 +507,7 @@ for name in settings:
 # * **Δs.** One step per stage by default; a question with fewer than Δs input steps gives up
 #   the ones it has, so its cost is the difficulty of min(Δs, c_i) steps.
 # * **Epochs after T.** Eq. 11 moves a question by Δs per stage only, so at stage T a question
-#   may still hold input steps; App. B's full-rationale training after T removes them.
+#   may still hold input steps; Algorithm 1's full-rationale training after epoch T removes them.
 #
 # The numbers for this data:
 
