@@ -12,13 +12,19 @@ then all see the same rewritten text.
 
 Which characters are replaced is the student tokenizer's decision, not a fixed list: a
 character is replaced only when the tokenizer maps it, on its own, to its `unk_token_id`
-(`unknown_characters`). LLaMA's tokenizer (byte fallback) and the tiny students' byte-level
-BPE never do, so their text is left exactly as the teacher wrote it. Every replacement is one
-character for one character, so the template teacher's keypoint `spans` (character offsets
-into the rationale) stay valid. A character the tokenizer does not know and the table has no
-entry for (e.g. "<": there is no one-character ASCII "less than") is left in place and
-counted, never dropped silently: `SymbolReport.unknown` says which and how often, and
-`unk_tokens_after` how many `<unk>` the rationales still hold.
+(`unknown_characters`), whitespace included (U+2028 is whitespace to FlanT5's normaliser, but
+not to every tokenizer). LLaMA's tokenizer (byte fallback) and the tiny students' byte-level
+BPE never do, so their text is left exactly as the teacher wrote it. A character the tokenizer
+does not know and nothing replaces (e.g. "<": there is no ASCII "less than" FlanT5 knows
+either) is left in place and counted, never dropped silently: `SymbolReport.unknown` says
+which and how often, and `unk_tokens_after` how many `<unk>` the rationales still hold.
+
+A replacement may be longer than the character ("→" becomes "->") or empty. The template
+teacher's keypoint `spans` are character offsets into the rationale, so
+`normalize_rationale_records` moves them with the text: every span covers, after the rewrite,
+what its characters became (`StudentSymbols.rewrite_with_offsets`). An entry may also list
+alternatives, tried in order, for a vocabulary that lacks the first (≈ becomes "~", or "="
+where "~" is unknown too): a replacement is used only when the tokenizer knows all of it.
 
 The table, and why each entry:
 
@@ -34,38 +40,64 @@ character               becomes  why
 { }                     ( )      LaTeX-style grouping, "\\frac{3}{4}": keep the grouping
 \\\\ (backslash)          space    a LaTeX command marker ("\\times"): not text to learn
 · ⋅ (middle dot, sdot)  *        multiplication
+→ ⇒ (arrows)            -> =>    GPT-3.5's "so" between steps ("48 / 6 = 8 → 8 per box"); a
+                                 one-character ">" would read as "greater than"
+≈ (almost equal)        ~ or =   a rounded result ("24 / 7 ≈ 3.43"); "=" where "~" is unknown
+≥ ≠                     >= !=    comparisons, in the usual ASCII spelling
+• (bullet)              -        a list item marker
+U+2028, U+2029          newline  line and paragraph separators (a space where "\\n" is unknown)
 ======================  =======  ==================================================
+
+And by Unicode category, for characters the table does not name:
+
+* **symbols** (So, Sk: ✓ ✗ ❌, emoji and their skin-tone modifiers, ©, °) become a space: a
+  check mark or an emoji says nothing the student should learn to write, and a space keeps
+  the words on either side apart;
+* **invisible format characters** (Cf: the zero-width joiner inside emoji sequences, direction
+  marks) and **variation selectors** (U+FE00-FE0F, "✔️" is ✔ + U+FE0F) are dropped: they
+  only change how the character before them is drawn.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ASCII_REPLACEMENTS", "SymbolReport", "StudentSymbols", "unknown_characters",
-           "normalize_rationale_records", "normalize_rationale_file"]
+__all__ = ["ASCII_REPLACEMENTS", "CATEGORY_REPLACEMENTS", "SymbolReport", "StudentSymbols", "unknown_characters",
+           "category_replacement", "normalize_rationale_records", "normalize_rationale_file"]
 
-# One character for one character, so character offsets (keypoint spans) stay valid.
-ASCII_REPLACEMENTS: dict[str, str] = {
+# A string, or alternatives tried in order (the first the tokenizer knows all of).
+ASCII_REPLACEMENTS: dict[str, str | tuple[str, ...]] = {
     "÷": "/", "×": "*", "−": "-", "–": "-", "—": "-",
     "‘": "'", "’": "'", "“": '"', "”": '"',
     "{": "(", "}": ")", "\\": " ", "·": "*", "⋅": "*",
+    "→": "->", "⇒": "=>", "≈": ("~", "="), "≥": ">=", "≠": "!=", "•": "-",
+    "\u2028": ("\n", " "), "\u2029": ("\n", " "),
 }
+
+# Unicode categories replaced when the table has no entry (module docstring).
+CATEGORY_REPLACEMENTS: dict[str, str] = {"So": " ", "Sk": " ", "Cf": ""}
+
+
+def category_replacement(character: str) -> str | None:
+    """What a character the table does not name becomes, by its Unicode category (None: kept)."""
+    if "\ufe00" <= character <= "\ufe0f" or "\U000e0100" <= character <= "\U000e01ef":  # variation selectors
+        return ""
+    return CATEGORY_REPLACEMENTS.get(unicodedata.category(character))
 
 
 def unknown_characters(tokenizer, characters: Iterable[str]) -> set[str]:
-    """The characters that `tokenizer` encodes, on their own, with its unk token. None for a
-    tokenizer without one (it cannot fail to know a character)."""
+    """The characters that `tokenizer` encodes, on their own, with its unk token. No character
+    for a tokenizer without one (it cannot fail to know a character). A whitespace character is
+    checked too: a normaliser that knows it gives no token at all, one that does not, `<unk>`."""
     unk = getattr(tokenizer, "unk_token_id", None)
     if unk is None:
         return set()
-    found = set()
-    for character in set(characters):
-        if not character.isspace() and unk in tokenizer(character, add_special_tokens=False)["input_ids"]:
-            found.add(character)
-    return found
+    return {character for character in set(characters)
+            if unk in tokenizer(character, add_special_tokens=False)["input_ids"]}
 
 
 @dataclass
@@ -91,14 +123,16 @@ class StudentSymbols:
     """Rewrites text for one student tokenizer (module docstring), remembering which characters
     it has already checked, and counts what it did in `report`."""
 
-    def __init__(self, tokenizer, replacements: dict[str, str] | None = None):
+    def __init__(self, tokenizer, replacements: dict[str, str | tuple[str, ...]] | None = None):
         self.tokenizer = tokenizer
         self.replacements = dict(ASCII_REPLACEMENTS if replacements is None else replacements)
-        wrong = {c: r for c, r in self.replacements.items() if len(c) != 1 or len(r) != 1}
+        wrong = {c: r for c, r in self.replacements.items()
+                 if not isinstance(c, str) or len(c) != 1 or not _alternatives(r)}
         if wrong:
-            raise ValueError(f"symbol replacements must be one character for one character (so keypoint spans "
-                             f"stay valid), got {wrong}")
+            raise ValueError(f"symbol replacements map one character to a string, or to a tuple of strings tried "
+                             f"in order; fix these entries: {wrong}")
         self._unknown: dict[str, bool] = {}
+        self._chosen: dict[str, str | None] = {}
         self.report = SymbolReport()
 
     def _is_unknown(self, character: str) -> bool:
@@ -106,40 +140,80 @@ class StudentSymbols:
             self._unknown[character] = character in unknown_characters(self.tokenizer, character)
         return self._unknown[character]
 
+    def replacement(self, character: str) -> str | None:
+        """What an unknown `character` becomes: the first alternative of its table entry (or of
+        its Unicode category, `category_replacement`) that the tokenizer knows all of; None
+        when there is none (the character stays, counted as unknown)."""
+        if character not in self._chosen:
+            entry = self.replacements.get(character)
+            if entry is None:
+                entry = category_replacement(character)
+            known = [option for option in _alternatives(entry) or ()
+                     if not any(self._is_unknown(c) for c in option)]
+            self._chosen[character] = known[0] if known else None
+        return self._chosen[character]
+
     def _unk_tokens(self, text: str) -> int:
         unk = self.tokenizer.unk_token_id
         return 0 if unk is None else list(self.tokenizer(text, add_special_tokens=False)["input_ids"]).count(unk)
 
-    def rewrite(self, text: str) -> str:
-        """`text` with every character the tokenizer does not know replaced from the table,
-        when the replacement is known; counted in `report`."""
-        out = []
+    def rewrite_with_offsets(self, text: str) -> tuple[str, list[int]]:
+        """(`text` rewritten, `starts`): every character the tokenizer does not know replaced
+        (`replacement`), counted in `report`; `starts[i]` is where the i-th character of `text`
+        begins in the rewritten text, and `starts[len(text)]` its length, so the characters
+        [a, b) of `text` became [starts[a], starts[b]) of the rewrite."""
+        out, starts, position = [], [], 0
         for character in text:
+            starts.append(position)
             if self._is_unknown(character):  # one tokenizer call per distinct character
-                replacement = self.replacements.get(character)
-                if replacement is not None and not self._is_unknown(replacement):
+                replacement = self.replacement(character)
+                if replacement is not None:
                     self.report.replaced[character] += 1
                     character = replacement
                 else:
                     self.report.unknown[character] += 1
             out.append(character)
+            position += len(character)
+        starts.append(position)
         rewritten = "".join(out)
         self.report.texts += 1
         self.report.texts_changed += rewritten != text
         if self.tokenizer.unk_token_id is not None and (rewritten != text or self.report.unknown):
             self.report.unk_tokens_before += self._unk_tokens(text)
             self.report.unk_tokens_after += self._unk_tokens(rewritten)
-        return rewritten
+        return rewritten, starts
+
+    def rewrite(self, text: str) -> str:
+        """`text` with every character the tokenizer does not know replaced, when a replacement
+        is known (`rewrite_with_offsets`); counted in `report`."""
+        return self.rewrite_with_offsets(text)[0]
+
+
+def _alternatives(entry) -> tuple[str, ...] | None:
+    """A table entry as its alternatives, in order; None for an entry that is neither a string
+    nor a non-empty tuple of strings."""
+    if isinstance(entry, str):
+        return (entry,)
+    if isinstance(entry, tuple) and entry and all(isinstance(option, str) for option in entry):
+        return entry
+    return None
 
 
 def normalize_rationale_records(records: Iterable[dict], tokenizer) -> tuple[list[dict], SymbolReport]:
     """Rationale records with their `rationale` rewritten for the student (`StudentSymbols`), and
-    what was done. Other fields, `spans` included, are kept: the rewrite keeps every length."""
+    what was done. Their keypoint `spans` (character offsets, [start, end, label]) move with the
+    text, so each covers what its characters became; other fields are kept."""
     symbols = StudentSymbols(tokenizer)
     out = []
     for record in records:
-        rewritten = symbols.rewrite(str(record["rationale"]))
-        out.append(record if rewritten == record["rationale"] else {**record, "rationale": rewritten})
+        rewritten, starts = symbols.rewrite_with_offsets(str(record["rationale"]))
+        if rewritten == record["rationale"]:
+            out.append(record)
+            continue
+        record = {**record, "rationale": rewritten}
+        if record.get("spans"):
+            record["spans"] = [[starts[start], starts[end], *rest] for start, end, *rest in record["spans"]]
+        out.append(record)
     return out, symbols.report
 
 
