@@ -38,10 +38,12 @@ that folder, so the tiny path is the very same `from_pretrained` path the big mo
 """
 
 
-# A package along the sections the old module had: `tiny` (cache folder, recipe, corpus, build),
-# `tokenizer`, `pretraining` (span corruption, batches, loss, loop) and `loading` (students and
-# LoRA). Everything public is re-exported here: `from kpod_lite.models import X` and `models.X`
-# keep working.
+# A package along the sections the old module had: `cache` (the cache folder), `tiny` (recipe,
+# build), `tokenizer`, `pretraining` (corpus, span corruption, batches, loss, loop) and `loading`
+# (students and LoRA); they import one another one way only (tests/test_model_imports.py).
+# Everything public is re-exported here: `from kpod_lite.models import X` and `models.X` keep
+# working.
+from kpod_lite.models.cache import CACHE_ENV, cache_root
 from kpod_lite.models.loading import (
     apply_lora,
     bf16_supported,
@@ -53,17 +55,14 @@ from kpod_lite.models.loading import (
     student_input_embeddings,
     trainable_parameters,
 )
-from kpod_lite.models.pretraining import pad_right, pretraining_loss, span_corrupt
+from kpod_lite.models.pretraining import pad_right, pretraining_corpus, pretraining_loss, span_corrupt
 from kpod_lite.models.standins import build_llama_standin_tokenizer, build_t5_standin_tokenizer
 from kpod_lite.models.tiny import (
     BUILD_VERSION,
-    CACHE_ENV,
     TINY_SPECS,
     TinySpec,
     build_tiny_model,
-    cache_root,
     heldout_corpus,
-    pretraining_corpus,
     tiny_model_config,
     tiny_model_key,
     tiny_model_path,

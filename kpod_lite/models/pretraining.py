@@ -1,22 +1,42 @@
-"""How the tiny students are pretrained: T5's span corruption or next-token prediction, batches
-of similar-length documents, the pretraining loss and the training loop (AdamW, cosine decay)."""
+"""How the tiny students are pretrained, and on what: the corpus of synthetic questions and
+rationales, T5's span corruption or next-token prediction, batches of similar-length documents,
+the pretraining loss and the training loop (AdamW, cosine decay)."""
 
 from __future__ import annotations
 
 import logging
 import math
 import random
-from typing import TYPE_CHECKING
 
 import torch
 
 from kpod_lite.families import family_of
 from kpod_lite.models.tokenizer import _sentinel_count, sentinel_tokens
-
-if TYPE_CHECKING:
-    from kpod_lite.models.tiny import TinySpec
+from kpod_lite.templates import build_prompt, format_rationale_target
 
 log = logging.getLogger(__name__)
+
+# --- the corpus --------------------------------------------------------------------------------
+
+
+def pretraining_corpus(seed: int, size: int, exclude: frozenset[str] = frozenset()) -> list[str]:
+    """Plain-text documents from `size` synthetic problems drawn from `seed`.
+
+    Each problem gives two documents: its question as the student reads it (the §3.1
+    template "Q: <x>\\nA: Let's think step by step.") and, on its own, a teacher-style
+    rationale with its answer sentence, "<r> Therefore, the answer is <y>." Problems whose
+    question document is in `exclude` are skipped (held-out text must be unseen).
+    """
+    # Imported here: the synthetic generator is needed only to build the tiny students.
+    from kpod_lite.synthetic import generate_dataset
+
+    documents = []
+    for problem in generate_dataset(size, seed=seed, prefix="pretrain"):
+        question = build_prompt(problem.question)
+        if question not in exclude:
+            documents += [question, format_rationale_target(problem.rationale, problem.answer)]
+    return documents
+
 
 # --- batches ---------------------------------------------------------------------------------
 
@@ -132,27 +152,28 @@ def _length_bucketed_batches(lengths: list[int], batch_size: int, rng: random.Ra
     return batches
 
 
-def _pretrain(model, tokenizer, documents: list[list[int]], spec: TinySpec) -> list[list[float]]:
+def _pretrain(model, tokenizer, documents: list[list[int]], model_type: str, *, steps: int, batch_size: int,
+              learning_rate: float, seed: int) -> list[list[float]]:
     """AdamW with warm-up and cosine decay; returns the loss curve [[step, mean loss], ...]."""
-    rng = random.Random(spec.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=spec.learning_rate, weight_decay=0.01)
-    warmup = max(1, spec.steps // 20)
+    rng = random.Random(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
+    warmup = max(1, steps // 20)
 
     def learning_rate_factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        progress = (step - warmup) / max(1, spec.steps - warmup)
+        progress = (step - warmup) / max(1, steps - warmup)
         return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_factor)
-    log_every = max(1, spec.steps // 20)
+    log_every = max(1, steps // 20)
     curve, window = [], []
     batches: list[list[int]] = []
     model.train()
-    for step in range(spec.steps):
+    for step in range(steps):
         if not batches:
-            batches = _length_bucketed_batches([len(ids) for ids in documents], spec.batch_size, rng)
-        batch = _pretraining_batch([documents[i] for i in batches.pop()], spec.model_type, tokenizer, rng)
+            batches = _length_bucketed_batches([len(ids) for ids in documents], batch_size, rng)
+        batch = _pretraining_batch([documents[i] for i in batches.pop()], model_type, tokenizer, rng)
         loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -160,9 +181,9 @@ def _pretrain(model, tokenizer, documents: list[list[int]], spec: TinySpec) -> l
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         window.append(loss.item())
-        if (step + 1) % log_every == 0 or step + 1 == spec.steps:
+        if (step + 1) % log_every == 0 or step + 1 == steps:
             curve.append([step + 1, round(sum(window) / len(window), 4)])
-            log.info("pretraining %s: step %d/%d, loss %.3f", spec.model_type, step + 1, spec.steps, curve[-1][1])
+            log.info("pretraining %s: step %d/%d, loss %.3f", model_type, step + 1, steps, curve[-1][1])
             window = []
     model.eval()
     return curve

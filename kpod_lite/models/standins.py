@@ -54,6 +54,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from kpod_lite.models.cache import cache_root
+
 # Bump whenever the build code changes what a stand-in tokenizer encodes.
 STANDIN_VERSION = 1
 
@@ -88,7 +90,7 @@ def _sample_texts() -> list[str]:
 
 @functools.lru_cache(maxsize=1)
 def _corpus() -> tuple[str, ...]:
-    from kpod_lite.models.tiny import pretraining_corpus
+    from kpod_lite.models.pretraining import pretraining_corpus
 
     # Every printable ASCII character once, as the real vocabularies hold them all (bar T5's
     # missing few), even those the project's own text never writes, such as '"'.
@@ -166,8 +168,6 @@ def _build_standin(kind: str, cache_dir: Path | str | None) -> Path:
     """The cached folder of a stand-in, built first if needed (seconds, once); safe when several
     processes ask at once (one builds under a file lock into a temporary folder renamed into
     place when complete, as `tiny.tiny_model_path` does)."""
-    from kpod_lite.models.tiny import cache_root
-
     texts = standin_corpus()
     root = Path(cache_dir) if cache_dir is not None else cache_root() / "tokenizers"
     folder = root / f"{kind}-standin-{standin_key(kind, texts)}"

@@ -1,5 +1,6 @@
-"""The tiny local students: their recipe (`TinySpec`), their pretraining corpus, their build,
-and the cache folder each build lives in, named by a hash of everything that sets its weights."""
+"""The tiny local students: their recipe (`TinySpec`), their corpora, their build, and the
+folder each build lives in (under `models.cache.cache_root`), named by a hash of everything
+that sets its weights. How they are pretrained, and on what text, is `models.pretraining`."""
 
 from __future__ import annotations
 
@@ -21,29 +22,14 @@ from filelock import FileLock
 
 from kpod_lite.config import ConfigError
 from kpod_lite.families import family_of
-from kpod_lite.models.pretraining import _encode, _pretrain, pretraining_loss
+from kpod_lite.models.cache import cache_root
+from kpod_lite.models.pretraining import _encode, _pretrain, pretraining_corpus, pretraining_loss
 from kpod_lite.models.tokenizer import train_tokenizer, wrap_tokenizer
-from kpod_lite.templates import build_prompt, format_rationale_target
 
 log = logging.getLogger(__name__)
 
 # Bump whenever the build code changes what weights a given TinySpec produces.
 BUILD_VERSION = 2
-
-CACHE_ENV = "KPOD_CACHE"
-
-# --- where things are cached ---------------------------------------------------------------
-
-
-def cache_root() -> Path:
-    """The user's kpod-lite cache folder: `$KPOD_CACHE`, else `$XDG_CACHE_HOME/kpod-lite`,
-    else `~/.cache/kpod-lite` (not created here)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "kpod-lite"
-    return Path.home() / ".cache" / "kpod-lite"
-
 
 # --- the tiny students' recipe ---------------------------------------------------------------
 
@@ -97,26 +83,7 @@ TINY_SPECS: dict[str, TinySpec] = {
 }
 
 
-# --- the pretraining corpus ------------------------------------------------------------------
-
-
-def pretraining_corpus(seed: int, size: int, exclude: frozenset[str] = frozenset()) -> list[str]:
-    """Plain-text documents from `size` synthetic problems drawn from `seed`.
-
-    Each problem gives two documents: its question as the student reads it (the §3.1
-    template "Q: <x>\\nA: Let's think step by step.") and, on its own, a teacher-style
-    rationale with its answer sentence, "<r> Therefore, the answer is <y>." Problems whose
-    question document is in `exclude` are skipped (held-out text must be unseen).
-    """
-    # Imported here: the synthetic generator is needed only to build the tiny students.
-    from kpod_lite.synthetic import generate_dataset
-
-    documents = []
-    for problem in generate_dataset(size, seed=seed, prefix="pretrain"):
-        question = build_prompt(problem.question)
-        if question not in exclude:
-            documents += [question, format_rationale_target(problem.rationale, problem.answer)]
-    return documents
+# --- the corpora (`pretraining.pretraining_corpus`) ----------------------------------------------
 
 
 @functools.lru_cache(maxsize=8)
@@ -203,7 +170,8 @@ def build_tiny_model(spec: TinySpec, out_dir: Path | str) -> dict:
                 # (loss ~40, not log V) and a short pretraining spends its first third on that.
                 torch.nn.init.normal_(model.lm_head.weight, std=spec.d_model ** -0.5)
             documents = _encode(tokenizer, train_texts, spec.max_length)
-            curve = _pretrain(model, tokenizer, documents, spec)
+            curve = _pretrain(model, tokenizer, documents, spec.model_type, steps=spec.steps,
+                              batch_size=spec.batch_size, learning_rate=spec.learning_rate, seed=spec.seed)
             heldout = pretraining_loss(model, tokenizer, heldout_texts, spec.model_type, seed=spec.seed)
     finally:
         torch.set_num_threads(threads)
