@@ -16,7 +16,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.version import InvalidVersion, Version
 
-__all__ = ["requirements", "check_versions", "transformers_major", "IMPORT_NAMES"]
+__all__ = ["requirements", "lower_bound", "check_versions", "transformers_major", "IMPORT_NAMES"]
 
 
 def transformers_major() -> int:
@@ -41,6 +41,15 @@ def requirements(package: str = "kpod-lite") -> list[Requirement]:
             return [Requirement(text) for text in tomllib.loads(pyproject.read_text("utf-8"))["project"]["dependencies"]]
     found = [Requirement(text) for text in metadata.requires(package) or []]
     return [r for r in found if r.marker is None or r.marker.evaluate({"extra": ""})]
+
+
+def lower_bound(requirement: Requirement) -> Version | None:
+    """The lowest version `requirement` allows by its own clauses (">=", "==", "~=", "==="),
+    e.g. 7.7 for "ipywidgets>=7.7"; None when it names none. The oldest-versions run of
+    benchmarks/dependency_bounds.py compares what it installed with these."""
+    floors = [Version(spec.version) for spec in requirement.specifier
+              if spec.operator in (">=", "==", "~=", "===") and "*" not in spec.version]
+    return max(floors, default=None)
 
 
 IMPORT_NAMES = {"scikit-learn": "sklearn"}  # distributions whose module is not named after them

@@ -51,3 +51,23 @@ def test_the_libraries_this_process_imported_are_the_installed_ones():
     assert versions._loaded_version("numpy") == metadata.version("numpy")
     assert versions._loaded_version("scikit-learn") == metadata.version("scikit-learn")
     versions.check_versions()  # what this environment imported is what it has installed
+
+
+# What a Colab runtime has preinstalled (ipywidgets 7.7.1, imported by its kernel at start-up):
+# its front end does not render ipywidgets 8, so the install cell must leave it as it is.
+def test_colabs_preinstalled_ipywidgets_is_enough_and_needs_no_restart():
+    def installed(name):
+        return "7.7.1" if name == "ipywidgets" else metadata.version(name)
+
+    found = versions.check_versions(installed=installed, loaded=lambda name: "7.7.1" if name == "ipywidgets" else None)
+    assert found["ipywidgets"] == "7.7.1"
+    bounds = {r.name: versions.lower_bound(r) for r in versions.requirements()}
+    assert str(bounds["ipywidgets"]) == "7.7", "the oldest-versions run installs 7.7"
+
+
+def test_the_lower_bound_of_a_requirement():
+    from packaging.requirements import Requirement
+
+    assert str(versions.lower_bound(Requirement("ipywidgets>=7.7,<9"))) == "7.7"
+    assert str(versions.lower_bound(Requirement("peft~=0.12.0"))) == "0.12.0"
+    assert versions.lower_bound(Requirement("numpy")) is None and versions.lower_bound(Requirement("a<2")) is None
