@@ -43,11 +43,29 @@ def _add_preset_options(p: argparse.ArgumentParser, help: str = "config preset (
                         "repeatable, e.g. --set token_weight_floor=0 --set synthetic.max_steps=4")
 
 
+def _add_device_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default=None,
+                   help="where the student runs (default: the preset's, auto: the GPU when there is one; a GPU "
+                        "preset without one is refused unless --device cpu insists)")
+
+
 def _config(args: argparse.Namespace, **overrides):
-    """The preset of `--preset` with the command's own overrides, then `--set` (which wins)."""
+    """The preset of `--preset` with the command's own overrides and `--device`, then `--set` (which wins)."""
     from kpod_lite import config
 
+    if getattr(args, "device", None) is not None:
+        overrides["device"] = args.device
     return config.with_settings(config.preset(args.preset, **overrides), args.set)
+
+
+def _student_config(args: argparse.Namespace, **overrides):
+    """`_config` for a command that loads a student: where it will run is printed (to stderr: stdout
+    holds the summary) before anything slow, and a GPU student without a GPU is refused."""
+    from kpod_lite.models.loading import describe_device
+
+    cfg = _config(args, **overrides)
+    print(describe_device(cfg), file=sys.stderr, flush=True)
+    return cfg
 
 
 def _run_synth(args: argparse.Namespace) -> int:
@@ -156,13 +174,14 @@ def _add_weigh(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rationales", type=Path, required=True, help="rationale records (kpod-lite teach)")
     p.add_argument("--out", type=Path, required=True, help="weights.jsonl")
     _add_preset_options(p, help="student and knobs ($KPOD_PRESET, default tiny)")
+    _add_device_option(p)
     p.set_defaults(func=_run_weigh)
 
 
 def _run_weigh(args: argparse.Namespace) -> int:
     from kpod_lite import weighting
 
-    _print_summary(weighting.weigh_file(args.rationales, args.out, _config(args)))
+    _print_summary(weighting.weigh_file(args.rationales, args.out, _student_config(args)))
     return 0
 
 
@@ -174,13 +193,14 @@ def _add_difficulty(sub: argparse._SubParsersAction) -> None:
     _add_preset_options(p)
     p.add_argument("--unweighted", action="store_true",
                    help="KPOD-w.o.-sig-dif: mean token loss per step (the same as --set method='\"w.o.-sig-dif\"')")
+    _add_device_option(p)
     p.set_defaults(func=_run_difficulty)
 
 
 def _run_difficulty(args: argparse.Namespace) -> int:
     from kpod_lite import difficulty
 
-    cfg = _config(args, **({"method": "w.o.-sig-dif"} if args.unweighted else {}))
+    cfg = _student_config(args, **({"method": "w.o.-sig-dif"} if args.unweighted else {}))
     _print_summary(difficulty.difficulty_file(args.rationales, args.weights, args.out, cfg))
     return 0
 
@@ -218,6 +238,7 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default=None, help="a row of Table 2 or plain-cot (default: the preset's method, kpod)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument("--no-progress", action="store_true")
+    _add_device_option(p)
     p.set_defaults(func=_run_distill)
 
 
@@ -225,7 +246,7 @@ def _run_distill(args: argparse.Namespace) -> int:
     from kpod_lite import distill
 
     summary = distill.distill_files(args.rationales, args.weights, args.schedule, args.out,
-                                    _config(args), method=args.method, resume=args.resume,
+                                    _student_config(args), method=args.method, resume=args.resume,
                                     progress=not args.no_progress)
     _print_summary(summary)
     return 0
@@ -238,13 +259,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default="kpod", help="gsm8k, svamp, asdiv, csqa, instruction or kpod")
     p.add_argument("--out", type=Path, required=True, help="predictions.jsonl")
     _add_preset_options(p)
+    _add_device_option(p)
     p.set_defaults(func=_run_evaluate)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from kpod_lite import evaluate
 
-    _print_summary(evaluate.evaluate_file(args.model, args.data, args.format, args.out, _config(args)))
+    _print_summary(evaluate.evaluate_file(args.model, args.data, args.format, args.out, _student_config(args)))
     return 0
 
 
@@ -270,6 +292,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="students distilled at once, one process of one torch thread each (e.g. 2 on 2 cores)")
     p.add_argument("--arms", action="store_true",
                    help="add the diagnostic arms (oracle weights, sampled prefixes, T more epochs; kpod_lite.methods)")
+    _add_device_option(p)
     p.set_defaults(func=_run_pipeline)
 
 

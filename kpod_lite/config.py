@@ -111,6 +111,10 @@ class KPODConfig:
     # --- student (App. A) -----------------------------------------------------------------
     student: str = "tiny-t5"  # App. A: google/flan-t5-large, flan-t5-xl, LLaMA-7B; seq2seq or causal
     trust_remote_code: bool = False  # house rule: off unless the user asks
+    # ours: where the students run. "auto": the GPU when there is one; without one, only the local
+    # builds (tiny, rehearsal) run, on the CPU; anything else is refused (models.loading.student_device).
+    # "cuda" or "cpu" insists (kpod-lite ... --device cpu).
+    device: str = "auto"
     max_source_length: int = 256  # ours: question + c_i(t) input steps
     max_target_length: int = 256  # ours: remaining steps + "Therefore, the answer is y"
 
@@ -263,7 +267,7 @@ PRESETS["llama-7b"] = _GSM8K.replace(
     weighting_batch_size=1,
 )
 
-# ours: KPOD and plain CoT on a Colab T4 in under an hour (estimated ~30 min: kpod_lite.gpu_time,
+# ours: KPOD and plain CoT on a Colab T4 in under an hour (estimated 23-56 min: kpod_lite.gpu_time,
 # README "Which preset on which GPU"): FlanT5-Large on Table 4's SVAMP split with the released
 # GPT-3.5 rationales (no API key), 200 of its 700 training questions, 6 epochs (T = 3), a short
 # mask learning; 384-token limits cover the SVAMP rationales measured (p99 ~290 tokens). bf16

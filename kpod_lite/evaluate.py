@@ -38,6 +38,7 @@ from kpod_lite.config import KPODConfig
 from kpod_lite.data import DataFormatError, Example, answers_match, extract_answer, load_examples, write_jsonl
 from kpod_lite.families import StudentFamily, family_of
 from kpod_lite.models import load_student, pad_right, student_dtype
+from kpod_lite.models.loading import student_device
 from kpod_lite.templates import ZERO_SHOT_COT_PROMPT, encode_student_example, student_prompt
 
 __all__ = [
@@ -185,7 +186,7 @@ def load_trained(model_dir: Path | str, config: KPODConfig, device: str | torch.
     model_dir = Path(model_dir)
     if not model_dir.is_dir():  # a distilled student is a local folder, never a hub id to look up
         raise FileNotFoundError(f"no saved student at {model_dir}: give the model/ folder that kpod-lite distill wrote")
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(device) if device else student_device(config)  # config.device, as every stage
     if (model_dir / "adapter_config.json").is_file():
         from peft import PeftModel
 

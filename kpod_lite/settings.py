@@ -118,6 +118,7 @@ _RANGES = [
     ("n_clusters", lambda v: v >= 1, ">= 1"),
     ("ftgp_eps", lambda v: 0 < v < 0.5, "in (0, 0.5) for a (1/2 - eps) guarantee"),
     ("prefix_mode", lambda v: v in ("all", "steps", "sampled"), "'all', 'steps' or 'sampled'"),
+    ("device", lambda v: v in ("auto", "cuda", "cpu"), "'auto', 'cuda' or 'cpu'"),
     ("learning_rate", lambda v: v > 0, "> 0"),
     ("weighting_lr", lambda v: v > 0, "> 0"),
     ("token_weight_floor", lambda v: 0 <= v < 1, "in [0, 1)"),

@@ -147,6 +147,6 @@ def test_students_trained_in_worker_processes_equal_those_trained_alone(tmp_path
             assert a.read_bytes() == b.read_bytes(), (method, seed)
     for run in ("alone", "workers"):  # both record the students' stages, time and peak memory
         summary = json.loads((tmp_path / run / "results" / "summary.json").read_text())
-        assert summary["seconds_by_stage"]["distill"] > 0 and summary["peak_memory_mb_after_stage"]["distill"] > 0
+        assert summary["seconds_by_stage"]["distill"] > 0 and summary["host_peak_memory_mb_after_stage"]["distill"] > 0
     with pytest.raises(ConfigError, match="workers must be >= 1"):
         pipeline.run(cfg, tmp_path / "workers", methods=methods, seeds=seeds, workers=0)

@@ -69,3 +69,14 @@ def test_the_presets_made_for_each_family_need_no_download(monkeypatch):
     assert presets_check.presets_for_family("causal")[0] == "llama-7b"
     assert presets_check.presets_for_family("seq2seq")[0] == "flan-t5-large"
     assert "tiny" not in presets_check.presets_for_family("causal")
+
+
+def test_pipeline_run_refuses_a_changed_family_before_touching_the_run_folder(tmp_path):
+    from kpod_lite import pipeline
+    from kpod_lite.config import preset
+    from kpod_lite.errors import ConfigError
+
+    cfg = preset("colab-rehearsal").replace(student="rehearsal-llama-7b")  # FlanT5's settings on a LLaMA
+    with pytest.raises(ConfigError, match="learning_rate.*llama-7b-rehearsal|llama-7b"):
+        pipeline.run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

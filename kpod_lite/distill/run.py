@@ -22,6 +22,7 @@ from kpod_lite.distill.trainer import (
     training_arguments,
 )
 from kpod_lite.families import family_of
+from kpod_lite.memory import plain_forward
 from kpod_lite.methods import METHODS
 from kpod_lite.models import apply_lora, load_student
 from kpod_lite.schedule import Schedule
@@ -138,7 +139,9 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
     with LoRA when `config.lora`); `epoch_eval`: test examples whose accuracy is measured after
     every epoch (`EpochAccuracyCallback`, kept in `<output_dir>/epoch_accuracy.json`).
     Returns `(model, tokenizer, history)`, history being one row per epoch (stage statistics,
-    loss, and the accuracy when measured). The student is saved in `<output_dir>/model`.
+    loss, and the accuracy when measured). The student is saved in `<output_dir>/model`. It
+    trains where the student is (`load_student`: `config.device`). Done with the returned
+    model, drop it and call `memory.release()` to give its GPU memory back.
     """
     from transformers import set_seed
 
@@ -163,7 +166,8 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
                                                              output_dir / "epoch_accuracy.json")]
     trainer = KPODTrainer(
         model=model,
-        args=training_arguments(config, output_dir / "checkpoints", progress=progress),
+        args=training_arguments(config, output_dir / "checkpoints", progress=progress,
+                                device=next(model.parameters()).device),
         train_dataset=dataset,
         data_collator=lambda features: pad_batch(features, tokenizer.pad_token_id),
         processing_class=tokenizer,
@@ -184,6 +188,9 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
                   "config": config.to_dict(), "history": history}
         # Written last and whole: the pipeline takes a student with history.json as finished.
         write_atomically(output_dir / "history.json", json.dumps(record, indent=1) + "\n")
+    # The student as it was given, without the Trainer's mixed-precision wrapper, so that it is
+    # freed with the caller's last name for it (memory.release).
+    plain_forward(trainer.model)
     return trainer.model, tokenizer, history
 
 

@@ -169,21 +169,44 @@ class KPODTrainer(Trainer):
 
     The model's own loss is not used. `family` aligns labels and weights with the logits
     (`StudentFamily.forward`: a causal student predicts token k + 1 from position k).
+
+    Gradient accumulation: Eq. 15 sums over the rationales of a batch, which we divide by the
+    batch's target tokens (`weighted_token_loss`). With `gradient_accumulation_steps` = k the
+    batch of one optimiser step is k micro-batches, so each micro-batch's sum is divided by the
+    target tokens of all k (`get_batch_samples` counts them) and the k gradients add up to that
+    of one batch k times as large. The Trainer must then not divide again; transformers 4.x
+    and 5 decide that differently (see `__init__`), so both are told.
     """
 
-    # compute_loss returns a per-micro-batch mean; the Trainer divides it by the accumulation steps.
-    loss_is_scaled_for_ga = False
+    # --- gradient accumulation (the loss is already divided by the step's tokens) ---
+    # transformers >= 5 reads this flag; it divides the loss by the accumulation steps when False.
+    loss_is_scaled_for_ga = True
 
     def __init__(self, *args, family: StudentFamily, **kwargs):
         super().__init__(*args, **kwargs)
         self.family = family
+        # transformers 4.x has no flag: it divides unless the model "accepts loss kwargs" and the
+        # step's count (`num_items_in_batch`) is given, which `get_batch_samples` always gives.
+        self.model_accepts_loss_kwargs = True
+
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        """The micro-batches of one optimiser step and their target tokens: the labels Eq. 15
+        counts once aligned with the logits (`StudentFamily.align`), not the Trainer's own count,
+        which differs between versions for a causal student."""
+        batch_samples, _ = super().get_batch_samples(epoch_iterator, num_batches, device)
+        targets = sum(int((self.family.align(batch["labels"], -100) != -100).sum()) for batch in batch_samples)
+        return batch_samples, targets
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         weights = self.family.align(inputs.pop("weights"), 0.0)
         labels = inputs.pop("labels")
         outputs, labels = self.family.forward(model, labels, **inputs)
         loss = weighted_token_loss(outputs.logits, labels, weights)
+        targets = int((labels != -100).sum())
+        if num_items_in_batch and num_items_in_batch != targets:  # one micro-batch of several: its share
+            loss = loss * targets / num_items_in_batch
         return (loss, outputs) if return_outputs else loss
+    # --- end of gradient accumulation ---
 
 
 @dataclass
@@ -202,14 +225,19 @@ TRAINER_FIELDS = ("gradient_accumulation_steps", "lr_scheduler_type", "weight_de
                   "save_total_limit", "learning_rate", "seed")
 
 
-def training_arguments(config: KPODConfig, checkpoint_dir: Path | str, progress: bool = True) -> KPODTrainingArguments:
+def training_arguments(config: KPODConfig, checkpoint_dir: Path | str, progress: bool = True,
+                       device: str | torch.device | None = None) -> KPODTrainingArguments:
     """The arguments of a KPOD run (App. A: Adam, lr, batch size, epochs; ours: the rest).
 
     The Trainer's knobs come from the config fields of the same name (`TRAINER_FIELDS`;
-    `warmup_ratio` is a share of all steps); one epoch is one stage (App. B).
+    `warmup_ratio` is a share of all steps); one epoch is one stage (App. B). It trains on
+    `device` (default: `student_device(config)`), and on one GPU of several (`one_gpu`).
     """
-    cuda = torch.cuda.is_available()
-    return KPODTrainingArguments(
+    from kpod_lite.models.loading import student_device
+
+    device = torch.device(device) if device is not None else student_device(config)
+    cuda = device.type == "cuda"
+    return one_gpu(KPODTrainingArguments(
         output_dir=str(checkpoint_dir),
         method=config.method,
         token_weight_floor=config.token_weight_floor,
@@ -231,4 +259,23 @@ def training_arguments(config: KPODConfig, checkpoint_dir: Path | str, progress:
         ddp_find_unused_parameters=False,  # every weight (or adapter) of the student takes part
         report_to="none",
         disable_tqdm=not progress,
-    )
+    ))
+
+
+def one_gpu(args: TrainingArguments) -> TrainingArguments:
+    """`args` training on one GPU when several are visible and the run was not launched distributed.
+
+    The Trainer would otherwise wrap the student in `nn.DataParallel` over every visible GPU,
+    quietly making each step's batch batch_size x GPUs, while mask learning, the difficulty,
+    the evaluation and the memory check (`kpod_lite.memory`) use one GPU. transformers counts
+    the GPUs once, when the arguments are built (`_n_gpu`); setting it to 1 afterwards is what
+    its own model-parallel path does (`Trainer.__init__`).
+    """
+    if args.n_gpu > 1:
+        log.warning("%d GPUs are visible: kpod-lite trains on one (%s), as its other stages and its memory check "
+                    "do, and leaves %d unused. To train a student on all of them, launch distillation distributed: "
+                    "accelerate launch --num_processes %d -m kpod_lite.cli distill ... (batch_size is then per GPU); "
+                    "to choose the GPU, set CUDA_VISIBLE_DEVICES.", args.n_gpu, args.device, args.n_gpu - 1,
+                    args.n_gpu)
+        args._n_gpu = 1
+    return args

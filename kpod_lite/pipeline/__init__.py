@@ -21,7 +21,8 @@ Every stage is one plain function that reads files of the run folder and writes 
       results/results.{md,csv,json}     the table: one row per method, mean ± std over seeds
       results/histories.json            per method, per seed: the per-epoch training history
       results/figures/*.png             accuracy bars, training loss, the curriculum
-      results/summary.{md,json}         counts, the stage timings and peak memory
+      results/summary.{md,json}         counts, the stage timings, peak host memory and, on a GPU,
+                                        each stage's GPU peak next to its estimate (kpod_lite.memory)
 
 A stage whose output already exists is reused, so re-running a finished run costs nothing, a
 notebook can pick the pipeline up in the middle, and a killed run resumes: the teacher from its
@@ -84,6 +85,7 @@ from kpod_lite.pipeline.stages import (
     teacher_backend,
     _test_sets,
 )
+from kpod_lite.presets_check import check_student_family
 
 log = logging.getLogger(__name__)
 
@@ -91,17 +93,47 @@ __all__ = [
     "STAGES", "ABLATIONS", "FRAME_ROWS", "run", "results_table", "student_dir", "summarise", "table_csv",
     "table_markdown", "write_figures", "write_results", "stage_questions", "stage_teach", "teacher_backend",
     "stage_student_symbols", "stage_weigh", "stage_difficulty", "stage_schedule", "stage_distill",
-    "stage_evaluate", "stage_teacher_accuracy", "peak_memory_mb",
+    "stage_evaluate", "stage_teacher_accuracy", "host_peak_memory_mb", "measured",
 ]
 
 STAGES = made.STAGES
 
 
-def peak_memory_mb() -> float:
-    """The process's peak resident memory so far, in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+def host_peak_memory_mb() -> float:
+    """The process's peak resident (host, not GPU) memory so far, in MiB (ru_maxrss is KiB on
+    Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (2 ** 20 if sys.platform == "darwin" else 2 ** 10), 1)
 
+
+def measured(work, gpu: bool) -> tuple[object, dict]:
+    """Run one stage's `work`; returns its result and what it cost: "seconds", "host_peak_mb"
+    (`host_peak_memory_mb` after it) and, when the students run on a GPU (`gpu`), the stage's
+    own GPU peak (`memory.gpu_peak_mb`: "max_allocated", "max_reserved"). The memory the stage
+    held is given back when it ends (`memory.release`), before the next stage loads a student."""
+    from kpod_lite import memory
+
+    if gpu:
+        memory.reset_gpu_peak()
+    start = time.perf_counter()
+    result = work()
+    spent = {"seconds": time.perf_counter() - start, "host_peak_mb": host_peak_memory_mb()}
+    if gpu:
+        spent["gpu_peak_mb"] = memory.gpu_peak_mb()
+    memory.release()
+    return result, spent
+
+
+def _tally(totals: dict, stage: str, spent: dict) -> None:
+    """Add one `measured` stage (or one student's part of it) to the run's totals: seconds add
+    up, peaks take the largest."""
+    totals["seconds"][stage] = round(totals["seconds"].get(stage, 0.0) + spent["seconds"], 2)
+    totals["host"][stage] = max(totals["host"].get(stage, 0.0), spent["host_peak_mb"])
+    if "gpu_peak_mb" in spent:
+        known = totals["gpu"].setdefault(stage, {})
+        for key, value in spent["gpu_peak_mb"].items():
+            known[key] = max(known.get(key, 0.0), value)
+    log.info("stage %s done in %.1f s", stage, totals["seconds"][stage])
 
 
 def _reads(run_dir: Path, stage: str, questions: dict) -> list[Path]:
@@ -142,6 +174,7 @@ def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False, methods=None,
     """
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
+    check_student_family(cfg)  # before the folder is touched: a student changed without its settings
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     # One run per folder: two would train the same students into the same checkpoints.
@@ -168,17 +201,22 @@ def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages, pr
         made.check_reuse(cfg, run_dir)
     data.write_atomically(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
     last = max(STAGES.index(s) for s in stages)
-    from kpod_lite.memory import preflight  # before any stage: refuse a run the GPU cannot hold (issue 13)
-    preflight(cfg, STAGES[: last + 1])
-    timings: dict[str, float] = {}
-    memory: dict[str, float] = {}
+    from kpod_lite import memory
+    from kpod_lite.models.loading import describe_device, student_device
+
+    # Before any stage: where the students will run (a GPU student without a GPU is refused), and
+    # whether they can be loaded and fit (memory.preflight refuses what cannot).
+    gpu = False
+    if any(stage in memory.GPU_STAGES for stage in STAGES[: last + 1]):
+        device = student_device(cfg)
+        print(describe_device(cfg, device), flush=True)
+        gpu = device.type == "cuda"
+    estimates = memory.preflight(cfg, STAGES[: last + 1]) or {}
+    totals: dict[str, dict] = {"seconds": {}, "host": {}, "gpu": {}}
 
     def timed(stage: str, work):
-        start = time.perf_counter()
-        result = work()
-        timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - start, 2)
-        memory[stage] = peak_memory_mb()
-        log.info("stage %s done in %.1f s", stage, timings[stage])
+        result, spent = measured(work, gpu)
+        _tally(totals, stage, spent)
         return result
 
     questions = timed("questions", lambda: stage_questions(cfg, run_dir))
@@ -209,9 +247,9 @@ def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages, pr
         else:
             spent = [train_student(cfg, run_dir, method, seed, tests, progress) for method, seed in jobs]
         for student in spent:
-            for stage, (seconds, peak) in student.items():
-                timings[stage] = round(timings.get(stage, 0.0) + seconds, 2)
-                memory[stage] = max(memory.get(stage, 0.0), peak)
-                log.info("stage %s done in %.1f s", stage, timings[stage])
+            for stage, cost in student.items():
+                _tally(totals, stage, cost)
 
-    return write_results(cfg, run_dir, methods, seeds, timings, memory)
+    gpu_memory = {stage: {**peak, "estimated": round(estimates[stage]["total"] / memory.MiB, 1)}
+                  if stage in estimates else peak for stage, peak in totals["gpu"].items()}
+    return write_results(cfg, run_dir, methods, seeds, totals["seconds"], totals["host"], gpu_memory)

@@ -27,9 +27,9 @@ from kpod_lite.config import ConfigError, KPODConfig
 # The pipeline's stages in order (`pipeline.STAGES` is this tuple).
 STAGES = ("questions", "teach", "weigh", "difficulty", "schedule", "distill", "evaluate")
 
-# Read by no stage's output: the preset's name, and the default method (each student's method
-# is its folder, students/<method>/).
-NEUTRAL = frozenset({"name", "method"})
+# Read by no stage's output: the preset's name, the default method (each student's method is its
+# folder, students/<method>/), and the device (a run moved to another machine reuses what it made).
+NEUTRAL = frozenset({"name", "method", "device"})
 
 _TEACH = ("teacher", "teacher_model", "teacher_base_url", "teacher_replay_from", "teacher_max_tokens",
           "teacher_concurrency", "teacher_timeout", "teacher_max_attempts", "cot_prompt", "teacher_samples",

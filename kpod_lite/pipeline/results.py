@@ -186,18 +186,23 @@ def _markdown(summary: dict) -> str:
     return f"# KPOD run summary\n\n| what | value |\n|---|---|\n{rows}\n"
 
 
-def write_results(cfg, run_dir: Path, methods, seeds, timings: dict, memory: dict) -> str:
+def write_results(cfg, run_dir: Path, methods, seeds, timings: dict, memory: dict,
+                  gpu_memory: dict | None = None) -> str:
     """`results/`: the config, the summary (with the stage timings and peak memory), the table
     as markdown, CSV and JSON, and the figures. Returns the table (markdown), or the summary
-    when no student has been evaluated yet. `memory`: per stage, the peak resident MiB of the
-    process that ran it, so far (students trained in workers: the largest worker's)."""
+    when no student has been evaluated yet. `memory`: per stage, the peak resident (host) MiB of
+    the process that ran it, so far (students trained in workers: the largest worker's).
+    `gpu_memory`: per stage run on a GPU, its own peak in MiB ("max_allocated", "max_reserved")
+    and, for the stages `memory.preflight` estimated, the estimate ("estimated")."""
     results = run_dir / "results"
     results.mkdir(exist_ok=True)
     # The results folder stands alone (docs/results/ ships copies): it carries its config too.
     data.write_atomically(results / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
     summary = summarise(run_dir)
     summary["seconds_by_stage"] = timings
-    summary["peak_memory_mb_after_stage"] = memory
+    summary["host_peak_memory_mb_after_stage"] = memory
+    if gpu_memory:
+        summary["gpu_memory_mb_by_stage"] = gpu_memory
     data.write_atomically(results / "summary.json", json.dumps(summary, indent=2) + "\n")
     data.write_atomically(results / "summary.md", _markdown(summary))
     rows = results_table(run_dir, methods, seeds)

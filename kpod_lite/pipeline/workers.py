@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
-import time
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from pathlib import Path
 
@@ -41,35 +40,34 @@ def _start_worker() -> None:
 
 
 def train_student(cfg: KPODConfig, run_dir: Path, method: str, seed: int, test_sets: dict | None,
-                  progress: bool = False) -> dict[str, tuple[float, float]]:
+                  progress: bool = False) -> dict[str, dict]:
     """Distil one student, then evaluate it on `test_sets` (None: no evaluation). Returns
-    {stage: (seconds, peak MiB of this process after it)}; `pipeline.run` calls it in its own
-    process or, through `train_students`, in workers."""
-    from kpod_lite.pipeline import peak_memory_mb
+    {stage: what it cost} (`pipeline.measured`: seconds, this process's peak host memory, the
+    stage's GPU peak); each stage gives its student's memory back when it ends, so the evaluation
+    loads its model onto an empty GPU. `pipeline.run` calls it in its own process or, through
+    `train_students`, in workers."""
+    from kpod_lite.models.loading import student_device
+    from kpod_lite.pipeline import measured
     from kpod_lite.pipeline.results import student_dir
     from kpod_lite.pipeline.stages import stage_distill, stage_evaluate
 
-    spent = {}
-    start = time.perf_counter()
-    stage_distill(cfg, run_dir, method, seed, progress)
-    spent["distill"] = (time.perf_counter() - start, peak_memory_mb())
+    gpu = student_device(cfg).type == "cuda"
+    spent = {"distill": measured(lambda: stage_distill(cfg, run_dir, method, seed, progress), gpu)[1]}
     if test_sets is not None:
-        start = time.perf_counter()
         out = student_dir(run_dir, method, seed)
-        stage_evaluate(cfg, out, test_sets, out / "model", progress)
-        spent["evaluate"] = (time.perf_counter() - start, peak_memory_mb())
+        spent["evaluate"] = measured(lambda: stage_evaluate(cfg, out, test_sets, out / "model", progress), gpu)[1]
     return spent
 
 
 def train_students(cfg: KPODConfig, run_dir: Path, jobs: list[tuple[str, int]], workers: int,
-                   test_sets: dict | None, progress: bool = False) -> list[dict[str, tuple[float, float]]]:
+                   test_sets: dict | None, progress: bool = False) -> list[dict[str, dict]]:
     """`train_student` for every (method, seed) of `jobs`, `workers` at a time, in that order.
 
     Returns each student's `train_student` result, in the order they finished (their seconds
     summed are about `workers` times the wall time). The first failure stops the others and
     is raised. The workers show no progress bars of their own: one bar counts the students.
     """
-    finished: list[dict[str, tuple[float, float]]] = []
+    finished: list[dict[str, dict]] = []
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch threads
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker) as pool:
         futures = {pool.submit(train_student, cfg, run_dir, method, seed, test_sets): (method, seed)

@@ -78,8 +78,10 @@ class HFTeacher:
             options.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
         else:
             options.update(do_sample=False)
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch.no_grad():
+        from kpod_lite.models.loading import model_cuda_devices
+
+        # The model's own GPU only: forking every visible one would create a CUDA context on each.
+        with torch.random.fork_rng(devices=model_cuda_devices(self.model)), torch.no_grad():
             torch.manual_seed(seed)
             output = self.model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                                          **options)

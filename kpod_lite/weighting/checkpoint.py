@@ -23,11 +23,14 @@ from pathlib import Path
 import torch
 
 from kpod_lite.config import ConfigError, KPODConfig
+from kpod_lite.models.loading import model_cuda_devices
 
 
 def fingerprint(config: KPODConfig, items: list[dict]) -> str:
     """What a checkpoint is valid for: the settings and the exact training items."""
-    digest = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
+    # Where it runs is not what it learns, and a checkpoint written before `device` existed stays valid.
+    settings = {key: value for key, value in config.to_dict().items() if key != "device"}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     for item in items:
         digest.update(json.dumps([item["ids"], item["ks"], item["answer"], item["question"]]).encode())
     return digest.hexdigest()
@@ -40,8 +43,9 @@ def save_state(path: Path, *, valid_for: str, epochs_done: int, weighter, predic
     state = {"fingerprint": valid_for, "epochs_done": epochs_done, "weighter": weighter.state_dict(),
              "predictor": trainable, "optimizer": optimizer.state_dict(), "rng": rng.getstate(),
              "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-             # on a GPU, dropout draws from the CUDA generators
-             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+             # On a GPU, dropout draws from the generator of the predictor's GPU; only that one is
+             # read (asking every visible GPU would create a CUDA context on each).
+             "cuda_rng": {index: torch.cuda.get_rng_state(index) for index in model_cuda_devices(predictor)},
              "history": json.dumps(history)}
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.part")
@@ -62,7 +66,8 @@ def load_state(path: Path, valid_for: str) -> dict | None:
 
 def restore_state(state: dict, *, weighter, predictor, optimizer, rng: random.Random,
                   generator: torch.Generator) -> dict:
-    """Put a saved state back in place; returns the history it had."""
+    """Put a saved state back in place, the CUDA random state on the predictor's GPU only; returns
+    the history it had."""
     weighter.load_state_dict(state["weighter"])
     parameters = dict(predictor.named_parameters())
     with torch.no_grad():
@@ -73,6 +78,10 @@ def restore_state(state: dict, *, weighter, predictor, optimizer, rng: random.Ra
     rng.setstate((version, tuple(internal), gauss))
     generator.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])
-    if state.get("cuda_rng") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    saved = state.get("cuda_rng") or {}
+    if isinstance(saved, list):  # written before: one state per visible GPU, in index order
+        saved = dict(enumerate(saved))
+    for index in model_cuda_devices(predictor):
+        if index in saved:
+            torch.cuda.set_rng_state(saved[index], index)
     return json.loads(state["history"])

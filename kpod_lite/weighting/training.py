@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from kpod_lite.config import KPODConfig
 from kpod_lite.models import load_student, pad_right
+from kpod_lite.models.loading import model_cuda_devices
 from kpod_lite.weighting.checkpoint import fingerprint, load_state, restore_state, save_state
 from kpod_lite.weighting.generator import TokenWeighter, build_weighter
 from kpod_lite.weighting.losses import keypoint_loss, mask_ratio_loss
@@ -227,10 +228,11 @@ def train_weighter(rationale_records, config: KPODConfig, *, student=None, token
         warnings.warn("no non-empty rationale to train the token weighting on; the weighter is untrained",
                       WeightCollapseWarning, stacklevel=2)
         return weighter.eval(), history
-    # The caller's random streams, CUDA's too, are left as they were (dropout draws from them).
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     given = predictor is not None
     trainable = {name: p.requires_grad for name, p in student.named_parameters()}
+    # The caller's random streams are left as they were (dropout draws from them): the CPU's and
+    # those of the student's GPU, which a predictor loaded here shares (load_predictor).
+    devices = sorted({*model_cuda_devices(student), *(model_cuda_devices(predictor) if given else ())})
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(config.seed)  # dropout, if the predictor has any
         predictor = predictor if given else load_predictor(config, student, tokenizer)
