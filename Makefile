@@ -12,9 +12,12 @@ STAMP := $(VENV)/.kpod-lite-installed
 tiny: $(STAMP)
 	$(BIN)/kpod-lite run --preset tiny --out runs/tiny
 
-## make test: every unit and property test, and every notebook under nbval
+## make test: every unit and property test, every notebook under nbval, and notebook 06 again on
+## the colab preset's code path (KPOD_PRESET=colab-rehearsal: every cell and assert runs, no output
+## is compared; tests/test_rehearsal.py runs kpod-lite run on both rehearsal presets)
 test: $(STAMP)
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env
+	KPOD_PRESET=colab-rehearsal $(BIN)/python -m pytest notebooks/06_distill_flan_t5_large.ipynb --nbval-lax --nbval-current-env
 
 ## make test-bounds: every notebook under nbval in two fresh environments, with the oldest and the
 ## newest versions pyproject.toml allows (about 4 minutes each after the install; not in CI)

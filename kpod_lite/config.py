@@ -258,7 +258,8 @@ PRESETS["flan-t5-large"] = _GSM8K.replace(name="flan-t5-large", student="google/
 PRESETS["flan-t5-xl"] = _GSM8K.replace(name="flan-t5-xl", student="google/flan-t5-xl",
                                        gradient_checkpointing=True)
 # App. A, LLaMA-7B rows: LoRA r = 64, lr 1e-5, batch 4, 20 epochs on GSM8K. The user names the
-# checkpoint (LLaMA weights are gated): set `student` to a local folder or a hub id.
+# checkpoint (LLaMA weights are gated): set `student` to a local folder or a hub id (for a hub id, log in
+# first: `hf auth login` or HF_TOKEN; a refused download stops the run before its first stage).
 PRESETS["llama-7b"] = _GSM8K.replace(
     name="llama-7b", student="huggyllama/llama-7b", epochs=20,
     lora_rank=64, lora_alpha=128, learning_rate=1e-5, gradient_checkpointing=True,

@@ -92,3 +92,18 @@ def test_the_cell_that_first_imports_pyplot_turns_on_inline_figures(src):
     assert first is not None, f"{src.name} draws nothing: drop this test's rule for it"
     assert first.startswith("%matplotlib inline\n"), \
         f"{src.name}: open the cell that first imports pyplot with %matplotlib inline"
+
+
+@pytest.mark.parametrize("src", SOURCES, ids=lambda p: p.stem)
+def test_hub_progress_bars_are_hidden_only_for_the_projects_own_local_students(src):
+    # A GPU preset's first load is a multi-GB download; without its progress bar it looks like a hang.
+    import ast
+
+    tree = ast.parse(src.read_text(encoding="utf-8"))
+    guarded = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "is_local_build" in ast.unparse(node.test):
+            guarded |= {id(n) for child in node.body for n in ast.walk(child)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("disable_progress_bar"):
+            assert id(node) in guarded, f"{src.name}:{node.lineno}: progress bars hidden for every student"

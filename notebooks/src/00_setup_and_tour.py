@@ -85,16 +85,19 @@ fig.tight_layout()
 # ## 3. The presets
 #
 # One `KPODConfig` holds every knob with the paper's default (App. A); a preset changes only
-# what differs. The config cell of every notebook picks one through `KPOD_PRESET`.
+# what differs. The config cell of every notebook picks one through `KPOD_PRESET`. The two
+# `-rehearsal` presets run a GPU preset's code path on a CPU (random-weight students of the
+# same family and class, SentencePiece stand-in tokenizers): they prove a run works, not that
+# it learns.
 
 # %%
 # NBVAL_CHECK_OUTPUT
 from kpod_lite import config
 
-print(f"{'preset':14} {'student':22} {'epochs':>6} {'LoRA r':>6} {'lr':>8} {'batch':>5}")
+print(f"{'preset':18} {'student':24} {'epochs':>6} {'LoRA r':>6} {'lr':>8} {'batch':>5}")
 for name, cfg in config.PRESETS.items():
     rank = cfg.lora_rank if cfg.lora else "-"
-    print(f"{name:14} {cfg.student:22} {cfg.epochs:>6} {rank:>6} "
+    print(f"{name:18} {cfg.student:24} {cfg.epochs:>6} {rank:>6} "
           f"{cfg.learning_rate:>8.0e} {cfg.batch_size:>5}")
 cfg = config.preset(PRESET)
 print(f"\nthis notebook uses '{cfg.name}': alpha={cfg.alpha}, beta={cfg.beta}, p={cfg.p}, "
@@ -184,7 +187,7 @@ fig.tight_layout()
 # %% [markdown]
 # ## Recap
 #
-# * One `KPODConfig`, four presets; `KPOD_PRESET` switches every notebook.
+# * One `KPODConfig`, a handful of presets; `KPOD_PRESET` switches every notebook.
 # * Six input formats load into one `Example` type with normalised answers.
 # * Synthetic problems give the course ground-truth keypoint labels.
 # * A run folder holds one file per pipeline stage, and finished stages are reused.

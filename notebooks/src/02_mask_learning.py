@@ -80,11 +80,12 @@ from torch.nn import functional as F
 from transformers.utils import logging as hf_logging
 
 from kpod_lite import config, data, teacher, templates, viz, weighting
-from kpod_lite.models import load_student, pad_right, student_input_embeddings
+from kpod_lite.models import is_local_build, load_student, pad_right, student_input_embeddings
 from kpod_lite.templates import rationale_tokens
 
-hf_logging.disable_progress_bar()  # a progress widget per model load would clutter the notebook
 cfg = config.preset(PRESET)
+if is_local_build(cfg.student):  # a progress widget per load of a local model would clutter the page;
+    hf_logging.disable_progress_bar()  # a GPU preset keeps the bars: its first load is a download
 cfg = cfg.replace(alpha=ALPHA, weighting_epochs=EPOCHS, weighting_predictor_warmup_steps=WARMUP_STEPS,
                   weighting_batch_size=BATCH_SIZE)
 student, tokenizer = load_student(cfg)

@@ -72,10 +72,11 @@ import torch
 from transformers.utils import logging as hf_logging
 
 from kpod_lite import config, data, difficulty, synthetic, teacher, templates
-from kpod_lite.models import load_student
+from kpod_lite.models import is_local_build, load_student
 
-hf_logging.disable_progress_bar()  # a progress widget per model load would clutter the notebook
 cfg = config.preset(PRESET)
+if is_local_build(cfg.student):  # a progress widget per load of a local model would clutter the page;
+    hf_logging.disable_progress_bar()  # a GPU preset keeps the bars: its first load is a download
 if PRESET == "tiny":
     # This notebook's figures and remarks are for the seq2seq tiny T5; the tiny preset itself
     # distils the causal tiny LLaMA (docs/RESULTS.md, "Calibration"). Exercise 3 compares them.

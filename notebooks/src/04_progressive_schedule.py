@@ -194,9 +194,10 @@ for j, s in enumerate(steps[ids[0]], 1):
 import transformers
 
 from kpod_lite import difficulty, templates
-from kpod_lite.models import load_student
+from kpod_lite.models import is_local_build, load_student
 
-transformers.utils.logging.disable_progress_bar()
+if is_local_build(cfg.student):  # a GPU preset keeps the bars: its first load is a download
+    transformers.utils.logging.disable_progress_bar()
 model, tokenizer = load_student(cfg)  # θ^s before distillation (Eq. 8)
 KEYPOINT = {"number", "operator", "equals", "result", "quantity"}
 

@@ -13,8 +13,10 @@
 # `kpod_lite.pipeline` — plain CoT distillation (Eq. 1) and KPOD — and look at their
 # training curves, the curriculum, their accuracy and their generations. The same cells run
 # FlanT5-Large on a GPU when the config cell says so (last section).
-# **Runs in** about 1.5 minutes on 2 CPU cores (tiny preset) and about 30 minutes on a
-# Colab T4 with the `colab` preset (estimated from FLOPs, not measured).
+# **Runs in** about 1.5 minutes on 2 CPU cores (tiny preset) and an estimated 23-56 minutes on
+# a Colab T4 with the `colab` preset (from FLOPs and kernel launches, not measured).
+# `KPOD_PRESET=colab-rehearsal` runs the `colab` preset's code path on a CPU in about a minute
+# (random-weight FlanT5 family, SentencePiece stand-in tokenizer): a rehearsal, not a result.
 #
 # **After this notebook you can** write down the input and the target of any question at any
 # stage, say which tokens of a target carry how much loss and why the answer sentence keeps
@@ -58,7 +60,7 @@ if "google.colab" in sys.modules:
 # %% tags=["parameters"]
 import os
 
-PRESET = os.environ.get("KPOD_PRESET", "tiny")  # tiny | colab | flan-t5-large | flan-t5-xl | llama-7b
+PRESET = os.environ.get("KPOD_PRESET", "tiny")  # tiny | colab | flan-t5-large | flan-t5-xl | llama-7b | colab-rehearsal
 # What the GPU presets hold. App. A gives Adam and batch size 4 for every student; for FlanT5
 # models learning rate 5e-5 and 100 epochs (T = 50); for LLaMA-7B 1e-5 and 20 epochs on GSM8K.
 # Its LoRA ranks are r = 128 for FlanT5-XL and r = 64 for LLaMA-7B; it gives none for FlanT5-Large.
@@ -66,7 +68,8 @@ PRESET = os.environ.get("KPOD_PRESET", "tiny")  # tiny | colab | flan-t5-large |
 #   flan-t5-large: LoRA r = 128, the -XL value: ours, where App. A is silent; GSM8K
 #   llama-7b:      LoRA r = 64 (App. A), 20 epochs on GSM8K (T = 10)
 #   colab:         ours: FlanT5-Large as above on Table 4's SVAMP with the released GPT-3.5
-#                  rationales (offline, no API key), 200 questions, 6 epochs: ~30 min on a T4 (estimated)
+#                  rationales (offline, no API key), 200 questions, 6 epochs: 23-56 min on a T4 (estimated)
+#   colab-rehearsal, llama-7b-rehearsal: ours, the code path of colab / llama-7b on a CPU (random weights)
 # LLaMA-7B instead of FlanT5-Large is a change of this cell only: PRESET = "llama-7b" and
 # STUDENT = a local folder or hub id of LLaMA-7B weights (they are gated, so you name them).
 # Hours and memory per GPU: README, "Which preset on which GPU".
@@ -76,7 +79,7 @@ TEACHER = None  # None: the preset's; "released" (MCC-KD's GPT-3.5 rationales, m
 EPOCHS = None  # None: the preset's (App. A: 100 for FlanT5)
 TRAIN_SIZE = None  # None: the preset's; a number: a seeded subset of the training questions
 SHORT_TINY_RUN = True  # tiny only: 160 questions, 4 epochs, for a ~2-minute lesson; False: the full tiny preset
-RUN_DIR = None  # None: a new temporary folder for tiny, ../runs/nb06-<preset> otherwise
+RUN_DIR = None  # None: a new temporary folder for tiny and the rehearsals, ../runs/nb06-<preset> otherwise
 
 # %%
 # %matplotlib inline
@@ -96,12 +99,13 @@ from transformers.utils import logging as hf_logging
 
 from kpod_lite import data, distill, pipeline, viz
 from kpod_lite.config import preset
-from kpod_lite.models import load_student, student_family
+from kpod_lite.models import is_local_build, load_student, student_family
+from kpod_lite.presets_check import check_student_family
 from kpod_lite.schedule import Schedule
 
-hf_logging.disable_progress_bar()  # a progress widget per model load would clutter the notebook
-
 cfg = preset(PRESET)
+if is_local_build(cfg.student):  # a progress widget per load of a local model would clutter the page;
+    hf_logging.disable_progress_bar()  # a GPU preset keeps the bars: its first load is a 3 GB download
 if DATASET:
     cfg = cfg.replace(**data.source_settings(DATASET))  # its train and test splits, its format
 if cfg.name == "tiny" and SHORT_TINY_RUN:
@@ -110,8 +114,11 @@ if cfg.name == "tiny" and SHORT_TINY_RUN:
                       weighting_predictor_warmup_steps=100)
 changes = {"student": STUDENT, "teacher": TEACHER, "epochs": EPOCHS, "train_size": TRAIN_SIZE}
 cfg = cfg.replace(**{key: value for key, value in changes.items() if value is not None})
+check_student_family(cfg)  # a LLaMA with FlanT5's learning rate and LoRA rank is refused, saying what to set
+# A CPU-sized student (tiny, or a rehearsal of a GPU preset) gets a fresh temporary folder; a GPU
+# run keeps its folder, so a kernel restart resumes it where it stopped.
 run_dir = Path(RUN_DIR) if RUN_DIR else (
-    Path(tempfile.mkdtemp(prefix="kpod-nb06-")) if cfg.name == "tiny" else Path("..") / "runs" / f"nb06-{cfg.name}")
+    Path(tempfile.mkdtemp(prefix="kpod-nb06-")) if is_local_build(cfg.student) else Path("..") / "runs" / f"nb06-{cfg.name}")
 
 # %% [markdown]
 # **Before anything long starts**, the next two cells say what this run needs from you and what
@@ -119,8 +126,8 @@ run_dir = Path(RUN_DIR) if RUN_DIR else (
 # (`TEACHER`). The `colab` preset needs neither: its SVAMP split ships with MCC-KD's GPT-3.5
 # rationales (the `released` teacher: offline, no API key). `flan-t5-large` and the other GPU
 # presets are GSM8K with an `openai` teacher, so they need a `DATASET` and either a key in the
-# environment or `TEACHER = "released"` or `"gold"`. Hours come from `kpod_lite.gpu_time` (FLOPs
-# at an assumed 30% utilisation) and memory from `kpod_lite.memory`; both are estimates, for
+# environment or `TEACHER = "released"` or `"gold"`. Hours come from `kpod_lite.gpu_time` (FLOPs at
+# 15-40% utilisation, or kernel launches where they bind) and memory from `kpod_lite.memory`; both are estimates, for
 # KPOD and plain CoT, one seed each. The published FlanT5 and LLaMA-7B shapes are built in, so
 # nothing is downloaded for them. If something is missing the second cell stops with a list of
 # what to set. On a GPU, `pipeline.run` estimates again before its first stage and refuses a
@@ -148,7 +155,8 @@ def what_you_provide(cfg):
                     f"(with worked solutions); `kpod-lite fetch` lists the sources, each is downloaded once")
     else:
         have.append(f"questions: {cfg.train_file} and {cfg.test_file}, downloaded once into the data cache")
-    released_data = str(cfg.train_file).startswith("mcckd-")
+    # MCC-KD's splits (fetched as "mcckd-*", or a file in their instruction format) ship rationales
+    released_data = str(cfg.train_file).startswith("mcckd-") or cfg.data_format == "instruction"
     if cfg.teacher == "template":
         have.append("teacher: template, written from the synthetic programs (offline)")
     elif cfg.teacher == "released" and (released_data or cfg.train_file is None):
@@ -186,10 +194,11 @@ def gpu_estimate(cfg, gpus=("T4", "L4", "A100")):
         gpu = gpu_time.GPUS[key]
         memory = estimate_memory(cfg, arch, bf16=gpu.bf16_tflops is not None)
         peak = max(memory.values(), key=lambda e: e.total)
-        hours = gpu_time.estimate_hours(cfg, parameters, data_shape, gpu)["total"]
-        spent = f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.0f} h"
+        hours = gpu_time.estimate_hours(cfg, parameters, data_shape, gpu, model_config=arch)
+        spent = (f"{hours['low'] * 60:.0f}-{hours['high'] * 60:.0f} min" if hours["high"] < 1
+                 else f"{hours['low']:.0f}-{hours['high']:.0f} h")
         fits = peak.total <= gpu.memory_mib * 2 ** 20 - GiB // 2  # half a GiB for the CUDA context
-        print(f"    {gpu.name:<15} {spent:>7}, peak {peak.total / GiB:5.1f} GiB ({peak.stage}) "
+        print(f"    {gpu.name:<15} {spent:>11}, peak {peak.total / GiB:5.1f} GiB ({peak.stage}) "
               f"of {gpu.memory_mib / 1024:.0f} GiB{'' if fits else ': does not fit'}, "
               f"{'bf16' if gpu.bf16_tflops and cfg.bf16 else 'float32'}")
     return arch
@@ -268,7 +277,8 @@ rationales = [record for _, record in data.read_jsonl(run_dir / "rationales.json
 weight_records = {(r["id"], int(r.get("sample", 0))): r for _, r in data.read_jsonl(run_dir / "weights.jsonl")}
 plan = Schedule.load(run_dir / "schedule.json")
 print(f"{len(rationales)} rationales, {len(weight_records)} weight records, "
-      f"a schedule for stages 0..{len(plan.stages) - 1} (T = {cfg.stage_T}; c_i = 0 after T)")
+      f"a schedule for stages 0..{len(plan.stages) - 1} (T = {cfg.stage_T}: epochs 1..T train stages 0..T-1, "
+      f"later epochs c_i = 0)")
 
 # %% [markdown]
 # ## 2. The stage-t example (Eq. 14), from scratch
@@ -298,8 +308,8 @@ print(f"c_i(t) for stages t = 0..{cfg.epochs - 1} (epochs 1..{cfg.epochs}):",
 
 # %% [markdown]
 # Before stage 0 every question holds n_i − 1 given steps (only its last step to write);
-# each stage that selects it takes Δs = 1 step away (Eq. 11), and after stage T every c_i is
-# 0 (App. B). Now the example for c = 0, 1, 2, by hand, and the same built by
+# each stage that selects it takes Δs = 1 step away (Eq. 11), and after epoch T every c_i is
+# 0 (Algorithm 1). Now the example for c = 0, 1, 2, by hand, and the same built by
 # `distill.split_at_step` and `distill.stage_examples`, whose token ids we decode back to
 # text (input = the tokens with label −100, target = the labelled ones):
 
@@ -354,8 +364,16 @@ for c in (0, 1, 2):
 # The weights were computed once per token of the *rationale* (the weight record holds the
 # tokens, their character offsets in the rationale and their weights). The target is a
 # different string (a suffix, with the answer sentence appended), so its tokens are mapped
-# back: a target token takes the weight of the rationale token that covers most of its
-# characters; a token of the answer sentence, and the end-of-sequence token, get 1.
+# back: a target token takes the weight of the rationale token *with the same characters*;
+# only when none has exactly its span, of the rationale token that owns most of its
+# characters. A token of the answer sentence, and the end-of-sequence token, get 1.
+#
+# Why "the same characters" first: a SentencePiece tokenizer (FlanT5's, LLaMA's) often writes
+# a lone word marker "▁" before a number or an operator, and gives it the *same* character
+# span as the token after it ("▁", "+" both cover the "+"). Taking the first token covering a
+# character would give the keypoint "+" the weight of its "▁" marker. So equal spans are
+# matched in order (the k-th "▁"-sharing token of the target is the k-th of the rationale),
+# and a character covered by several tokens is owned by the narrowest, then the later one.
 #
 # One addition is ours, not the paper's: a floor λ (`token_weight_floor`). A rationale token
 # is trained with λ + (1 − λ) w_j, so no token falls below λ of its plain loss. The paper's
@@ -371,15 +389,25 @@ def my_target_weights(record, c, weight_record, floor=cfg.token_weight_floor):
     n_remaining = len(record["rationale"][rationale_start:].strip())  # rationale characters in the target
     target = my_stage_example(record, c)[1]  # tokenised on its own, as the rationale was
     encoded = tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
-    owner = {}  # rationale character -> index of the rationale token covering it
-    for index, (a, b) in enumerate(weight_record["offsets"]):
-        for position in range(a, b):
-            owner.setdefault(position, index)
-    ids, weights = list(encoded["input_ids"]), []
+    offsets = [tuple(o) for o in weight_record["offsets"]]
+    same_span, owner = {}, {}  # span -> rationale tokens with exactly it; character -> its owner
+    for index, (a, b) in enumerate(offsets):
+        if b > a:
+            same_span.setdefault((a, b), []).append(index)
+        for position in range(a, b):  # the narrowest covering token, then the later one
+            if position not in owner or b - a <= offsets[owner[position]][1] - offsets[owner[position]][0]:
+                owner[position] = index
+    ids, weights, previous, run = list(encoded["input_ids"]), [], None, 0
     for a, b in encoded["offset_mapping"]:
-        chars = [k for k in range(a, b) if k < n_remaining]  # rationale part only
-        votes = Counter(owner[rationale_start + k] for k in chars if rationale_start + k in owner)
-        w = weight_record["weights"][votes.most_common(1)[0][0]] if votes else 1.0  # 1: answer sentence
+        # rationale characters only: the answer sentence after them has no rationale token
+        span = (rationale_start + a, rationale_start + min(b, n_remaining)) if a < n_remaining else (0, 0)
+        run, previous = (run + 1 if span == previous else 0), span
+        if span in same_span:  # the k-th of k equal spans in a row is the k-th such token
+            index = same_span[span][min(run, len(same_span[span]) - 1)]
+        else:
+            votes = Counter(owner[p] for p in range(*span) if p in owner)
+            index = max(votes, key=lambda i: (votes[i], i)) if votes else None
+        w = 1.0 if index is None else weight_record["weights"][index]  # 1: answer sentence
         weights.append(floor + (1 - floor) * w)  # λ + (1 - λ) w_j; λ = 0 is the paper's w_j
     # "</s>" closes the target: the student must learn to stop (weight 1)
     return ids + [tokenizer.eos_token_id], weights + [1.0]
@@ -599,8 +627,8 @@ for fig in (viz.loss_figure(histories), viz.curriculum_figure(histories)):
 # loss is scaled down by its weights, and in its early stages its targets are shorter (the
 # given steps are not learned), so its numbers are not on plain CoT's scale. The second plot
 # is the progressive schedule at work: KPOD starts with part of each rationale given
-# (mean c_i(t) > 0), and the count falls until stage T = epochs / 2, which is epoch T + 1.
-# From epoch T + 2 on, both methods train on whole rationales; plain CoT stays at 0
+# (mean c_i(t) > 0), and the count falls until epoch T = epochs / 2 (stage T - 1).
+# From epoch T + 1 on, both methods train on whole rationales (Algorithm 1); plain CoT stays at 0
 # throughout. The "target tokens" column says the same in tokens.
 
 # %% [markdown]
@@ -672,8 +700,8 @@ for i in shown:
 #   interrupted teacher run resumes without paying twice. `"gold"` (GSM8K's own worked
 #   solutions) needs no API at all.
 # * **Time.** App. A trains FlanT5 for 100 epochs over GSM8K's 7,473 questions: an estimated
-#   251 hours on a T4, 7 on an A100 (README, "Which preset on which GPU"). `PRESET = "colab"`
-#   is the same method on 200 SVAMP questions for 6 epochs, about half an hour on a T4; set
+#   153-407 hours on a T4, 9-34 on an A100 (README, "Which preset on which GPU"). `PRESET = "colab"`
+#   is the same method on 200 SVAMP questions for 6 epochs, 23-56 minutes on a T4; set
 #   `EPOCHS` and `TRAIN_SIZE` to scale between the two (T follows as half the epochs). The
 #   run folder `../runs/nb06-<preset>` keeps every finished stage and an epoch checkpoint, so
 #   re-running the notebook resumes; on Colab, point `RUN_DIR` at a mounted Google Drive
@@ -725,8 +753,8 @@ for i in shown:
 #   after the config cell prints what is missing and the estimated hours and memory first.
 #
 # **Exercise 1** (recall). At which epoch, counted from 1, does every question of this run
-# first train on its whole rationale? Read it off the schedule `plan` (Eq. 11; App. B: c_i = 0
-# after stage T), then check it against the `full_rationales` column of KPOD's history.
+# first train on its whole rationale? Read it off the schedule `plan` (Eq. 11; Algorithm 1:
+# c_i = 0 after epoch T), then check it against the `full_rationales` column of KPOD's history.
 #
 # **Exercise 2** (apply). Which rationale tokens carry the lowest learned weights w_j and which
 # the highest? The template teacher labels every character of its rationales (`spans` in each
@@ -744,13 +772,14 @@ for i in shown:
 # **Solutions** (the cells below run; expand them)
 
 # %% jupyter={"source_hidden": true}
-# Solution 1. Epoch e trains stage t = e - 1. Every c_i is 0 from stage T + 1 on (App. B), and
-# possibly earlier, at the stage whose S(t) takes the last given step of the last question.
-first_stage = next(t for t in range(cfg.epochs) if not any(plan.input_steps(t).values()))
+# Solution 1. Epoch e trains stage t = e - 1 while e <= T, and whole rationales after (Algorithm 1):
+# every c_i is 0 from epoch T + 1 on, or earlier, if a stage's S(t) took the last given step of
+# the last question. `plan.input_steps` takes the epoch counted from 0.
+first_epoch = 1 + next(e for e in range(cfg.epochs) if not any(plan.input_steps(e).values()))
 first_full = next(row["epoch"] for row in histories["kpod"][0] if row["full_rationales"] == 1.0)
-print(f"schedule: every c_i = 0 first at stage t = {first_stage} (T = {plan.T}), i.e. epoch {first_stage + 1}; "
+print(f"schedule: every c_i = 0 first at epoch {first_epoch} (T = {plan.T}); "
       f"KPOD's history: 100% full rationales first at epoch {first_full}")
-assert first_stage <= plan.T + 1 and first_full == first_stage + 1
+assert first_epoch <= plan.T + 1 and first_full == first_epoch
 
 # %% jupyter={"source_hidden": true}
 # Solution 2. A rationale token takes the label of its first non-space character (notebook
