@@ -111,10 +111,9 @@ class KPODConfig:
     # --- student (App. A) -----------------------------------------------------------------
     student: str = "tiny-t5"  # App. A: google/flan-t5-large, flan-t5-xl, LLaMA-7B; seq2seq or causal
     trust_remote_code: bool = False  # house rule: off unless the user asks
-    # ours: where the students run. "auto": the GPU when there is one; without one, only the local
-    # builds (tiny, rehearsal) run, on the CPU; anything else is refused (models.loading.student_device).
-    # "cuda" or "cpu" insists (kpod-lite ... --device cpu).
-    device: str = "auto"
+    # "auto": the GPU when there is one; without one only the local builds (tiny, rehearsal) run,
+    # on the CPU, and anything else is refused (models.loading.student_device); "cuda"/"cpu" insist.
+    device: str = "auto"  # ours: where the students run (kpod-lite ... --device cpu)
     max_source_length: int = 256  # ours: question + c_i(t) input steps
     max_target_length: int = 256  # ours: remaining steps + "Therefore, the answer is y"
 

@@ -16,7 +16,8 @@ def test_defaults_are_the_papers_appendix_a_values():
 
 
 def test_presets_follow_appendix_a():
-    assert set(PRESETS) == {"tiny", "colab", "flan-t5-large", "flan-t5-xl", "llama-7b"}
+    assert set(PRESETS) == {"tiny", "colab", "flan-t5-large", "flan-t5-xl", "llama-7b", "colab-rehearsal",
+                            "llama-7b-rehearsal"}
     large, llama = preset("flan-t5-large"), preset("llama-7b")
     assert (large.student, large.lora_rank, large.learning_rate, large.batch_size) == (
         "google/flan-t5-large", 128, 5e-5, 4)
@@ -167,3 +168,15 @@ def test_ood_sets_change_the_runs_own_task():
     assert cfg.ood[0].task(cfg.synthetic) == dataclasses.replace(preset("tiny").synthetic, max_steps=5)
     with pytest.raises(ConfigError, match="OOD set 'short'.*max_steps"):
         with_settings(preset("tiny"), ['ood=[{"name": "short", "synthetic": {"max_steps": 1}}]'])
+
+
+@pytest.mark.parametrize("rehearsal, original", [("colab-rehearsal", "colab"), ("llama-7b-rehearsal", "llama-7b")])
+def test_a_rehearsal_changes_only_sizes_data_and_the_student_of_its_gpu_preset(rehearsal, original):
+    # The code path must be the GPU preset's: every switch that picks a path (LoRA and its rank,
+    # checkpointing, bf16 where the GPU has it, the prefix mode, the method, the floor) is the same.
+    sizes = {"name", "student", "dataset", "data_format", "teacher", "train_file", "test_file", "train_size",
+             "epochs", "weighting_epochs", "weighting_predictor_warmup_steps", "max_source_length",
+             "max_target_length", "max_new_tokens", "eval_batch_size"}
+    a, b = preset(rehearsal).to_dict(), preset(original).to_dict()
+    assert {key for key in a if a[key] != b[key]} <= sizes
+    assert preset(rehearsal).student.startswith("rehearsal-") and preset(rehearsal).teacher == "released"
