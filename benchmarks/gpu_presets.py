@@ -23,7 +23,7 @@ import json
 
 from kpod_lite import gpu_time
 from kpod_lite.config import preset
-from kpod_lite.memory import GPU_STAGES, GiB, estimate_memory, model_shape
+from kpod_lite.memory import GPU_STAGES, GiB, estimate_memory, model_shape, separate_predictor
 from kpod_lite.models.published import published_config
 
 CONTEXT_GIB = 0.5  # ours: what the CUDA context takes of nvidia-smi's total
@@ -37,9 +37,12 @@ def table() -> list[dict]:
     for name, shape in PRESETS.items():
         cfg = preset(name)
         model_config = published_config(cfg.student)
+        predictor = separate_predictor(cfg)  # flan-t5-xl's Eq. 5 predictor is FlanT5-Large (§3.3)
+        predictor_config = published_config(predictor) if predictor else None
         parameters = model_shape(model_config).parameters
         for key, gpu in gpu_time.GPUS.items():
-            estimates = estimate_memory(cfg, model_config, bf16=gpu.bf16_tflops is not None)
+            estimates = estimate_memory(cfg, model_config, bf16=gpu.bf16_tflops is not None,
+                                        predictor_config=predictor_config)
             peak = max(estimates[s].total for s in GPU_STAGES) / GiB
             hours = gpu_time.estimate_hours(cfg, parameters, shape, gpu, model_config=model_config)
             rows.append({"preset": name, "gpu": gpu.name, "peak_gib": round(peak, 1),

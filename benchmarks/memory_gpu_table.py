@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 from kpod_lite.config import preset
-from kpod_lite.memory import GPU_STAGES, GiB, estimate_memory
+from kpod_lite.memory import GPU_STAGES, GiB, estimate_memory, separate_predictor
 from kpod_lite.models.published import published_config
 
 # name -> (total MiB as nvidia-smi reports it, bfloat16 natively)
@@ -29,7 +29,9 @@ def table() -> list[dict]:
     for name in PRESETS:
         cfg = preset(name)
         for gpu, (mib, bf16) in GPUS.items():
-            estimates = estimate_memory(cfg, published_config(cfg.student), bf16=bf16)
+            predictor = separate_predictor(cfg)  # flan-t5-xl's Eq. 5 predictor is FlanT5-Large (§3.3)
+            estimates = estimate_memory(cfg, published_config(cfg.student), bf16=bf16,
+                                        predictor_config=published_config(predictor) if predictor else None)
             usable = mib / 1024 - CONTEXT_GIB
             rows.append({"preset": name, "gpu": gpu, "usable_gib": round(usable, 1),
                          "stages": {s: round(estimates[s].total / GiB, 1) for s in GPU_STAGES},

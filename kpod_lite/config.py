@@ -143,6 +143,7 @@ class KPODConfig:
     delta_s: int = 1  # Eq. 11: input steps removed from a selected question per stage (ours: 1)
     beta: float = 12.0  # App. A: weight of the diversity term (Eq. 12)
     n_clusters: int = 5  # App. A: K-means clusters of questions (Eq. 12)
+    glove_file: str | None = None  # §3.4: K-means on mean GloVe word vectors, from this file; None: TF-IDF (ours, offline)
     ftgp_eps: float = 0.1  # Prop. 3.1: FTGP's epsilon, (1/2 - eps) guarantee
 
     # --- distillation (Eq. 15, App. A) -------------------------------------------------------
@@ -234,6 +235,9 @@ PRESETS: dict[str, KPODConfig] = {
         # LLaMA can, so it predicts the answer in Eq. 5 (docs/WEIGHTING.md).
         weighting_predictor="tiny-llama",
         weighting_batch_size=16,
+        # ours: TF-IDF clusters. The synthetic stories use about a hundred distinct words, and
+        # GloVe is not shipped (nothing downloads here); §3.4's GloVe clusters are for real questions.
+        glove_file=None,
         # Greedy generation of a tiny model is bound by per-step overhead, not arithmetic:
         # 64 prompts a batch generate 1.8x faster than 16, with the same text (BENCHMARKS.md).
         eval_batch_size=64,
@@ -245,6 +249,9 @@ PRESETS: dict[str, KPODConfig] = {
 # released SVAMP ones, estimated from 119 of them, and the input holds the question plus up to a
 # whole rationale (Eq. 14); with 1.5x headroom, 512 for inputs, targets and generation
 # (docs/REAL_DATA.md, "Lengths"). The run summary says how much any stage still cut.
+# Clusters (§3.4): TF-IDF until you give GloVe vectors, which nothing here downloads. For the
+# paper's, fetch glove.6B.zip from https://nlp.stanford.edu/projects/glove/ and set
+# glove_file='"glove.6B.300d.txt"' (--set, or cfg.replace(glove_file=...)).
 _GSM8K = KPODConfig(name="gsm8k", dataset="gsm8k", data_format="gsm8k", teacher="openai", bf16=True,
                     max_source_length=512, max_target_length=512, max_new_tokens=512)
 
@@ -254,8 +261,10 @@ _GSM8K = KPODConfig(name="gsm8k", dataset="gsm8k", data_format="gsm8k", teacher=
 # bf16, 7 GiB with it; ~12 GiB in float32, so a T4 holds every stage (kpod_lite.memory, docs/GPU.md).
 PRESETS["flan-t5-large"] = _GSM8K.replace(name="flan-t5-large", student="google/flan-t5-large",
                                           gradient_checkpointing=True)
+# §3.3 initialises Eq. 5's answer predictor from FlanT5-Large, whatever the student: the XL
+# student's weighting reads FlanT5-Large (same T5 vocabulary, so Eq. 4's masks apply to its tokens).
 PRESETS["flan-t5-xl"] = _GSM8K.replace(name="flan-t5-xl", student="google/flan-t5-xl",
-                                       gradient_checkpointing=True)
+                                       gradient_checkpointing=True, weighting_predictor="google/flan-t5-large")
 # App. A, LLaMA-7B rows: LoRA r = 64, lr 1e-5, batch 4, 20 epochs on GSM8K. The user names the
 # checkpoint (LLaMA weights are gated): set `student` to a local folder or a hub id (for a hub id, log in
 # first: `hf auth login` or HF_TOKEN; a refused download stops the run before its first stage).

@@ -317,6 +317,12 @@ def estimate_memory(cfg: KPODConfig, model_config, *, bf16: bool | None = None,
 # --- before a run: print the estimate, refuse what cannot fit -------------------------------------------
 
 
+def separate_predictor(cfg: KPODConfig) -> str | None:
+    """The name of Eq. 5's answer predictor when it is a model other than the student (§3.3: the
+    flan-t5-xl preset's FlanT5-Large), else None: a copy of the student."""
+    return cfg.weighting_predictor if cfg.weighting_predictor not in (None, cfg.student) else None
+
+
 def load_model_config(name: str, trust_remote_code: bool = False, setting: str = "student"):
     """A student's model config without its weights. A tiny student's comes from its recipe
     (`models.tiny_model_config`) with the recipe's vocabulary bound (its BPE may stop below it:
@@ -412,8 +418,8 @@ def preflight(cfg: KPODConfig, stages=GPU_STAGES, gpu: tuple[int, int] | None = 
         return None
     device = student_device(cfg)
     model_config = _checked_config(cfg, cfg.student, "student")
-    other = cfg.weighting_predictor not in (None, cfg.student)
-    predictor_config = _checked_config(cfg, cfg.weighting_predictor, "weighting_predictor") if other else None
+    other = separate_predictor(cfg)
+    predictor_config = _checked_config(cfg, other, "weighting_predictor") if other else None
     if gpu is None and device.type == "cuda":
         gpu = torch.cuda.mem_get_info()
     try:

@@ -116,6 +116,7 @@ _RANGES = [
     ("teacher_max_attempts", lambda v: v >= 1, ">= 1 (1: no retry)"),
     ("delta_s", lambda v: v >= 1, ">= 1 (Eq. 11)"),
     ("n_clusters", lambda v: v >= 1, ">= 1"),
+    ("glove_file", lambda v: v is None or v.strip() != "", "a GloVe text file's path, or None for TF-IDF clusters (§3.4)"),
     ("ftgp_eps", lambda v: 0 < v < 0.5, "in (0, 0.5) for a (1/2 - eps) guarantee"),
     ("prefix_mode", lambda v: v in ("all", "steps", "sampled"), "'all', 'steps' or 'sampled'"),
     ("device", lambda v: v in ("auto", "cuda", "cpu"), "'auto', 'cuda' or 'cpu'"),

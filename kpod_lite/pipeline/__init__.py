@@ -86,6 +86,7 @@ from kpod_lite.pipeline.stages import (
     _test_sets,
 )
 from kpod_lite.presets_check import check_student_family
+from kpod_lite.schedule.from_config import check_glove_file
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +202,8 @@ def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages, pr
         made.check_reuse(cfg, run_dir)
     data.write_atomically(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
     last = max(STAGES.index(s) for s in stages)
+    if last >= STAGES.index("schedule"):
+        check_glove_file(cfg)  # §3.4's GloVe file, before the mask learning that precedes its stage
     from kpod_lite import memory
     from kpod_lite.models.loading import describe_device, student_device
 

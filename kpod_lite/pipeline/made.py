@@ -41,7 +41,7 @@ _WEIGH = ("normalize_symbols", "student", "trust_remote_code", "max_source_lengt
           "weighting_sampled_prefixes", "weighting_hard", "weighting_positions", "weighting_train_embeddings",
           "batch_size", "lora", "lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules", "bf16",
           "gradient_checkpointing")
-_SCHEDULE = ("epochs", "T", "p", "c0_fraction", "delta_s", "beta", "n_clusters", "ftgp_eps")
+_SCHEDULE = ("epochs", "T", "p", "c0_fraction", "delta_s", "beta", "n_clusters", "glove_file", "ftgp_eps")
 _DISTILL = ("token_weight_floor", "learning_rate", "gradient_accumulation_steps", "lr_scheduler_type", "warmup_ratio",
             "weight_decay", "max_grad_norm", "save_total_limit", "epoch_eval_size")
 _EVALUATE = ("max_new_tokens", "eval_batch_size", "evaluate_teacher")

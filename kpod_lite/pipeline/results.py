@@ -137,6 +137,11 @@ def summarise(run_dir: Path) -> dict:
         summary["weighting_collapse"] = record["collapse"]
         if "keypoints" in record:
             summary["keypoint_auroc_vs_filler"] = record["keypoints"]["auroc_keypoint_vs_filler"]
+    schedule = run_dir / "schedule.json"
+    if schedule.exists():  # which embeddings the clusters of Eq. 12 came from (§3.4: GloVe; ours: TF-IDF)
+        meta = json.loads(schedule.read_text(encoding="utf-8")).get("meta", {})
+        if "embeddings" in meta:
+            summary["schedule_clusters_from"] = meta["embeddings"]
     summary.update(_cut_by_length_limits(run_dir))
     return summary
 

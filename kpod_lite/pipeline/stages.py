@@ -190,7 +190,11 @@ def stage_difficulty(cfg: KPODConfig, run_dir: Path, methods, progress: bool = F
 
 
 def stage_schedule(cfg: KPODConfig, run_dir: Path, methods) -> None:
-    """The schedule of Eq. 9-13 from the step difficulties, and the variants the ablations need."""
+    """The schedule of Eq. 9-13 from the step difficulties, and the variants the ablations need.
+
+    The questions are clustered (Eq. 12, §3.4) on mean GloVe vectors from `cfg.glove_file`, or
+    on TF-IDF without one; each schedule's meta says which. A GloVe file that is not there is
+    refused (`schedule.from_config.check_glove_file`) before the first schedule is written."""
     from kpod_lite import schedule
 
     wanted = {}

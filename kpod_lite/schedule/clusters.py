@@ -1,8 +1,9 @@
 """Question clusters for the diversity term of Eq. 12: embeddings, then K-means (§3.4, App. A).
 
 §3.4 clusters the questions by their mean GloVe word embedding, K = 5 (App. A). GloVe cannot
-be downloaded here: `load_glove` reads a local GloVe text file if you have one, any embedding
-matrix can be passed instead, and the fallback is TF-IDF vectors (`embed_questions`).
+be downloaded here: `load_glove` reads a local GloVe text file if you have one (the config's
+`glove_file`, or `kpod-lite schedule --glove`), any embedding matrix can be passed instead, and
+the fallback is TF-IDF vectors (`embed_questions`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
-def _words(text: str) -> list[str]:
+def question_words(text: str) -> list[str]:
+    """The lowercase words of `text`: GloVe's vocabulary is lowercase, and TF-IDF splits the same way."""
     return _WORD.findall(text.lower())
 
 
@@ -51,7 +53,7 @@ def mean_word_embeddings(questions: Sequence[str], vectors: Mapping[str, np.ndar
     dim = next(iter(vectors.values())).size
     out = np.zeros((len(questions), dim), dtype=np.float32)
     for row, q in enumerate(questions):
-        known = [vectors[w] for w in _words(q) if w in vectors]
+        known = [vectors[w] for w in question_words(q) if w in vectors]
         if known:
             out[row] = np.mean(known, axis=0)
     return out
@@ -70,11 +72,11 @@ def embed_questions(questions: Sequence[str], glove_path: str | Path | None = No
             raise ValueError(f"embeddings must be (n_questions, dim), got {X.shape}")
         return X, "given"
     if glove_path is not None:
-        vocab = {w for q in questions for w in _words(q)}
+        vocab = {w for q in questions for w in question_words(q)}
         return mean_word_embeddings(questions, load_glove(glove_path, vocab)), f"glove:{Path(glove_path).name}"
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    if not any(_words(q) for q in questions):
+    if not any(question_words(q) for q in questions):
         return np.zeros((len(questions), 1)), "tfidf"
     tfidf = TfidfVectorizer(max_features=256, token_pattern=_WORD.pattern)
     return tfidf.fit_transform(questions).toarray(), "tfidf"

@@ -1,12 +1,22 @@
 """The schedule as a pipeline step: a config's knobs, and difficulty.jsonl + questions -> schedule.json.
 
 `_config_knobs` is the one place the schedule reads a `KPODConfig`: App. A's defaults and the
-ablation switches (KPOD-w.o.-div, KPOD-w.o.-prog) come in there and nowhere else.
+ablation switches (KPOD-w.o.-div, KPOD-w.o.-prog) come in there and nowhere else; the question
+embeddings of §3.4 come from `glove_file` (`check_glove_file`), TF-IDF without one.
 """
 
 from __future__ import annotations
 
-from kpod_lite.schedule.clusters import cluster_questions, embed_questions
+from pathlib import Path
+
+from kpod_lite.errors import ConfigError
+from kpod_lite.schedule.clusters import (
+    cluster_questions,
+    embed_questions,
+    load_glove,
+    mean_word_embeddings,
+    question_words,
+)
 from kpod_lite.schedule.record import Schedule
 from kpod_lite.schedule.stages import build_schedule
 
@@ -23,6 +33,74 @@ def _config_knobs(cfg) -> tuple[dict, dict]:
     return schedule, clustering
 
 
+GLOVE_SOURCE = ("GloVe word vectors (§3.4) come from the Stanford NLP site, https://nlp.stanford.edu/projects/glove/: "
+                "unzip glove.6B.zip and give the path of glove.6B.300d.txt")
+
+
+def _tfidf_instead(setting: str) -> str:
+    back = "leave out --glove" if setting == "--glove" else "--set glove_file=null, or cfg.replace(glove_file=None)"
+    return f"or cluster on TF-IDF instead (ours, offline): {back}"
+
+
+def check_glove_file(cfg, path=None, setting: str = "glove_file") -> Path | None:
+    """The GloVe text file the clusters of §3.4 read (`path`, else `cfg.glove_file`), checked
+    before any work: it must exist and start like GloVe ("word v_1 ... v_d"). None: TF-IDF.
+
+    A file that is not there or not GloVe is a `ConfigError` naming `setting` and the path,
+    where GloVe comes from and how to go back to TF-IDF. Only the first line is read: the
+    whole file (1 GB for glove.6B.300d) is read once, by the schedule stage.
+    """
+    if path is None:
+        path = cfg.glove_file
+    if path is None:
+        return None
+    path = Path(path).expanduser()
+
+    def refuse(problem: str):
+        raise ConfigError(f"setting {setting}: {path} {problem}. {GLOVE_SOURCE}; {_tfidf_instead(setting)}")
+
+    if not path.is_file():
+        refuse("is not a file" if path.exists() else "does not exist")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            first = fh.readline()
+    except (OSError, UnicodeDecodeError) as error:
+        refuse(f"cannot be read as UTF-8 text ({error})")
+    parts = first.split()
+    try:
+        numbers = [float(x) for x in parts[1:]]
+    except ValueError:
+        numbers = []
+    # A word2vec header ("400000 300") parses as a 1-d vector; GloVe's own files have no header.
+    if len(numbers) < 2:
+        refuse(f"does not start like a GloVe text file (\"word v_1 ... v_d\" per line, no header): "
+               f"its first line is {first[:80]!r}")
+    return path
+
+
+def _glove_embeddings(path: Path, questions: list[str], setting: str):
+    """Mean GloVe vectors of `questions` (§3.4) and their meta; a file that turns out not to be
+    GloVe, or holds none of the questions' words, is a `DataFormatError` naming `setting`."""
+    import numpy as np
+
+    from kpod_lite.data import DataFormatError
+
+    vocab = {word for question in questions for word in question_words(question)}
+    try:
+        vectors = load_glove(path, vocab)
+    except ValueError as error:  # ragged vectors or a non-number, past the first line
+        raise DataFormatError(path, None, None, f"setting {setting} names a file that is not GloVe text ({error}); "
+                                                f"{GLOVE_SOURCE}; {_tfidf_instead(setting)}") from None
+    if not vectors:
+        raise DataFormatError(path, None, None, f"setting {setting} names word vectors that hold none of the "
+                                                f"{len(vocab)} words of the questions (GloVe's are lowercase English); "
+                                                f"{GLOVE_SOURCE}; {_tfidf_instead(setting)}")
+    X = mean_word_embeddings(questions, vectors)
+    # A question none of whose words GloVe knows is the zero vector, so its cluster says nothing.
+    unknown = int(np.sum(~np.any(X != 0, axis=1)))
+    return X, {"embeddings": f"glove:{path.name}, {X.shape[1]}d", "questions_without_glove_words": unknown}
+
+
 def build_schedule_from_config(cfg, difficulties, clusters, meta: dict | None = None) -> Schedule:
     """`build_schedule` with the knobs of a `KPODConfig` (App. A defaults, ablation switches)."""
     knobs, _ = _config_knobs(cfg)
@@ -34,9 +112,15 @@ def schedule_file(difficulty_path, questions_path, out_path, cfg, glove_path=Non
     JSON Lines records with `id` and `question`: question or rationale records), cluster the
     questions, build the schedule of `cfg` (Eq. 9-13) and save it to `out_path`.
 
+    Clusters (§3.4): K-means on the questions' mean GloVe vectors from `glove_path` (the
+    command's --glove), else from `cfg.glove_file`, else on TF-IDF vectors (ours). The schedule's
+    `meta["embeddings"]` says which: "glove:<file name>, <d>d" or "tfidf".
     Every question with a difficulty needs its text; a missing one is an error naming the id.
     """
     from kpod_lite.data import DataFormatError, rationale_name, read_jsonl
+
+    setting = "--glove" if glove_path is not None else "glove_file"
+    glove = check_glove_file(cfg, glove_path, setting)  # before reading anything else
 
     # One schedule item per rationale: a question with several teacher samples contributes each
     # of them to h_i, B and the selection (Eq. 9-13), since each is trained on (Eq. 14-15).
@@ -59,9 +143,14 @@ def schedule_file(difficulty_path, questions_path, out_path, cfg, glove_path=Non
                               f"no question text for {len(missing)} id(s) with a difficulty, e.g. {missing[0]!r}")
     ids = list(difficulties)
     knobs, clustering = _config_knobs(cfg)
-    embeddings, source = embed_questions([texts[question_of[i]] for i in ids], glove_path=glove_path)
+    questions = [texts[question_of[i]] for i in ids]
+    if glove is None:
+        embeddings, source = embed_questions(questions)
+        embedded = {"embeddings": source}
+    else:
+        embeddings, embedded = _glove_embeddings(glove, questions, setting)
     labels = cluster_questions(embeddings, **clustering)
     schedule = build_schedule(difficulties, dict(zip(ids, labels.tolist())), **knobs,
-                              meta={"embeddings": source, "clusters": clustering["k"], "method": cfg.method})
+                              meta={**embedded, "clusters": clustering["k"], "method": cfg.method})
     schedule.save(out_path)
     return schedule

@@ -48,11 +48,26 @@ batch averages L_k over its rationales. With every prefix (|K| = n) this is exac
 divided by n: for each token the trade-off is still Eq. 7's -- keep token j when masking it
 costs more than α nats of answer likelihood summed over the prefixes that contain it -- so α
 means the same for a short and a long rationale, and long rationales do not outweigh short
-ones in a batch. The "steps" prefix mode estimates the same mean from fewer prefixes.
+ones in a batch. That holds for "all" (and, in expectation, "sampled") only.
+
+**What "steps" computes** (ours). Its L_p is the mean over the step-end prefixes K (the k
+where a "."-step ends; n always among them), so with |K| steps each of those prefixes, the whole
+rationale included, weighs 1/|K| where Eq. 5's mean gives every prefix 1/n, and the prefixes
+that end inside a step weigh 0. The step ends are not a sample of the prefixes, so this is
+*not* an estimate of the same mean: it is another objective. Per token, L_k = L_p + α L_m
+reads (1/n) [(n/|K|) Σ_{k∈K} NLL_k + α Σ_j m_j]: keep token j when masking it costs more than
+α |K| / n nats summed over the step prefixes that contain it. With n ≈ 90 tokens and |K| ≈ 3
+(the synthetic rationales), α = 0.5 under "steps" is a threshold of about 0.017 nats, and the
+whole rationale alone carries a third of L_p: a token that only the whole-rationale prefix
+needs (the shortcut Eq. 5 guards against) is kept once masking it costs 0.017 nats, against
+0.5 under "all". So α = 0.5 with "steps" (the default `prefix_mode`) is not the paper's
+trade-off: its threshold is α |K| / n nats over the step prefixes, the paper's α nats over all
+prefixes. It is the value that worked with "steps" here (docs/WEIGHTING.md).
 
 Prefixes (`config.prefix_mode`): "all" is k = 1..n, Eq. 5 as written, n predictor rows per
 rationale; "steps" is the k at which each §3.4 step (split at ".") ends, plus
-`weighting_sampled_prefixes` random k per rationale and step (default 0); "sampled" is only
+`weighting_sampled_prefixes` random k per rationale and step (default 0; they join K above,
+so the mean is still over K, not over all k); "sampled" is only
 those random k, drawn from 1..n with replacement at every step, so their mean estimates the
 mean over all n prefixes without bias (the kpod-sampled arm, `kpod_lite.methods`; the oracle
 arm's weights are `evidence.oracle_weight_file`). Every (rationale, k)

@@ -8,7 +8,10 @@
 Normalised (ours; the package docstring says why): L_p is divided by the number of prefixes
 |K|, L_m by the rationale's length n, and a batch averages L_k; with every prefix (|K| = n)
 each rationale's term is exactly Eq. 7 divided by n. `prefix_lengths` gives the k of Eq. 5:
-all of them ("all") or the ends of the §3.4 steps ("steps").
+all of them ("all") or the ends of the §3.4 steps ("steps"). With "steps", L_p is the mean
+over the step ends only (the whole rationale weighs 1/|K|, not 1/n): another objective than
+Eq. 5's mean, not an estimate of it, and α trades against it differently (the package
+docstring, "What "steps" computes").
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ def prefix_lengths(offsets, rationale: str, mode: str) -> list[int]:
 
     "all": k = 1..n, Eq. 5 as written. "steps": for each §3.4 step (split at "."), the number
     of tokens that start before the step ends; n is always included. A rationale without "."
-    is one step, so "steps" gives [n]. "sampled": none fixed (each training step draws its k,
-    `training.training_step`). No tokens: [].
+    is one step, so "steps" gives [n]. "steps" is a subset chosen by position, not a sample:
+    the mean over it is not Eq. 5's mean over all k (the whole rationale weighs 1/|K| in it).
+    "sampled": none fixed (each training step draws its k, `training.training_step`). No
+    tokens: [].
     """
     n = len(offsets)
     if n == 0 or mode == "sampled":

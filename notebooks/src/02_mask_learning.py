@@ -394,8 +394,10 @@ with torch.no_grad():
 
 # %% [markdown]
 # Before any training the predictor barely reads rationales, so both values are large and
-# close. "steps" is the cheap estimate of the same mean: one predictor row per step here
-# against one per token for "all", which is why the library trains with it
+# close. "steps" is cheaper, one predictor row per step here against one per token for "all",
+# which is why the library trains with it, but it is not an estimate of the same mean: it
+# averages over the step ends only, so the whole rationale weighs 1/|K| there instead of 1/n,
+# and α = 0.5 under it is not the paper's trade-off (docs/WEIGHTING.md)
 # (`benchmarks/bench_weighting.py` measures both; "all" is about 87 times slower). Exercise 2
 # counts the rows over the training rationales and times both.
 #
@@ -781,7 +783,7 @@ print(f"this run: {n_steps} mask-learning steps of {cfg.weighting_batch_size} ra
 # * The mask mixes embeddings, m_j E(r_j) + (1 - m_j) e_mask. Swapping ids for a mask id cuts
 #   the gradient from the answer to f_w, and L_m alone then masks everything.
 # * Eq. 5: the answer from the question and prefixes of the masked rationale, against the
-#   "read only the last step" shortcut; "steps" prefixes estimate the all-prefix mean cheaply.
+#   "read only the last step" shortcut; "steps" (step ends only) is a cheaper, different mean.
 # * Eq. 6-7: L_k = L_p + α L_m; normalised per prefix and per token, each token is kept when
 #   hiding it costs more than α nats. Too large an α masks everything, too small masks nothing.
 # * On synthetic rationales the learned weights rank digits, "=" and results above filler
