@@ -170,7 +170,9 @@ class KPODConfig:
     # --- evaluation (§4) ---------------------------------------------------------------------
     max_new_tokens: int = 256  # ours: long enough for a GSM8K rationale
     eval_batch_size: int | None = None  # ours: prompts per generate() call (None: 2 x batch_size)
-    epoch_eval_size: int = 0  # ours: test accuracy on the first N test questions after every epoch (0: off)
+    epoch_eval_size: int = 0  # ours: accuracy on the first N questions of epoch_eval_split after every epoch (0: off)
+    # "validation" chooses N_e on a curve that never sees the test set (synthetic runs write that split).
+    epoch_eval_split: str = "test"  # ours: the split epoch_eval_size reads, "test" or "validation"
 
     def __post_init__(self) -> None:
         check_config(self)

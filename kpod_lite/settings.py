@@ -119,6 +119,7 @@ _RANGES = [
     ("glove_file", lambda v: v is None or v.strip() != "", "a GloVe text file's path, or None for TF-IDF clusters (§3.4)"),
     ("ftgp_eps", lambda v: 0 < v < 0.5, "in (0, 0.5) for a (1/2 - eps) guarantee"),
     ("prefix_mode", lambda v: v in ("all", "steps", "sampled"), "'all', 'steps' or 'sampled'"),
+    ("epoch_eval_split", lambda v: v in ("test", "validation"), "'test' or 'validation'"),
     ("device", lambda v: v in ("auto", "cuda", "cpu"), "'auto', 'cuda' or 'cpu'"),
     ("learning_rate", lambda v: v > 0, "> 0"),
     ("weighting_lr", lambda v: v > 0, "> 0"),

@@ -43,7 +43,8 @@ _WEIGH = ("normalize_symbols", "student", "trust_remote_code", "max_source_lengt
           "gradient_checkpointing")
 _SCHEDULE = ("epochs", "T", "p", "c0_fraction", "delta_s", "beta", "n_clusters", "glove_file", "ftgp_eps")
 _DISTILL = ("token_weight_floor", "learning_rate", "gradient_accumulation_steps", "lr_scheduler_type", "warmup_ratio",
-            "weight_decay", "max_grad_norm", "save_total_limit", "epoch_eval_size")
+            "weight_decay", "max_grad_norm", "save_total_limit", "epoch_eval_size",
+            "epoch_eval_split")
 _EVALUATE = ("max_new_tokens", "eval_batch_size", "evaluate_teacher")
 
 FIRST_READ: dict[str, str] = {

@@ -211,9 +211,19 @@ def stage_schedule(cfg: KPODConfig, run_dir: Path, methods) -> None:
 # --- distillation and evaluation (§3.5, §4) ------------------------------------------------------------
 
 
+def _epoch_eval_file(cfg: KPODConfig, run_dir: Path) -> Path:
+    """The questions answered after every epoch: the run's test split, or its validation split
+    (written for synthetic runs), which a choice of the number of epochs may look at."""
+    path = run_dir / "questions" / f"{cfg.epoch_eval_split}.jsonl"
+    if cfg.epoch_eval_size and not path.exists():
+        raise ConfigError(f"epoch_eval_split {cfg.epoch_eval_split!r}: this run has no {path.name} (a validation "
+                          f"split is written for synthetic questions only); set epoch_eval_split to 'test'")
+    return path
+
+
 def stage_distill(cfg: KPODConfig, run_dir: Path, method: str, seed: int, progress: bool = False) -> dict | None:
     """Distil one student (Eq. 15) with `method` and `seed`; resumes a killed run from its checkpoint.
-    With `cfg.epoch_eval_size`, it answers that many test questions after every epoch."""
+    With `cfg.epoch_eval_size`, it answers that many questions of `cfg.epoch_eval_split` after every epoch."""
     from kpod_lite import distill
 
     out = student_dir(run_dir, method, seed)
@@ -224,7 +234,7 @@ def stage_distill(cfg: KPODConfig, run_dir: Path, method: str, seed: int, progre
     return distill.distill_files(
         run_dir / "rationales.jsonl", run_dir / switches.weights_file if switches.token_weights else None,
         run_dir / schedule_name if schedule_name else None, out, switches.config_for(cfg).replace(seed=seed),
-        method=method, resume=True, progress=progress, epoch_eval_path=run_dir / "questions" / "test.jsonl")
+        method=method, resume=True, progress=progress, epoch_eval_path=_epoch_eval_file(cfg, run_dir))
 
 
 def _test_sets(questions: dict) -> dict[str, Path]:
