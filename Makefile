@@ -8,9 +8,10 @@ STAMP := $(VENV)/.kpod-lite-installed
 
 .PHONY: tiny test test-bounds
 
-## make tiny: the end-to-end pipeline on the embedded tiny CPU preset, in runs/tiny
+## make tiny: the end-to-end pipeline on the embedded tiny CPU preset, plain CoT beside KPOD, in runs/tiny
+## (8 epochs: a quick demo, far from converged; docs/RESULTS.md measures plain CoT over 40)
 tiny: $(STAMP)
-	$(BIN)/kpod-lite run --preset tiny --out runs/tiny
+	$(BIN)/kpod-lite run --preset tiny --methods plain-cot kpod --out runs/tiny
 
 ## make test: every unit and property test, every notebook under nbval, and notebook 06 again on
 ## the colab preset's code path (KPOD_PRESET=colab-rehearsal: every cell and assert runs, no output
