@@ -692,15 +692,21 @@ def student_section(check: Check, state: RunState) -> dict:
     return result
 
 
+def _timed_load(load, result: dict, *args):
+    """`load(*args)`, its seconds kept in `result["load_seconds"]` (a stage's time includes its load)."""
+    started = time.perf_counter()
+    loaded = load(*args)
+    result["load_seconds"] = round(time.perf_counter() - started, 2)
+    return loaded
+
+
 def weigh_section(check: Check, state: RunState) -> dict:
     """Mask learning (§3.3, Eq. 5-7) and the token weights (Eq. 3), as `weighting.weigh_file` does."""
     _needs(state, "student")
     cfg, result = state.cfg, {}
     meter = FlopMeter(check.device, steps="optimizer")
     with check.memory(result):
-        started = time.perf_counter()
-        student, tokenizer = load_student(cfg)
-        result["load_seconds"] = round(time.perf_counter() - started, 2)
+        student, tokenizer = _timed_load(load_student, result, cfg)
         result["dtype"] = str(next(student.parameters()).dtype)
         with meter.on(student):
             weighter, history = weighting.train_weighter(state.rationales, cfg, student=student, tokenizer=tokenizer)
@@ -722,9 +728,7 @@ def difficulty_section(check: Check, state: RunState) -> dict:
     cfg, result = state.cfg, {}
     meter = FlopMeter(check.device, steps="forward")
     with check.memory(result):
-        started = time.perf_counter()
-        model, tokenizer = load_student(cfg)
-        result["load_seconds"] = round(time.perf_counter() - started, 2)
+        model, tokenizer = _timed_load(load_student, result, cfg)
         with meter.on(model):
             summary = difficulty.difficulty_file(state.run_dir / "rationales.jsonl", state.run_dir / "weights.jsonl",
                                                  state.run_dir / METHODS["kpod"].difficulty_file, cfg,
@@ -773,9 +777,7 @@ def evaluate_section(check: Check, state: RunState) -> dict:
     cfg, result = state.cfg, {}
     meter = FlopMeter(check.device, steps="forward")
     with check.memory(result):
-        started = time.perf_counter()
-        model, tokenizer = evaluate.load_trained(state.run_dir / "student" / "model", cfg)
-        result["load_seconds"] = round(time.perf_counter() - started, 2)
+        model, tokenizer = _timed_load(evaluate.load_trained, result, state.run_dir / "student" / "model", cfg)
         with meter.on(model):
             summary = evaluate.evaluate_examples(model, tokenizer, state.test_examples, cfg,
                                                  state.run_dir / "predictions.jsonl")
