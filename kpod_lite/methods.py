@@ -32,6 +32,21 @@ kpod-equal     T more epochs (Eq. 14's stages come first), so it writes whole ra
                for as many epochs as plain-cot does
 =============  ========================================================================
 
+Two more are controls for a confound of Eq. 15 (`CONTROLS`). With the floor λ and most
+non-keypoint weights near 0, the learned w_j shrink the gradient of most target tokens: a
+smaller effective learning rate, which alone could change the result. Each control gives
+every token the mean of the learned weights (`weighting.uniform_weight_file`), so the loss
+is scaled as much on average with no token favoured:
+
+=================  ===================================================================
+kpod-uniform       KPOD (its difficulty and schedule) with uniform weights at the mean
+w.o.-prog-uniform  KPOD w.o.-prog (whole rationales) with uniform weights at the mean
+=================  ===================================================================
+
+With kpod and w.o.-prog they make the 2 x 2 of weights x schedule.
+
+>>> METHODS["kpod-uniform"].schedule_file, METHODS["kpod-uniform"].weights_file
+('schedule.json', 'weights.uniform.jsonl')
 >>> METHODS["w.o.-div"].schedule_file, METHODS["w.o.-sig"].schedule_file, METHODS["plain-cot"].schedule_file
 ('schedule.w.o.-div.json', 'schedule.json', None)
 >>> METHODS["kpod-oracle"].weights_file, METHODS["kpod-oracle"].difficulty_file
@@ -44,7 +59,7 @@ from dataclasses import dataclass
 
 from kpod_lite.errors import ConfigError
 
-__all__ = ["Method", "METHODS", "ABLATIONS", "ARMS", "SAMPLED_PREFIXES", "method_named"]
+__all__ = ["Method", "METHODS", "ABLATIONS", "ARMS", "CONTROLS", "SAMPLED_PREFIXES", "method_named"]
 
 # kpod-sampled: prefixes k per rationale and step in its Eq. 5 ("a few"; the tiny task's
 # rationales end 2.5 steps on average, so this costs mask learning about 1.6x "steps").
@@ -61,7 +76,8 @@ class Method:
     weighted_difficulty: bool  # Eq. 8 with softmax(w); False: the mean NLL of the step
     diversity: bool  # the β term of Eq. 12; False: β = 0
     progressive: bool  # c_i(t) from the schedule (Eq. 14); False: c_i = 0, whole rationales
-    weights: str = "learned"  # w_j: "learned" (Eq. 7), "oracle" (the task's labels), "sampled" (Eq. 5 sampled)
+    weights: str = "learned"  # w_j: "learned" (Eq. 7), "oracle" (the task's labels), "sampled" (Eq. 5 sampled),
+    # "uniform" (every token at the learned weights' mean; Eq. 8's difficulty and the schedule stay KPOD's)
     extra_whole_epochs: bool = False  # T more epochs of whole rationales (kpod-equal)
 
     @property
@@ -70,13 +86,19 @@ class Method:
         return "weights.jsonl" if self.weights == "learned" else f"weights.{self.weights}.jsonl"
 
     @property
+    def difficulty_weights_file(self) -> str:
+        """The token weights Eq. 8 reads for this method's difficulty: its own, except the
+        uniform controls, whose difficulty (and schedule) are KPOD's, from the learned weights."""
+        return "weights.jsonl" if self.weights == "uniform" else self.weights_file
+
+    @property
     def difficulty_file(self) -> str | None:
         """The run folder's step-difficulty file this method's schedule is built from."""
         if not self.progressive:
             return None
         if not self.weighted_difficulty:
             return "difficulty.w.o.-sig-dif.jsonl"
-        return "difficulty.jsonl" if self.weights == "learned" else f"difficulty.{self.weights}.jsonl"
+        return "difficulty.jsonl" if self.weights in ("learned", "uniform") else f"difficulty.{self.weights}.jsonl"
 
     @property
     def schedule_file(self) -> str | None:
@@ -122,12 +144,19 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            diversity=True, progressive=True, weights="sampled"),
     Method("kpod-equal", "KPOD, T more epochs (ours)", token_weights=True, weighted_difficulty=True,
            diversity=True, progressive=True, extra_whole_epochs=True),
+    Method("kpod-uniform", "KPOD, weights uniform at their mean (ours)", token_weights=True,
+           weighted_difficulty=True, diversity=True, progressive=True, weights="uniform"),
+    Method("w.o.-prog-uniform", "KPOD w.o.-prog, weights uniform at their mean (ours)", token_weights=True,
+           weighted_difficulty=True, diversity=True, progressive=False, weights="uniform"),
 )}
 
 # Table 2's variants and the plain CoT baseline, in the table's order.
 ABLATIONS = ("plain-cot", "kpod", "w.o.-sig", "w.o.-sig-dif", "w.o.-div", "w.o.-prog")
 # The diagnostic arms (module docstring).
 ARMS = ("kpod-oracle", "kpod-sampled", "kpod-equal")
+# The controls for Eq. 15's scale (module docstring): with the two rows above them, a 2 x 2 of
+# weights (learned, uniform at their mean) x schedule (on, off).
+CONTROLS = ("kpod-uniform", "w.o.-prog-uniform")
 
 
 def method_named(name: str) -> Method:

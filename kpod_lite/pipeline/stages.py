@@ -138,7 +138,7 @@ def stage_weigh(cfg: KPODConfig, run_dir: Path, progress: bool = False, methods=
     summary also scores the weights against them (`weighting.keypoint_auroc`). The weights of
     the diagnostic arms are built next to them when `methods` hold one (`kpod_lite.methods`):
     `weights.sampled.jsonl` by mask learning with sampled prefixes, `weights.oracle.jsonl`
-    from the labels. Returns the summary of `weights.jsonl` (None when it existed).
+    from the labels, `weights.uniform.jsonl` from the learned weights' mean. Returns the summary of `weights.jsonl` (None when it existed).
     """
     from kpod_lite import weighting
 
@@ -146,6 +146,10 @@ def stage_weigh(cfg: KPODConfig, run_dir: Path, progress: bool = False, methods=
     arms = {method.weights: method for method in map(method_named, methods)}
     if "sampled" in arms:
         _weigh(arms["sampled"].weighting_config(cfg), run_dir, "weights.sampled", progress)
+    uniform = run_dir / "weights.uniform.jsonl"
+    if "uniform" in arms and not uniform.exists():
+        report = weighting.uniform_weight_file(run_dir / "weights.jsonl", uniform)
+        data.write_atomically(run_dir / "weights.uniform.summary.json", json.dumps(report, indent=1) + "\n")
     oracle = run_dir / "weights.oracle.jsonl"
     if "oracle" in arms and not oracle.exists():
         from kpod_lite.models import load_tokenizer
@@ -179,7 +183,7 @@ def stage_difficulty(cfg: KPODConfig, run_dir: Path, methods, progress: bool = F
     wanted = {}
     for method in map(method_named, methods):
         if method.difficulty_file:
-            wanted.setdefault(method.difficulty_file, (method.weights_file, method.config_for(cfg)))
+            wanted.setdefault(method.difficulty_file, (method.difficulty_weights_file, method.config_for(cfg)))
     todo = [(name, *made_with) for name, made_with in wanted.items() if not (run_dir / name).exists()]
     if not todo:
         return

@@ -123,7 +123,8 @@ The package follows these sections: `generator` (Eq. 2-3), `masks` (Eq. 4), `los
 """
 
 from kpod_lite.weighting.command import main
-from kpod_lite.weighting.evidence import evaluate_keypoints, keypoint_auroc, oracle_weight_file, token_classes
+from kpod_lite.weighting.evidence import (evaluate_keypoints, keypoint_auroc, oracle_weight_file, token_classes,
+                                         uniform_weight_file)
 from kpod_lite.weighting.generator import TokenWeighter, build_weighter, sinusoidal_positions
 from kpod_lite.weighting.losses import answer_prediction_loss, keypoint_loss, mask_ratio_loss, prefix_lengths
 from kpod_lite.weighting.masks import apply_mask, gumbel_mask, mask_token_id
@@ -169,6 +170,7 @@ __all__ = [
     "token_classes",
     "keypoint_auroc",
     "oracle_weight_file",
+    "uniform_weight_file",
     "evaluate_keypoints",
     "main",
 ]

@@ -65,6 +65,23 @@ def oracle_weight_file(rationales_path, out_path, tokenizer) -> dict:
     return {"rationales": len(out), "tokens": tokens, "mean_weight": round(kept / max(1, tokens), 4)}
 
 
+def uniform_weight_file(weights_path, out_path) -> dict:
+    """The uniform-weight controls' weights (`kpod_lite.methods`): every record of `weights_path`
+    (learned, Eq. 3) with each w_j replaced by the mean of all its tokens' w_j. Eq. 15 then
+    scales the loss as much as the learned weights do on average, with no token favoured: what
+    the learned weights add beyond a smaller effective learning rate is the difference between
+    KPOD and kpod-uniform (and between w.o.-prog and w.o.-prog-uniform)."""
+    from kpod_lite.data import DataFormatError, read_jsonl, write_jsonl
+
+    records = [record for _, record in read_jsonl(weights_path)]
+    tokens = sum(len(r["weights"]) for r in records)
+    if not tokens:
+        raise DataFormatError(weights_path, None, "weights", "no token weights to average; run the weigh stage first")
+    mean = sum(sum(r["weights"]) for r in records) / tokens
+    write_jsonl(out_path, [{**r, "weights": [mean] * len(r["weights"])} for r in records])
+    return {"rationales": len(records), "tokens": tokens, "mean_weight": round(mean, 4)}
+
+
 def keypoint_auroc(weight_records, rationale_records) -> dict:
     """AUROC of the weights (Eq. 3) for keypoint against filler tokens, and the mean per class.
 
