@@ -1,4 +1,4 @@
-"""The `kpod-lite` command line: one sub-command per arrow of the pipeline (DESIGN.md).
+"""The `kpod-lite` command line: one sub-command per arrow of the pipeline (README, "The command line").
 
     kpod-lite synth     write the synthetic train / validation / test splits
     kpod-lite teach     zero-shot CoT rationales from a teacher (§3.1)

@@ -1,4 +1,4 @@
-"""Does weighting make keypoints more exact? Teacher-forced accuracy by token class (§3.3, issue 14).
+"""Does weighting make keypoints more exact? Teacher-forced accuracy by token class (§3.3).
 
 §3.3 argues that the keypoint tokens of a rationale (numbers, operators, results) matter more
 than filler ("just", "simply"), and Eq. 15 weights the loss accordingly. The claim it implies is

@@ -19,7 +19,7 @@ rationales from the first epoch. Every stage reads what it builds from this tabl
 config's `method`), and the pipeline derives from it which weight, difficulty and schedule
 files a set of methods needs (`Method.weights_file`, `.difficulty_file`, `.schedule_file`).
 
-Three more rows are ours, diagnostic arms that locate a failure of KPOD (`ARMS`, issue 14);
+Three more rows are ours, diagnostic arms that locate a failure of KPOD (`ARMS`);
 each is KPOD with one thing changed:
 
 =============  ========================================================================

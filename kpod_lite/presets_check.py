@@ -41,20 +41,15 @@ FAMILY_SETTINGS = ("learning_rate", "lora_rank", "lora_alpha", "weighting_batch_
 
 def _family(student: str, trust_remote_code: bool = False) -> str | None:
     """The family of a student ("seq2seq" or "causal"), from its model config without its
-    weights or any build: a published architecture's and a rehearsal student's from the
-    published numbers, the rest through `memory.load_model_config`. None, with a warning, when
-    that config cannot be read."""
+    weights or any build: a published architecture's from the published numbers (no download),
+    the rest through `memory.load_model_config` (which knows the tiny and rehearsal students).
+    None, with a warning, when that config cannot be read."""
     from kpod_lite.memory import load_model_config
     from kpod_lite.models.published import PUBLISHED, published_config
-    from kpod_lite.models.rehearsal import is_rehearsal_student, rehearsal_model_config
 
     try:
-        if student in PUBLISHED:
-            config = published_config(student)
-        elif is_rehearsal_student(student):
-            config = rehearsal_model_config(student)
-        else:
-            config = load_model_config(student, trust_remote_code)
+        config = (published_config(student) if student in PUBLISHED
+                  else load_model_config(student, trust_remote_code))
     except (OSError, ValueError) as error:  # offline hub, a gated model, a folder without config.json
         log.warning("cannot read the model config of %s (%s): its family is not checked against the preset's "
                     "settings", student, error)

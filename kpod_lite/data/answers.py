@@ -242,13 +242,13 @@ def extract_answer(
     FIRST number / option letter after the LAST trigger -- and None if nothing follows it.
     Without a trigger, ``without_trigger`` decides:
 
-    * ``"conclusion"`` (the default, issue 12): the last sentence that holds a number (option
+    * ``"conclusion"`` (the default): the last sentence that holds a number (option
       letter) decides -- lines are sentences too, list markers ("1.", "Step 2:", "-") are
       not numbers. Its number after its last "=" ("So 24 - 14 = 10 are left" -> 10); else,
       when it opens with a concluding word (Therefore, Thus, Hence, So, In total, Finally,
       ...), its first number ("Therefore, 4 more trees died than survived (9-5)." -> 4) or
       option letter ("Therefore, (B) is right, not (C)" -> B); else its last one.
-    * ``"last"``: the LAST number / option letter of the whole text (the rule before issue 12,
+    * ``"last"``: the LAST number / option letter of the whole text (the earlier rule,
       kept so that `benchmarks/answer_extraction.py` can compare the two).
 
     Numbers: "1,250", "$3.50", "-6", "50%" (-> 50), fractions "3/4" (-> 0.75) and "1 1/2".

@@ -142,7 +142,7 @@ class CurriculumCallback(TrainerCallback, ExportableState):
 
 class EpochAccuracyCallback(TrainerCallback):
     """Test accuracy (§4) after every epoch, so a curriculum's cost and gain show over training
-    and not only at its end (ours, issue 14): the student answers `examples` greedily, as
+    and not only at its end (ours): the student answers `examples` greedily, as
     `evaluate` does, at the end of each epoch, before that epoch's checkpoint is written.
 
     The accuracies are kept in `path` (JSON, {epoch: accuracy}), rewritten whole each epoch: a

@@ -1,5 +1,5 @@
 """SentencePiece stand-ins for FlanT5's and LLaMA's tokenizers, built here because neither can
-be downloaded (DESIGN.md, "Real models, real data").
+be downloaded where the course is tested (a laptop, CI).
 
 The real students of App. A tokenise with SentencePiece models, not with the byte-level BPE
 the tiny students use (`kpod_lite.models.tokenizer`), and three things the rest of KPOD relies

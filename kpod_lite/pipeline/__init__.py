@@ -1,4 +1,4 @@
-"""The end-to-end KPOD pipeline over a run folder (DESIGN.md; the paper's App. B, Algorithm 1).
+"""The end-to-end KPOD pipeline over a run folder (the paper's App. B, Algorithm 1).
 
 Every stage is one plain function that reads files of the run folder and writes more:
 

@@ -1,5 +1,5 @@
 """What made each stage of a run folder, so that a re-run reuses only what its settings leave
-alone (issue 15).
+alone.
 
 A stage reads some of the config's fields and some files of the folder. `FIRST_READ` says, for
 each field, the first stage that reads it; every later stage depends on that one's output, so

@@ -1,4 +1,4 @@
-"""Distil and evaluate several students at once, one process each (ours, issue 14).
+"""Distil and evaluate several students at once, one process each (ours).
 
 The students of a run (methods x seeds) read the same finished inputs and write only their
 own folders (`students/<method>/seed-<s>/`), so they can train side by side. A tiny student

@@ -37,7 +37,7 @@ class Stage:
 class Schedule:
     """D(0..T) and the stages 0..T of Eq. 11; `input_steps(epoch)` gives c_i for an epoch.
 
-    JSON (DESIGN.md): {"T", "D": [...], "stages": [{"t", "delta_D", "delta_H", "selected",
+    JSON: {"T", "D": [...], "stages": [{"t", "delta_D", "delta_H", "selected",
     "c": {id: c_i}}]} plus "ids" (so that ids keep their type: JSON object keys are strings),
     "progressive", "params" and "meta".
     """

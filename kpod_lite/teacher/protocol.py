@@ -28,7 +28,7 @@ def request_seed(seed: int, example_id: str, sample: int) -> int:
 
 @dataclass(frozen=True)
 class Rationale:
-    """One teacher answer: the rationale record of DESIGN.md.
+    """One teacher answer: a rationale record (kpod_lite.data.records).
 
     `rationale` is r only (no prompt, no answer sentence); `teacher` names the back-end and
     model. A request that failed for good keeps its `error` and an empty rationale, so the
