@@ -45,12 +45,27 @@ w.o.-prog-uniform  KPOD w.o.-prog (whole rationales) with uniform weights at the
 
 With kpod and w.o.-prog they make the 2 x 2 of weights x schedule.
 
+Table 2's last three rows replace KPOD's in-rationale schedule with a curriculum from the
+literature (`CURRICULUM_ROWS`, `kpod_lite.curricula`): each keeps the learned token weights of
+Eq. 15, trains whole rationales (no c_i(t), no schedule file) and orders or weighs them its way:
+
+=============  ===========================================================================
+kpod-acl       Adaptive CL (Kong et al., 2021): each epoch draws from the easiest share of
+               the questions by a loss-based difficulty that follows the student
+kpod-spl       SPL (Wan et al., 2020): each question's loss scaled by the student's
+               Monte Carlo dropout confidence, at every step
+kpod-icl       ICL (Jia et al., 2023): the student completes each rationale from a given
+               prefix whose share falls from 0.6 to 0
+=============  ===========================================================================
+
 >>> METHODS["kpod-uniform"].schedule_file, METHODS["kpod-uniform"].weights_file
 ('schedule.json', 'weights.uniform.jsonl')
 >>> METHODS["w.o.-div"].schedule_file, METHODS["w.o.-sig"].schedule_file, METHODS["plain-cot"].schedule_file
 ('schedule.w.o.-div.json', 'schedule.json', None)
 >>> METHODS["kpod-oracle"].weights_file, METHODS["kpod-oracle"].difficulty_file
 ('weights.oracle.jsonl', 'difficulty.oracle.jsonl')
+>>> METHODS["kpod-icl"].weights_file, METHODS["kpod-icl"].schedule_file, METHODS["kpod-icl"].curriculum
+('weights.jsonl', None, 'icl')
 """
 
 from __future__ import annotations
@@ -59,7 +74,8 @@ from dataclasses import dataclass
 
 from kpod_lite.errors import ConfigError
 
-__all__ = ["Method", "METHODS", "ABLATIONS", "ARMS", "CONTROLS", "SAMPLED_PREFIXES", "method_named"]
+__all__ = ["Method", "METHODS", "ABLATIONS", "ARMS", "CONTROLS", "CURRICULUM_ROWS", "SAMPLED_PREFIXES",
+           "method_named"]
 
 # kpod-sampled: prefixes k per rationale and step in its Eq. 5 ("a few"; the tiny task's
 # rationales end 2.5 steps on average, so this costs mask learning about 1.6x "steps").
@@ -79,6 +95,7 @@ class Method:
     weights: str = "learned"  # w_j: "learned" (Eq. 7), "oracle" (the task's labels), "sampled" (Eq. 5 sampled),
     # "uniform" (every token at the learned weights' mean; Eq. 8's difficulty and the schedule stay KPOD's)
     extra_whole_epochs: bool = False  # T more epochs of whole rationales (kpod-equal)
+    curriculum: str | None = None  # in place of Eq. 14's schedule: "acl", "spl" or "icl" (kpod_lite.curricula)
 
     @property
     def weights_file(self) -> str:
@@ -148,6 +165,12 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            weighted_difficulty=True, diversity=True, progressive=True, weights="uniform"),
     Method("w.o.-prog-uniform", "KPOD w.o.-prog, weights uniform at their mean (ours)", token_weights=True,
            weighted_difficulty=True, diversity=True, progressive=False, weights="uniform"),
+    Method("kpod-acl", "KPOD-ACL", token_weights=True, weighted_difficulty=True, diversity=True, progressive=False,
+           curriculum="acl"),
+    Method("kpod-spl", "KPOD-SPL", token_weights=True, weighted_difficulty=True, diversity=True, progressive=False,
+           curriculum="spl"),
+    Method("kpod-icl", "KPOD-ICL", token_weights=True, weighted_difficulty=True, diversity=True, progressive=False,
+           curriculum="icl"),
 )}
 
 # Table 2's variants and the plain CoT baseline, in the table's order.
@@ -157,6 +180,8 @@ ARMS = ("kpod-oracle", "kpod-sampled", "kpod-equal")
 # The controls for Eq. 15's scale (module docstring): with the two rows above them, a 2 x 2 of
 # weights (learned, uniform at their mean) x schedule (on, off).
 CONTROLS = ("kpod-uniform", "w.o.-prog-uniform")
+# Table 2's curriculum rows (module docstring): KPOD's weights, another curriculum.
+CURRICULUM_ROWS = ("kpod-acl", "kpod-spl", "kpod-icl")
 
 
 def method_named(name: str) -> Method:

@@ -19,7 +19,7 @@ from kpod_lite import distill
 from kpod_lite.config import ConfigError, preset
 from kpod_lite.data import DataFormatError, split_steps, write_jsonl
 from kpod_lite.models import load_student, student_family
-from kpod_lite.methods import ABLATIONS, ARMS, CONTROLS, METHODS
+from kpod_lite.methods import ABLATIONS, ARMS, CONTROLS, CURRICULUM_ROWS, METHODS
 from kpod_lite.schedule import build_schedule
 from kpod_lite.templates import format_rationale_target, student_prompt
 
@@ -237,7 +237,7 @@ def test_methods_follow_table2():
     assert table == {"kpod": (True, True, True, True), "w.o.-sig": (False, True, True, True),
                      "w.o.-sig-dif": (True, False, True, True), "w.o.-div": (True, True, False, True),
                      "w.o.-prog": (True, True, True, False), "plain-cot": (False, True, True, False)}
-    assert set(METHODS) == set(ABLATIONS) | set(ARMS) | set(CONTROLS)
+    assert set(METHODS) == set(ABLATIONS) | set(ARMS) | set(CONTROLS) | set(CURRICULUM_ROWS)
     assert all(METHODS[arm].weights_file == "weights.jsonl" for arm in ABLATIONS), "Table 2 learns its weights"
     assert preset("tiny", method="w.o.-sig").switches is METHODS["w.o.-sig"]
     # The pipeline builds what each method needs from the same table, and shares what it can.
@@ -245,7 +245,7 @@ def test_methods_follow_table2():
         None, "schedule.json", "schedule.w.o.-sig-dif.json", "schedule.w.o.-div.json"}
     assert METHODS["w.o.-sig-dif"].difficulty_file != METHODS["kpod"].difficulty_file
     with pytest.raises(ConfigError, match="method"):
-        preset("tiny", method="kpod-acl")
+        preset("tiny", method="kpod-cl")
 
 
 def test_progressive_dataset_follows_the_schedule_and_wo_prog_does_not_eq11(rationales, t5):

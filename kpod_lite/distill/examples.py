@@ -98,6 +98,8 @@ def stage_examples(rationales: list[Mapping], weights: Mapping | None, input_ste
                                               config.token_weight_floor)
         examples.append({
             "id": record["id"], "sample": sample, "c": min(c, len(split_steps(record["rationale"]))),
+            # target tokens inside the remaining rationale (the rest is the answer sentence): KPOD-ICL's n_r
+            "rationale_tokens": sum(start < len(remaining) and end > start for start, end in example.target_offsets),
             "truncated": example.truncated,
             "input_ids": example.input_ids, "attention_mask": [1] * len(example.input_ids),
             "labels": example.labels,
@@ -108,15 +110,19 @@ def stage_examples(rationales: list[Mapping], weights: Mapping | None, input_ste
 
 def pad_batch(features: list[dict], pad_token_id: int) -> dict[str, torch.Tensor]:
     """Right-pad a list of examples into tensors: ids with `pad_token_id`, the attention mask
-    with 0, labels with -100 and weights with 0 (padding is never learned). Keys that are not
-    model inputs (`id`, `sample`, `c`, `truncated`) are dropped."""
+    with 0, labels with -100 and weights with 0 (padding is never learned); KPOD-ICL's
+    `context_labels` (a seq2seq decoder's unmasked labels) like labels, when every example has
+    them. Keys that are not model inputs (`id`, `sample`, `c`, `truncated`, ...) are dropped."""
     def pad(key: str, value, dtype) -> torch.Tensor:
         width = max(len(f[key]) for f in features)
         return torch.tensor([list(f[key]) + [value] * (width - len(f[key])) for f in features], dtype=dtype)
 
-    return {
+    batch = {
         "input_ids": pad("input_ids", pad_token_id, torch.long),
         "attention_mask": pad("attention_mask", 0, torch.long),
         "labels": pad("labels", -100, torch.long),
         "weights": pad("weights", 0.0, torch.float32),
     }
+    if features and all("context_labels" in f for f in features):
+        batch["context_labels"] = pad("context_labels", -100, torch.long)
+    return batch

@@ -160,10 +160,26 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
     weights = checked_inputs(rationale_records, list(weight_records) if switches.token_weights else None, tokenizer,
                              origins)
     family = family_of(model)
-    dataset = ProgressiveDataset(rationale_records, weights, schedule, tokenizer, config, family, switches.progressive)
+    accuracy_path = output_dir / "epoch_accuracy.json"
+    completion = None
+    if switches.curriculum == "icl":  # Table 2's KPOD-ICL: p from the per-epoch accuracies when measured
+        from kpod_lite.curricula import InSampleCurriculum
+
+        completion = InSampleCurriculum(config.stage_T, accuracy_path if epoch_eval else None)
+    dataset = ProgressiveDataset(rationale_records, weights, schedule, tokenizer, config, family, switches.progressive,
+                                 completion=completion)
     curriculum = CurriculumCallback()
-    extra = [] if not epoch_eval else [EpochAccuracyCallback(epoch_eval, tokenizer, config,
-                                                             output_dir / "epoch_accuracy.json")]
+    extra = [] if not epoch_eval else [EpochAccuracyCallback(epoch_eval, tokenizer, config, accuracy_path)]
+    reference_model = None
+    if switches.curriculum == "acl":  # Table 2's KPOD-ACL: the pool of each epoch, the KL term's reference
+        import copy
+
+        from kpod_lite.curricula import AdaptiveCurriculum
+
+        extra.append(AdaptiveCurriculum(config.stage_T, tokenizer.pad_token_id, config.generation_batch_size,
+                                        family.name))
+        if not config.lora:  # the student as loaded, before any training (with LoRA: its adapter off)
+            reference_model = copy.deepcopy(model).eval().requires_grad_(False)
     trainer = KPODTrainer(
         model=model,
         args=training_arguments(config, output_dir / "checkpoints", progress=progress,
@@ -173,6 +189,8 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
         processing_class=tokenizer,
         callbacks=[curriculum, *extra, *(callbacks or [])],
         family=family,
+        curriculum=switches.curriculum,
+        reference_model=reference_model,
     )
     if not progress:
         # Without a progress bar the Trainer prints every log line instead; the history keeps them.
@@ -180,8 +198,8 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
     trainer.train(resume_from_checkpoint=_checkpoint_to_resume(resume, output_dir / "checkpoints"))
     # The Trainer replaces a stateful callback by a restored copy on resume: read the live one.
     curriculum = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, CurriculumCallback))
-    history = _epoch_history(trainer.state.log_history, curriculum.stages,
-                             extra[0].accuracy if extra else None)
+    accuracy = next((cb.accuracy for cb in extra if isinstance(cb, EpochAccuracyCallback)), None)
+    history = _epoch_history(trainer.state.log_history, curriculum.stages, accuracy)
     trainer.save_model(str(output_dir / "model"))  # safetensors; the adapter alone for LoRA
     if trainer.is_world_process_zero():
         record = {"method": config.method, "token_weights": switches.token_weights, "progressive": switches.progressive,

@@ -27,6 +27,15 @@ log = logging.getLogger("kpod_lite.distill")
 # --- the loss (Eq. 15) -------------------------------------------------------------------------------
 
 
+def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """-log P(label_j) for each position, (batch, length); 0 where the label is -100.
+    `logits` (batch, length, vocabulary) are already aligned with `labels` (batch, length)."""
+    # Flat (tokens, vocabulary) logits: a transposed view sends cross_entropy down a slower path
+    # (benchmarks/bench_distill_overhead.py measured it at 2.6x the loss time of the flat call).
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                           ignore_index=-100, reduction="none").view(labels.shape)
+
+
 def weighted_token_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Σ_j w_j · (-log P(label_j)) / (number of labelled tokens): Eq. 15 over a batch.
 
@@ -35,12 +44,8 @@ def weighted_token_loss(logits: torch.Tensor, labels: torch.Tensor, weights: tor
     are no target. With all weights 1 this equals the mean token cross-entropy.
     """
     mask = labels != -100
-    # Flat (tokens, vocabulary) logits: a transposed view sends cross_entropy down a slower path
-    # (benchmarks/bench_distill_overhead.py measured it at 2.6x the loss time of the flat call).
-    nll = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                          ignore_index=-100, reduction="none")
-    weights = weights.reshape(-1).to(nll.dtype) * mask.reshape(-1)
-    return (weights * nll).sum() / mask.sum().clamp(min=1)
+    nll = token_nll(logits, labels)
+    return (weights.to(nll.dtype) * mask * nll).sum() / mask.sum().clamp(min=1)
 
 
 # --- the curriculum inside the Trainer ------------------------------------------------------------------
@@ -56,7 +61,8 @@ class ProgressiveDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, rationales: list[Mapping], weights: Mapping | None, schedule: Schedule | None,
-                 tokenizer, config: KPODConfig, family: StudentFamily, progressive: bool = True):
+                 tokenizer, config: KPODConfig, family: StudentFamily, progressive: bool = True,
+                 completion=None):
         if progressive and schedule is None:
             raise ValueError("a progressive run needs a schedule (or choose method 'w.o.-prog' / 'plain-cot')")
         self.rationales = list(rationales)
@@ -67,6 +73,9 @@ class ProgressiveDataset(torch.utils.data.Dataset):
         self.family = family
         self._cache: dict[tuple[int, int], dict] = {}
         self._warned = False
+        # KPOD-ICL (kpod_lite.curricula.icl): stage -> the share p of each rationale given, not learned.
+        self.completion = completion
+        self.completion_ratio = 0.0
         self.stage = -1
         self.examples: list[dict] = []
         self.set_stage(0)
@@ -90,6 +99,12 @@ class ProgressiveDataset(torch.utils.data.Dataset):
                                self.family)
         self._cache.update(zip(todo, built))
         self.examples = [self._cache[key] for key in keys]
+        if self.completion is not None:
+            from kpod_lite.curricula import mask_completed_prefix
+
+            self.completion_ratio = self.completion(stage)
+            self.examples = [mask_completed_prefix(e, self.completion_ratio, self.family.seq2seq)
+                             for e in self.examples]
         self.stage = stage
         n = max(1, len(self.examples))
         stats = {
@@ -100,6 +115,8 @@ class ProgressiveDataset(torch.utils.data.Dataset):
             "truncated_inputs": round(sum(e["truncated"][0] for e in self.examples) / n, 4),
             "truncated_targets": round(sum(e["truncated"][1] for e in self.examples) / n, 4),
         }
+        if self.completion is not None:
+            stats["completion_ratio"] = self.completion_ratio
         if (stats["truncated_inputs"] or stats["truncated_targets"]) and not self._warned:
             self._warned = True
             log.warning("stage %d: %.0f%% of inputs longer than max_source_length=%d and %.0f%% of targets "
@@ -182,9 +199,15 @@ class KPODTrainer(Trainer):
     # transformers >= 5 reads this flag; it divides the loss by the accumulation steps when False.
     loss_is_scaled_for_ga = True
 
-    def __init__(self, *args, family: StudentFamily, **kwargs):
+    def __init__(self, *args, family: StudentFamily, curriculum: str | None = None, reference_model=None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.family = family
+        # Table 2's curriculum rows (kpod_lite.curricula): "spl" weighs each row of the loss, "acl"
+        # draws each epoch from a pool (`PacedSampler`) and adds a KL term to `reference_model`, the
+        # pre-distillation student (None with LoRA: the student with its adapter off).
+        self.curriculum = curriculum
+        self.reference_model = reference_model
         # transformers 4.x has no flag: it divides unless the model "accepts loss kwargs" and the
         # step's count (`num_items_in_batch`) is given, which `get_batch_samples` always gives.
         self.model_accepts_loss_kwargs = True
@@ -200,13 +223,42 @@ class KPODTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         weights = self.family.align(inputs.pop("weights"), 0.0)
         labels = inputs.pop("labels")
-        outputs, labels = self.family.forward(model, labels, **inputs)
-        loss = weighted_token_loss(outputs.logits, labels, weights)
+        context = inputs.pop("context_labels", None)
+        if context is not None:  # KPOD-ICL, seq2seq: the decoder reads the given prefix it is not scored on
+            inputs["decoder_input_ids"] = model.prepare_decoder_input_ids_from_labels(labels=context)
+        if self.curriculum == "spl":
+            from kpod_lite.curricula import confidence_row_weights
+
+            weights = weights * confidence_row_weights(model, self.family, labels, **inputs)[:, None]
+        outputs, aligned = self.family.forward(model, labels, **inputs)
+        loss = weighted_token_loss(outputs.logits, aligned, weights)
+        if self.curriculum == "acl":
+            loss = loss + self._kl_to_pre_distillation(model, labels, inputs, outputs.logits, aligned)
+        labels = aligned
         targets = int((labels != -100).sum())
         if num_items_in_batch and num_items_in_batch != targets:  # one micro-batch of several: its share
             loss = loss * targets / num_items_in_batch
         return (loss, outputs) if return_outputs else loss
     # --- end of gradient accumulation ---
+
+    def _kl_to_pre_distillation(self, model, labels, inputs, logits, aligned):
+        """KPOD-ACL's γ · KL(P_pre-distillation ‖ P_student) (kpod_lite.curricula.acl)."""
+        from contextlib import nullcontext
+
+        from kpod_lite.curricula.acl import KL_WEIGHT, kl_to_reference
+
+        reference = self.reference_model if self.reference_model is not None else model
+        switched_off = model.disable_adapter() if self.reference_model is None else nullcontext()
+        with torch.no_grad(), switched_off:
+            reference_logits, _ = self.family.forward(reference, labels, **inputs)
+        return KL_WEIGHT * kl_to_reference(logits, reference_logits.logits, aligned)
+
+    def _get_train_sampler(self, *args, **kwargs):
+        if self.curriculum == "acl":
+            from kpod_lite.curricula import PacedSampler
+
+            return PacedSampler(self, len(self.train_dataset), self.args.data_seed or self.args.seed)
+        return super()._get_train_sampler(*args, **kwargs)
 
 
 @dataclass
