@@ -21,18 +21,21 @@ import logging
 import sys
 from pathlib import Path
 
+from kpod_lite.arguments import at_least, non_negative, positive, share
 from kpod_lite.config import ConfigError
 from kpod_lite.data import DataFormatError
+from kpod_lite.errors import report_errors
+from kpod_lite.outputs import claim, declared_outputs, output_file, output_folder
 from kpod_lite.templates import ZERO_SHOT_COT_PROMPT
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="write synthetic train/validation/test splits (JSON Lines)")
-    p.add_argument("--out", type=Path, default=Path("data_samples/synthetic"))
+    p.add_argument("--out", type=output_folder, default=Path("data_samples/synthetic"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train", type=int, default=400)
-    p.add_argument("--validation", type=int, default=100)
-    p.add_argument("--test", type=int, default=100)
+    p.add_argument("--train", type=at_least(0), default=400)
+    p.add_argument("--validation", type=at_least(0), default=100)
+    p.add_argument("--test", type=at_least(0), default=100)
     p.set_defaults(func=_run_synth)
 
 
@@ -82,46 +85,31 @@ def _add_teach(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, required=True, help="questions file")
     p.add_argument("--format", default="kpod", help="gsm8k, svamp, asdiv, csqa, instruction or kpod")
     p.add_argument("--teacher", default="template", help="template, openai, hf, replay, gold, or released: the rationales an instruction-format --data file ships")
-    p.add_argument("--out", type=Path, required=True, help="rationales JSON Lines (filtered)")
-    p.add_argument("--cache", type=Path, default=None,
+    p.add_argument("--out", type=output_file, required=True, help="rationales JSON Lines (filtered)")
+    p.add_argument("--cache", type=output_file, default=None,
                    help="append-only cache of every teacher answer (default: OUT with .cache.jsonl)")
     p.add_argument("--model", default=None, help="openai: model name; hf: local folder or hub id")
     p.add_argument("--base-url", default=None, help="openai: server URL (else $OPENAI_BASE_URL)")
     p.add_argument("--replay-from", type=Path, default=None, help="replay: a cache file to read")
     p.add_argument("--cot-prompt", default=ZERO_SHOT_COT_PROMPT, help="<p> of the §3.1 template (openai, hf)")
-    p.add_argument("--samples", type=_at_least(1), default=1, help="rationales per question")
-    p.add_argument("--temperature", type=_non_negative, default=0.0)
-    p.add_argument("--max-tokens", type=_at_least(1), default=256)
-    p.add_argument("--concurrency", type=_at_least(1), default=8, help="parallel requests (openai)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per request (openai; default 120)")
-    p.add_argument("--max-attempts", type=_at_least(1), default=None,
+    p.add_argument("--samples", type=at_least(1), default=1, help="rationales per question")
+    p.add_argument("--temperature", type=non_negative, default=0.0)
+    p.add_argument("--max-tokens", type=at_least(1), default=256)
+    p.add_argument("--concurrency", type=at_least(1), default=8, help="parallel requests (openai)")
+    p.add_argument("--timeout", type=positive, default=None, help="seconds per request (openai; default 120)")
+    p.add_argument("--max-attempts", type=at_least(1), default=None,
                    help="tries per request before giving up, backing off with jitter (openai; default 6)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=_at_least(1), default=None, help="only the first N questions")
+    p.add_argument("--limit", type=at_least(1), default=None, help="only the first N questions")
     p.add_argument("--keep-incorrect", action="store_true",
                    help="keep rationales whose answer is wrong (filtering is on by default)")
     p.add_argument("--skip-invalid", action="store_true",
                    help="skip malformed input records (and count them) instead of stopping")
+    p.add_argument("--allow-failed", type=share, default=0.0, metavar="SHARE",
+                   help="the share of teacher requests that may fail with exit code 0 (default 0: any failed "
+                        "request exits 1; the answers that arrived are kept and a rerun asks only the rest)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run_teach)
-
-
-def _at_least(low: int):
-    """An argparse type: an integer >= `low` (a bad value is a one-line usage error)."""
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-        return value
-    parse.__name__ = f"integer >= {low}"
-    return parse
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not value >= 0:  # also refuses NaN
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def _run_teach(args: argparse.Namespace) -> int:
@@ -159,6 +147,7 @@ def _run_teach(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print(report.summary())
+    teacher.check_failures(report, allowed_share=args.allow_failed, retry="run the same command again")
     return 0
 
 
@@ -172,7 +161,7 @@ def _print_summary(summary: dict) -> None:
 def _add_weigh(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weigh", help="token significance weights by mask learning (§3.3, Eq. 2-7)")
     p.add_argument("--rationales", type=Path, required=True, help="rationale records (kpod-lite teach)")
-    p.add_argument("--out", type=Path, required=True, help="weights.jsonl")
+    p.add_argument("--out", type=output_file, required=True, help="weights.jsonl")
     _add_preset_options(p, help="student and knobs ($KPOD_PRESET, default tiny)")
     _add_device_option(p)
     p.set_defaults(func=_run_weigh)
@@ -189,7 +178,7 @@ def _add_difficulty(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("difficulty", help="step difficulties under the pre-distillation student (Eq. 8)")
     p.add_argument("--rationales", type=Path, required=True)
     p.add_argument("--weights", type=Path, required=True, help="weights.jsonl (kpod-lite weigh)")
-    p.add_argument("--out", type=Path, required=True, help="difficulty.jsonl")
+    p.add_argument("--out", type=output_file, required=True, help="difficulty.jsonl")
     _add_preset_options(p)
     p.add_argument("--unweighted", action="store_true",
                    help="KPOD-w.o.-sig-dif: mean token loss per step (the same as --set method='\"w.o.-sig-dif\"')")
@@ -209,10 +198,10 @@ def _add_schedule(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schedule", help="the progressive schedule from step difficulties (Eq. 9-13)")
     p.add_argument("--difficulty", type=Path, required=True, help="step difficulties (JSON Lines, Eq. 8)")
     p.add_argument("--questions", type=Path, required=True, help="records with id and question text")
-    p.add_argument("--epochs", type=int, required=True, help="training epochs (one stage each)")
-    p.add_argument("--out", type=Path, required=True, help="schedule.json")
+    p.add_argument("--epochs", type=at_least(1), required=True, help="training epochs (one stage each)")
+    p.add_argument("--out", type=output_file, required=True, help="schedule.json")
     _add_preset_options(p, help="where the other knobs come from ($KPOD_PRESET)")
-    p.add_argument("--T", type=int, default=None, help="stage of maximum difficulty (default: epochs / 2)")
+    p.add_argument("--T", type=at_least(1), default=None, help="stage of maximum difficulty (default: epochs / 2)")
     p.add_argument("--glove", type=Path, default=None, help="a local GloVe text file for the clusters")
     p.set_defaults(func=_run_schedule)
 
@@ -233,7 +222,7 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rationales", type=Path, required=True)
     p.add_argument("--weights", type=Path, default=None, help="weights.jsonl (not needed for w.o.-sig, plain-cot)")
     p.add_argument("--schedule", type=Path, default=None, help="schedule.json (not needed for w.o.-prog, plain-cot)")
-    p.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, model/)")
+    p.add_argument("--out", type=output_folder, required=True, help="output folder (checkpoints, model/)")
     _add_preset_options(p)
     p.add_argument("--method", default=None, help="a row of Table 2 or plain-cot (default: the preset's method, kpod)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
@@ -244,6 +233,12 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
 
 def _run_distill(args: argparse.Namespace) -> int:
     from kpod_lite import distill
+    from kpod_lite.consistency import check_distill_files
+    from kpod_lite.state_files import check_resume_checkpoint
+
+    check_distill_files(args.rationales, args.weights, args.schedule)  # before the student is loaded
+    if args.resume:
+        check_resume_checkpoint(args.out)
 
     summary = distill.distill_files(args.rationales, args.weights, args.schedule, args.out,
                                     _student_config(args), method=args.method, resume=args.resume,
@@ -257,7 +252,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, required=True, help="a saved student folder (distill's model/)")
     p.add_argument("--data", type=Path, required=True, help="questions file")
     p.add_argument("--format", default="kpod", help="gsm8k, svamp, asdiv, csqa, instruction or kpod")
-    p.add_argument("--out", type=Path, required=True, help="predictions.jsonl")
+    p.add_argument("--out", type=output_file, required=True, help="predictions.jsonl")
     _add_preset_options(p)
     _add_device_option(p)
     p.set_defaults(func=_run_evaluate)
@@ -265,6 +260,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from kpod_lite import evaluate
+    from kpod_lite.state_files import check_student_folder
+
+    check_student_folder(args.model)
 
     _print_summary(evaluate.evaluate_file(args.model, args.data, args.format, args.out, _student_config(args)))
     return 0
@@ -279,25 +277,28 @@ def pipeline_stages() -> tuple[str, ...]:
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="the end-to-end pipeline on a preset, in a run folder")
     _add_preset_options(p, help="tiny, colab, flan-t5-large, flan-t5-xl, llama-7b ($KPOD_PRESET)")
-    p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<preset>)")
+    p.add_argument("--out", type=output_folder, default=None, help="run folder (default runs/<preset>)")
     p.add_argument("--force", action="store_true", help="re-run stages that already finished")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (a log file, CI)")
     p.add_argument("--ablations", action="store_true",
                    help="Table 2's variants and the plain CoT baseline, not KPOD alone")
     p.add_argument("--methods", nargs="+", default=None,
                    help="distillation methods to run (default: the preset's method, kpod)")
-    p.add_argument("--seeds", type=int, default=1, help="distillation seeds: the preset's seed and the next ones")
+    p.add_argument("--seeds", type=at_least(1), default=1, help="distillation seeds: the preset's seed and the next ones")
     p.add_argument("--until", choices=pipeline_stages(), default="evaluate", help="stop after this stage")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=at_least(1), default=1,
                    help="students distilled at once, one process of one torch thread each (e.g. 2 on 2 cores)")
     p.add_argument("--arms", action="store_true",
                    help="add the diagnostic arms (oracle weights, sampled prefixes, T more epochs; kpod_lite.methods)")
     _add_device_option(p)
-    p.set_defaults(func=_run_pipeline)
+    # pipeline.run takes the run folder's lock itself (outputs.RUN_LOCK), with the same message.
+    p.set_defaults(func=_run_pipeline, locks_its_output=True)
 
 
 def _run_pipeline(args: argparse.Namespace) -> int:
     from kpod_lite import pipeline
+    from kpod_lite.outputs import check_output_folder
+    from kpod_lite.state_files import check_run_folder
 
     cfg = _config(args)
     run_dir = args.out or Path("runs") / cfg.name
@@ -306,8 +307,8 @@ def _run_pipeline(args: argparse.Namespace) -> int:
         from kpod_lite.methods import ARMS
 
         methods += tuple(arm for arm in ARMS if arm not in methods)
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    check_output_folder(run_dir)  # the default folder too, before any stage
+    check_run_folder(run_dir)
     seeds = [cfg.seed + k for k in range(args.seeds)]
     summary = pipeline.run(cfg, run_dir, force=args.force, methods=methods, seeds=seeds, stages=(args.until,),
                            progress=not args.no_progress, workers=args.workers)
@@ -319,7 +320,7 @@ def _add_fetch(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fetch", help="download a named data set into the cache, checked by sha256 (§4.1, Table 4)")
     p.add_argument("name", nargs="?", default=None, help="a data source (omit it to list them)")
     p.add_argument("--split", default=None, help="one split only (default: all of the source's)")
-    p.add_argument("--cache-dir", type=Path, default=None, help="cache folder (default $KPOD_DATA_CACHE, "
+    p.add_argument("--cache-dir", type=output_folder, default=None, help="cache folder (default $KPOD_DATA_CACHE, "
                                                                "else ~/.cache/kpod-lite/data)")
     p.add_argument("--mirror", default=None, help="base URL or folder laid out as <mirror>/<name>/<file> "
                                                   "(default $KPOD_DATA_MIRROR)")
@@ -356,15 +357,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Parse, hold the command's outputs (`outputs.claim`), run it; what it raises for a reason
+    the user can act on is one paragraph on stderr and an exit code (`errors.report_errors`)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # output paths are checked here, by their argparse types
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return args.func(args)
-    except (DataFormatError, ConfigError, FileNotFoundError) as error:
-        # Bad input is the user's to fix: one clear line, no traceback.
-        print(f"kpod-lite {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    command = parser._subparsers._group_actions[0].choices[args.command]
+    outputs = [] if getattr(args, "locks_its_output", False) else declared_outputs(command, args)
+
+    def work() -> int:
+        with claim(outputs):
+            return args.func(args)
+
+    return report_errors(f"kpod-lite {args.command}", work)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from kpod_lite.config import KPODConfig
+from kpod_lite.consistency import check_known_rationales
 from kpod_lite.data import rationale_key, read_jsonl, split_steps, write_jsonl
 from kpod_lite.models import load_student, pad_right
 from kpod_lite.families import family_of
@@ -237,6 +238,7 @@ def _difficulty_records(rationales: list[tuple[dict, dict]], weights: list[tuple
     temperature = config.difficulty_temperature
     check_rationale_records(rationales)
     paired = paired_weights(rationales, weights, tokenizer)
+    check_known_rationales(weights, rationales, "token weight", "kpod-lite weigh on these rationales")
     jobs = [(record, paired[rationale_key(record)]) for _, record in rationales]
     logprobs = token_logprobs(model, tokenizer, [r["question"] for r, _ in jobs], [r["rationale"] for r, _ in jobs],
                               config.batch_size, max_source_length=config.max_source_length,

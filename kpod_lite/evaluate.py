@@ -26,6 +26,7 @@ ASDiv and SVAMP. `evaluate_datasets(model, tokenizer, {"gsm8k": ..., "asdiv": ..
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -47,6 +48,7 @@ __all__ = [
     "generate",
     "score",
     "accuracy",
+    "cut_prompts",
     "evaluate_examples",
     "evaluate_datasets",
     "load_trained",
@@ -54,6 +56,8 @@ __all__ = [
 ]
 
 Generator = Callable[[list[str]], list[str]]
+
+log = logging.getLogger("kpod_lite.evaluate")
 
 
 def prompts_for(examples: Sequence[Example], cot_prompt: str = ZERO_SHOT_COT_PROMPT) -> list[str]:
@@ -112,6 +116,19 @@ def generate(model, tokenizer, prompts: list[str], config: KPODConfig, batch_siz
     return outputs
 
 
+def cut_prompts(tokenizer, family: StudentFamily, prompts: Sequence[str], max_source_length: int) -> int:
+    """How many prompts are longer than `max_source_length` tokens and are cut to it, with a
+    warning saying so: the student then answers a question it read only the start of, and an
+    accuracy that counts those answers should say how many there were."""
+    cut = sum(encode_student_example(tokenizer, family, prompt, max_source_length=max_source_length).truncated[0]
+              for prompt in prompts)
+    if cut:
+        log.warning("%d of %d question(s) are longer than max_source_length=%d tokens and are cut to it: the "
+                    "student reads only their start (raise it with --set max_source_length=N to keep them whole)",
+                    cut, len(prompts), max_source_length)
+    return cut
+
+
 def score(examples: Sequence[Example], generations: Sequence[str]) -> list[dict]:
     """Prediction records `{"id", "question", "answer", "prediction", "generated", "correct"}`:
     the answer read off each generation (`extract_answer`) compared with the gold one
@@ -145,10 +162,12 @@ def evaluate_examples(model, tokenizer, examples: Sequence[Example], config: KPO
 
     `generate_fn(prompts) -> texts` replaces the model's greedy generation (e.g. a fixed list
     of texts in a test, or another decoding strategy). Returns a summary: accuracy, counts,
-    how many generations had no readable answer, seconds.
+    how many generations had no readable answer, how many questions were cut to
+    `config.max_source_length` (`cut_prompts`, which warns), seconds.
     """
     started = time.perf_counter()
     prompts = prompts_for(examples, config.cot_prompt)
+    cut = cut_prompts(tokenizer, family_of(model), prompts, config.max_source_length) if model is not None else 0
     texts = generate_fn(prompts) if generate_fn else generate(model, tokenizer, prompts, config, progress=progress)
     records = score(examples, texts)
     if out_path is not None:
@@ -158,6 +177,7 @@ def evaluate_examples(model, tokenizer, examples: Sequence[Example], config: KPO
         "questions": len(records),
         "correct": sum(bool(r["correct"]) for r in records),
         "no_answer": sum(r["prediction"] is None for r in records),
+        "truncated_questions": cut,
         "seconds": round(time.perf_counter() - started, 1),
         "predictions": str(out_path) if out_path is not None else None,
     }

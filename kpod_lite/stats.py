@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kpod_lite.data import read_jsonl
+from kpod_lite.data import DataFormatError, read_jsonl
+from kpod_lite.errors import ConfigError
 from kpod_lite.pipeline.results import student_dir
 
 
@@ -76,19 +77,64 @@ def correctness(run_dir: Path | str, method: str, seeds: Sequence[int], test_set
                 order: list[str] | None = None) -> np.ndarray:
     """(seeds, questions) array of 0/1: whether each distilled student got each question right,
     questions in `order` (default: the first seed's file), matched by id across seeds."""
+    check_method(run_dir, method)
     rows = []
     for seed in seeds:
         path = student_dir(Path(run_dir), method, seed) / f"{test_set}.predictions.jsonl"
         if not path.exists():
             raise FileNotFoundError(f"{path}: no predictions for {method} seed {seed}; run the pipeline's "
-                                    f"evaluate stage for it first")
-        records = {str(r["id"]): bool(r["correct"]) for _, r in read_jsonl(path)}
+                                    f"evaluate stage for it first (kpod-lite run --seeds {len(seeds)}), "
+                                    f"or compare the seeds it has ({_seeds_of(run_dir, method)})")
+        records = _prediction_records(path)
         order = order or list(records)
         if set(records) != set(order):
-            raise ValueError(f"{path}: other questions than the first student's; compare students evaluated on "
-                             f"one test set")
+            raise DataFormatError(path, None, "id", "other questions than the first student's; compare students "
+                                  "evaluated on one test set")
         rows.append([records[q] for q in order])
     return np.asarray(rows, dtype=float)
+
+
+def _prediction_records(path: Path) -> dict[str, bool]:
+    """{question id: correct} of one prediction file, each line checked (`evaluate.score` writes them)."""
+    records = {}
+    for line, record in read_jsonl(path):
+        for field in ("id", "correct"):
+            if field not in record:
+                raise DataFormatError(path, line, field, "missing from a prediction record; evaluate the student "
+                                      "again (kpod-lite run reuses everything else)")
+        if not isinstance(record["correct"], (bool, int)) or record["correct"] not in (0, 1):
+            raise DataFormatError(path, line, "correct", f"should be true or false, got {record['correct']!r}")
+        records[str(record["id"])] = bool(record["correct"])
+    if not records:
+        raise DataFormatError(path, None, None, "holds no predictions; evaluate the student again")
+    return records
+
+
+def _seeds_of(run_dir: Path | str, method: str) -> str:
+    found = sorted(int(p.name.removeprefix("seed-")) for p in (Path(run_dir) / "students" / method).glob("seed-*")
+                   if p.name.removeprefix("seed-").isdigit())
+    return "seeds " + ", ".join(map(str, found)) if found else "none"
+
+
+def check_run_folder(run_dir: Path | str) -> Path:
+    """A run folder `kpod-lite run` wrote, or a `ConfigError` saying what to give instead."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"run folder {run_dir} {'is a file' if run_dir.exists() else 'does not exist'}: give "
+                          f"the folder kpod-lite run wrote (--out, default runs/<preset>)")
+    if not (run_dir / "students").is_dir():
+        raise ConfigError(f"run folder {run_dir} holds no students yet: run kpod-lite run --out {run_dir} "
+                          f"through its evaluate stage first")
+    return run_dir
+
+
+def check_method(run_dir: Path | str, method: str) -> None:
+    """Refuse a method the run folder has no students of, naming the ones it has."""
+    students = check_run_folder(run_dir) / "students"
+    if not (students / method).is_dir():
+        present = sorted(p.name for p in students.iterdir() if p.is_dir() and any(p.glob("seed-*")))
+        raise ConfigError(f"run folder {run_dir} has no students of method {method!r}; it has "
+                          f"{', '.join(present) or 'none'} (kpod-lite run --methods adds one)")
 
 
 def _interval(samples: np.ndarray, alpha: float = 0.05) -> tuple[float, float]:
@@ -166,8 +212,15 @@ def read_correctness(table: dict, method: str, test_set: str = "test") -> np.nda
 
 def run_seeds(run_dir: Path | str, count: int) -> list[int]:
     """The seeds `kpod-lite run --seeds count` distils: the run's own seed (config.json) and the next ones."""
+    from kpod_lite.data.jsonl import read_json_object
+
+    if count < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {count}")
     config = Path(run_dir) / "config.json"
-    first = json.loads(config.read_text(encoding="utf-8"))["seed"] if config.exists() else 0
+    remedy = "restore it, or re-run the folder with kpod-lite run --force"
+    first = read_json_object(config, "the run folder's settings", remedy, ("seed",))["seed"] if config.exists() else 0
+    if isinstance(first, bool) or not isinstance(first, int):
+        raise DataFormatError(config, None, "seed", f"should be a whole number, got {first!r}; {remedy}")
     return [first + k for k in range(count)]
 
 
@@ -176,32 +229,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     the sentence and JSON; RUN_DIR --seeds N --export FILE --methods M...: `write_correctness`."""
     import argparse
 
+    from kpod_lite.arguments import at_least
+    from kpod_lite.errors import report_errors
+    from kpod_lite.outputs import claim, declared_outputs, output_file
+
     parser = argparse.ArgumentParser(prog="python -m kpod_lite.stats", description=main.__doc__)
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("a", nargs="?", help="the baseline method, e.g. plain-cot")
     parser.add_argument("b", nargs="?", help="the method compared with it, e.g. kpod")
-    parser.add_argument("--seeds", type=int, required=True,
+    parser.add_argument("--seeds", type=at_least(1), required=True,
                         help="the run's N distillation seeds: its seed and the next ones, as kpod-lite run --seeds N")
     parser.add_argument("--test-set", default="test")
-    parser.add_argument("--comparisons", type=int, default=1,
+    parser.add_argument("--comparisons", type=at_least(1), default=1,
                         help="how many comparisons the experiment makes: adds a Bonferroni interval (K > 1)")
-    parser.add_argument("--export", type=Path, default=None, help="write every student's answers here instead")
+    parser.add_argument("--export", type=output_file, default=None, help="write every student's answers here instead")
     parser.add_argument("--methods", nargs="+", default=None, help="with --export: the methods")
     parser.add_argument("--test-sets", nargs="+", default=["test"], help="with --export: the test sets")
     args = parser.parse_args(argv)
-    if args.export:
-        if not args.methods:
-            parser.error("--export needs --methods")
-        write_correctness(args.run_dir, args.methods, run_seeds(args.run_dir, args.seeds), args.export, args.test_sets)
-        print(f"wrote {args.export}")
-        return 0
-    if not (args.a and args.b):
+    if args.export and not args.methods:
+        parser.error("--export needs --methods")
+    if not args.export and not (args.a and args.b):
         parser.error("name the two methods to compare, A and B (or --export)")
-    result = compare(args.run_dir, args.a, args.b, run_seeds(args.run_dir, args.seeds), args.test_set,
-                     comparisons=args.comparisons)
-    print(result.sentence())
-    print(json.dumps(result.to_dict(), indent=1))
-    return 0
+
+    def work() -> int:
+        check_run_folder(args.run_dir)
+        seeds = run_seeds(args.run_dir, args.seeds)
+        if args.export:
+            with claim(declared_outputs(parser, args)):
+                write_correctness(args.run_dir, args.methods, seeds, args.export, args.test_sets)
+            print(f"wrote {args.export}")
+            return 0
+        result = compare(args.run_dir, args.a, args.b, seeds, args.test_set, comparisons=args.comparisons)
+        print(result.sentence())
+        print(json.dumps(result.to_dict(), indent=1))
+        return 0
+
+    return report_errors("python -m kpod_lite.stats", work)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kpod_lite.data.records import DataFormatError
+from kpod_lite.outputs import readable_mode
 
 # One logger for the whole data layer, named as before it became a package: `kpod-lite -v`
 # prints the name, and callers filter on it.
@@ -128,8 +129,10 @@ def write_atomically(path: str | os.PathLike, content: str | bytes) -> None:
     """Write a whole file next to its destination and rename it into place.
 
     A reader sees the old file or the new one, never half of one; a pipeline stage whose
-    output exists therefore finished.
+    output exists therefore finished. The file gets the mode `open` would give it under the
+    umask (`outputs.readable_mode`), not the 600 of a temporary file, so a group can read it.
     """
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = content.encode("utf-8") if isinstance(content, str) else content
@@ -139,10 +142,39 @@ def write_atomically(path: str | os.PathLike, content: str | bytes) -> None:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(temporary, readable_mode())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def read_json_file(path: str | os.PathLike, what: str, remedy: str) -> Any:
+    """The JSON value of a state file (a run folder's config.json or stages.json, a summary),
+    or a `DataFormatError` naming the file, the line and column, `what` the file is and the
+    `remedy` (e.g. "delete it to rebuild"): a hand-edited or cut file, never a bare
+    JSONDecodeError."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DataFormatError(path, None, None, f"{what} is not UTF-8 text ({error.reason}); {remedy}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataFormatError(path, error.lineno, None, f"{what} is not valid JSON ({error.msg}, column "
+                              f"{error.colno}): it was cut or edited by hand; {remedy}") from None
+
+
+def read_json_object(path: str | os.PathLike, what: str, remedy: str, fields: tuple[str, ...] = ()) -> dict:
+    """`read_json_file` for a file that holds one JSON object with `fields`."""
+    value = read_json_file(path, what, remedy)
+    if not isinstance(value, dict):
+        raise DataFormatError(path, None, None, f"{what} should hold a JSON object, not a "
+                              f"{type(value).__name__}; {remedy}")
+    for field in fields:
+        if field not in value:
+            raise DataFormatError(path, None, field, f"missing from {what}; {remedy}")
+    return value
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:

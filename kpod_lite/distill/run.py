@@ -12,6 +12,7 @@ from pathlib import Path
 from transformers import PrinterCallback
 
 from kpod_lite.config import ConfigError, KPODConfig
+from kpod_lite.consistency import check_known_rationales
 from kpod_lite.data import read_jsonl, write_atomically
 from kpod_lite.distill.examples import pad_batch
 from kpod_lite.distill.trainer import (
@@ -39,8 +40,8 @@ def checked_inputs(rationale_records: list[Mapping], weight_records: list[Mappin
     """The (id, sample) -> weight record index Eq. 15 trains with, after checking both inputs.
 
     Every rationale record needs `id`, `question`, `answer` and a non-empty `rationale`, once;
-    every weight record must hold the student's tokens of its rationale and one weight in
-    [0, 1] per token (`weighting.records.check_alignment`). `origins` say where each record
+    every weight record must be for one of them (`consistency.check_known_rationales`) and hold
+    the student's tokens of its rationale and one weight in [0, 1] per token (`weighting.records.check_alignment`). `origins` say where each record
     came from (`weighting.records.record_origin`; default: its position in the list), so an
     error names the file, the line and the field. None weights give None (all-ones weights).
     """
@@ -51,8 +52,11 @@ def checked_inputs(rationale_records: list[Mapping], weight_records: list[Mappin
         return None
     weight_origins = origins[1] if origins and origins[1] else [record_origin("<weight records>", None, i, w)
                                                                 for i, w in enumerate(weight_records)]
-    return paired_weights(list(zip(rationale_origins, rationale_records)), list(zip(weight_origins, weight_records)),
-                          tokenizer)
+    rationales, weights = list(zip(rationale_origins, rationale_records)), list(zip(weight_origins, weight_records))
+    paired = paired_weights(rationales, weights, tokenizer)
+    # Weights of other rationales would be ignored without a word: refused (kpod_lite.consistency).
+    check_known_rationales(weights, rationales, "token weight", "kpod-lite weigh")
+    return paired
 
 
 def _check_method_inputs(schedule: Schedule | None, weight_records, config: KPODConfig) -> None:

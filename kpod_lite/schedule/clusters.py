@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kpod_lite.data.records import DataFormatError
+
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
@@ -25,7 +27,9 @@ def question_words(text: str) -> list[str]:
 def load_glove(path: str | Path, vocab: set[str] | None = None) -> dict[str, np.ndarray]:
     """Word vectors from a GloVe text file ("word v_1 ... v_d" per line), as §3.4 uses.
 
-    `vocab` keeps only those words (GloVe files hold millions; a dataset needs thousands).
+    `vocab` keeps only those words (GloVe files hold millions; a dataset needs thousands). A
+    line that is not a word and numbers of the same dimension as the others raises
+    `DataFormatError` naming the line (a ValueError, as before).
     """
     vectors: dict[str, np.ndarray] = {}
     dim = None
@@ -37,11 +41,18 @@ def load_glove(path: str | Path, vocab: set[str] | None = None) -> dict[str, np.
             word = parts[0]
             if vocab is not None and word not in vocab:
                 continue
-            vec = np.asarray(parts[1:], dtype=np.float32)
+            try:
+                vec = np.asarray(parts[1:], dtype=np.float32)
+            except ValueError:
+                raise DataFormatError(path, line_no, None, f"the vector of {word!r} holds something that is not a "
+                                      f"number") from None
+            if not np.all(np.isfinite(vec)):
+                raise DataFormatError(path, line_no, None, f"the vector of {word!r} holds a NaN or infinity")
             if dim is None:
                 dim = vec.size
             elif vec.size != dim:
-                raise ValueError(f"{path}:{line_no}: {vec.size} numbers, expected {dim}")
+                raise DataFormatError(path, line_no, None, f"{vec.size} numbers for {word!r}, expected {dim} as on "
+                                      f"the lines before")
             vectors[word] = vec
     return vectors
 

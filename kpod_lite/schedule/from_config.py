@@ -7,8 +7,11 @@ embeddings of §3.4 come from `glove_file` (`check_glove_file`), TF-IDF without 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+from kpod_lite.consistency import check_step_counts, checked_key
+from kpod_lite.data import rationale_name
 from kpod_lite.errors import ConfigError
 from kpod_lite.schedule.clusters import (
     cluster_questions,
@@ -88,9 +91,9 @@ def _glove_embeddings(path: Path, questions: list[str], setting: str):
     vocab = {word for question in questions for word in question_words(question)}
     try:
         vectors = load_glove(path, vocab)
-    except ValueError as error:  # ragged vectors or a non-number, past the first line
-        raise DataFormatError(path, None, None, f"setting {setting} names a file that is not GloVe text ({error}); "
-                                                f"{GLOVE_SOURCE}; {_tfidf_instead(setting)}") from None
+    except DataFormatError as error:  # ragged vectors or a non-number, past the first line
+        raise DataFormatError(path, error.line, None, f"setting {setting} names a file that is not GloVe text "
+                              f"({error.message}); {GLOVE_SOURCE}; {_tfidf_instead(setting)}") from None
     if not vectors:
         raise DataFormatError(path, None, None, f"setting {setting} names word vectors that hold none of the "
                                                 f"{len(vocab)} words of the questions (GloVe's are lowercase English); "
@@ -99,6 +102,33 @@ def _glove_embeddings(path: Path, questions: list[str], setting: str):
     # A question none of whose words GloVe knows is the zero vector, so its cluster says nothing.
     unknown = int(np.sum(~np.any(X != 0, axis=1)))
     return X, {"embeddings": f"glove:{path.name}, {X.shape[1]}d", "questions_without_glove_words": unknown}
+
+
+def _step_difficulties(path, line: int, record: dict, repeated: bool) -> list[float]:
+    """d_1..d_n of one difficulty record (Eq. 8), checked: one finite number >= 0 per step."""
+    from kpod_lite.data import DataFormatError
+
+    def bad(field, message):
+        return DataFormatError(path, line, field, f"{message}; run kpod-lite difficulty again, or fix the record")
+
+    for key in ("id", "difficulty"):
+        if key not in record:
+            raise bad(key, "missing")
+    if repeated:
+        raise bad("id", f"a second difficulty record for {rationale_name(record)!r}")
+    values = record["difficulty"]
+    if not isinstance(values, list) or not values:
+        raise bad("difficulty", f"must be a non-empty list of step difficulties (a rationale has at least one step), "
+                                f"got {values!r}")
+    for k, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise bad("difficulty", f"value {k} is {value!r}: a step difficulty is a weighted NLL, a finite number "
+                                    f">= 0 (Eq. 8)")
+    steps = record.get("steps")
+    if steps is not None and (not isinstance(steps, list) or len(steps) != len(values)):
+        raise bad("steps", f"{len(steps) if isinstance(steps, list) else repr(steps)} steps for {len(values)} "
+                           f"difficulties: one difficulty per step")
+    return [float(value) for value in values]
 
 
 def build_schedule_from_config(cfg, difficulties, clusters, meta: dict | None = None) -> Schedule:
@@ -117,26 +147,32 @@ def schedule_file(difficulty_path, questions_path, out_path, cfg, glove_path=Non
     `meta["embeddings"]` says which: "glove:<file name>, <d>d" or "tfidf".
     Every question with a difficulty needs its text; a missing one is an error naming the id.
     """
-    from kpod_lite.data import DataFormatError, rationale_name, read_jsonl
+    from kpod_lite.data import DataFormatError, read_jsonl
 
     setting = "--glove" if glove_path is not None else "glove_file"
     glove = check_glove_file(cfg, glove_path, setting)  # before reading anything else
 
     # One schedule item per rationale: a question with several teacher samples contributes each
     # of them to h_i, B and the selection (Eq. 9-13), since each is trained on (Eq. 14-15).
-    difficulties, question_of = {}, {}
+    difficulties, question_of, origins = {}, {}, []
     for line, record in read_jsonl(difficulty_path):
-        for key in ("id", "difficulty"):
-            if key not in record:
-                raise DataFormatError(difficulty_path, line, key, "missing")
+        where = {"path": str(difficulty_path), "line": line, "record": f"id {record.get('id')!r}"}
+        checked_key(where, record)
         name = rationale_name(record)
-        if name in difficulties:
-            raise DataFormatError(difficulty_path, line, "id", f"a second difficulty record for {name!r}")
-        difficulties[name], question_of[name] = [float(d) for d in record["difficulty"]], record["id"]
-    texts = {}
+        difficulties[name] = _step_difficulties(difficulty_path, line, record, name in difficulties)
+        question_of[name] = record["id"]
+        origins.append((where, record))
+    if not difficulties:
+        raise DataFormatError(difficulty_path, None, None, "no difficulty records to schedule (kpod-lite difficulty "
+                                                           "writes them)")
+    texts, rationales = {}, []
     for line, record in read_jsonl(questions_path):
         if "id" in record and "question" in record:
             texts.setdefault(record["id"], record["question"])
+        if "id" in record and isinstance(record.get("rationale"), str):
+            rationales.append(({"path": str(questions_path), "line": line, "record": f"id {record['id']!r}"}, record))
+    # Given rationale records as the questions, each difficulty must have one value per step.
+    check_step_counts(origins, rationales)
     missing = [question_of[i] for i in difficulties if question_of[i] not in texts]
     if missing:
         raise DataFormatError(questions_path, None, "question",

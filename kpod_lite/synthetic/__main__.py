@@ -3,4 +3,4 @@
 from kpod_lite.synthetic.splits import main
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

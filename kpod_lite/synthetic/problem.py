@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from kpod_lite.errors import ConfigError
 from kpod_lite.synthetic.labels import _NUMBER_WORDS, OPS, Span
 
 
@@ -14,7 +15,7 @@ def _is_int(value) -> bool:
 
 def _check_rate(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+        raise ConfigError(f"{name} must be a probability in [0, 1], got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class SyntheticConfig:
             except ValueError as error:
                 problems.append(str(error))
         if problems:
-            raise ValueError("invalid SyntheticConfig: " + "; ".join(problems))
+            raise ConfigError("invalid SyntheticConfig: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)

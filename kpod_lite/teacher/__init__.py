@@ -67,7 +67,7 @@ from kpod_lite.teacher.protocol import (
     request_seed,
 )
 from kpod_lite.teacher.registry import BACKENDS, make_backend
-from kpod_lite.teacher.teaching import TeachReport, teach
+from kpod_lite.teacher.teaching import TeachReport, check_failures, teach
 
 __all__ = [
     "BACKENDS",
@@ -88,6 +88,7 @@ __all__ = [
     "TeacherOutput",
     "TeacherRequest",
     "TemplateTeacher",
+    "check_failures",
     "clean_rationale",
     "default_cache_path",
     "make_backend",

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from kpod_lite.data import Example, read_jsonl
+from kpod_lite.data import DataFormatError, Example, read_jsonl
 from kpod_lite.teacher.protocol import Rationale, TeacherRequest
 from kpod_lite.templates import pose_question
 
@@ -34,11 +34,24 @@ def read_cache(path: Path) -> dict[tuple[str, int], Rationale]:
     finished: dict[tuple[str, int], Rationale] = {}
     if not Path(path).exists():
         return finished
-    for _, record in read_jsonl(path, tolerate_truncated_tail=True):
-        rationale = Rationale.from_record(record)
+    for line, record in read_jsonl(path, tolerate_truncated_tail=True):
+        rationale = _cached_rationale(path, line, record)
         if not rationale.failed:
             finished[(rationale.id, rationale.sample)] = rationale
     return finished
+
+
+def _cached_rationale(path: Path, line: int, record: dict) -> Rationale:
+    """One cache line as a `Rationale`, or a `DataFormatError` naming the line and the field."""
+    for key in ("id", "question", "answer", "rationale", "correct", "teacher"):
+        if key not in record:
+            raise DataFormatError(path, line, key, "missing from a teacher cache line; delete the line (its "
+                                  "question is asked again) or give this run a cache of its own (--cache)")
+    try:
+        return Rationale.from_record(record)
+    except (TypeError, ValueError) as error:
+        raise DataFormatError(path, line, "sample", f"not a whole number ({error}); delete the line (its question "
+                              f"is asked again)") from None
 
 
 def split_cached(

@@ -18,6 +18,25 @@ from kpod_lite.templates import ZERO_SHOT_COT_PROMPT
 BACKENDS = ("template", "openai", "hf", "replay", "gold", "released")
 
 
+def _looks_local(model: str) -> bool:
+    """A path rather than a hub id ("org/name"): it exists, or is written as one (./, ../, /, ~)."""
+    return Path(model).expanduser().exists() or model.startswith((".", "/", "~", os.sep))
+
+
+def _check_local_model(model: str) -> None:
+    """A local hf teacher folder, checked before the model is loaded (`state_files.check_student_folder`)."""
+    if not _looks_local(model):
+        return
+    folder = Path(model).expanduser()
+    if not folder.is_dir():
+        raise TeacherError(f"the hf teacher's model {model} is {'a file' if folder.exists() else 'not there'}: give "
+                           f"the folder a model was saved in (save_pretrained), or a hub id such as "
+                           f"google/flan-t5-large (teach: --model; run: --set teacher_model='\"PATH\"')")
+    from kpod_lite.state_files import check_student_folder
+
+    check_student_folder(folder, "the hf teacher's model")
+
+
 def make_backend(
     name: str,
     *,
@@ -56,7 +75,12 @@ def make_backend(
         if not model:
             raise TeacherError("the hf teacher needs a model, a local folder or a hub id "
                                "(teach: --model; run: --set teacher_model='\"PATH\"')")
-        return HFTeacher(model, batch_size=concurrency, cot_prompt=cot_prompt, **options)
+        _check_local_model(model)
+        try:
+            return HFTeacher(model, batch_size=concurrency, cot_prompt=cot_prompt, **options)
+        except (OSError, ValueError) as error:  # no such hub id, no network, a repo id of bad form
+            raise TeacherError(f"the hf teacher could not load {model!r}: {error}. Give a local model folder "
+                               f"or a hub id that exists (teach: --model; run: --set teacher_model='\"PATH\"')") from None
     if name == "openai":
         model = model or os.environ.get("KPOD_TEACHER_MODEL")
         if not model:

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from filelock import FileLock, Timeout
 
 from kpod_lite.data import Example, append_jsonl, write_jsonl
+from kpod_lite.errors import IncompleteWork
 from kpod_lite.teacher.cache import default_cache_path, split_cached
 from kpod_lite.teacher.cleaning import grade
 from kpod_lite.teacher.protocol import Rationale, TeacherBackend, TeacherError, TeacherRequest
@@ -73,6 +74,10 @@ def teach(
     setting: use a new one for a new teacher, model or temperature. `out` is rewritten whole
     (atomically) with the records to keep, in question order: those whose answer matches the
     gold answer when `filter_correct` (§3.1), every answered one otherwise.
+
+    A run in which every request failed and nothing was cached raises `IncompleteWork` and
+    writes no `out`: an empty rationale file would pass for a finished teacher. Fewer failures
+    are counted in the report; `check_failures` says whether they are too many.
     """
     _check_requests(examples, samples)
     out = Path(out)
@@ -94,10 +99,36 @@ def teach(
                         temperature=temperature, max_tokens=max_tokens, seed=seed)
     finally:
         lock.release()
+    if report.failed and not (report.generated or report.reused):
+        raise IncompleteWork(f"every one of the {report.failed} teacher requests failed ({_first_error(report)}), "
+                             f"so no rationale was written to {out}; fix what the error names (the server, "
+                             f"the model, the key), then run the same command again")
     keep = _to_keep(examples, samples, results, filter_correct, report)
     report.kept = len(keep)
     write_jsonl(out, (r.to_record() for r in keep))
     return report
+
+
+def _first_error(report: TeachReport) -> str:
+    return f"first error: {report.failures[0]}" if report.failures else "no error recorded"
+
+
+def check_failures(report: TeachReport, allowed_share: float = 0.0, retry: str = "run the same command again") -> None:
+    """Raise `IncompleteWork` (exit code 1) unless the run did what it was asked: at most
+    `allowed_share` of the (question, sample) requests failed, and at least one rationale was
+    kept. The answers that arrived stay in the cache either way, so `retry` asks only the rest."""
+    asked = report.questions * report.samples
+    if asked and report.failed / asked > allowed_share:
+        answered = report.generated + report.reused
+        raise IncompleteWork(
+            f"{report.failed} of {asked} teacher requests failed ({report.failed / asked:.1%}, more than the "
+            f"{allowed_share:.1%} allowed; {_first_error(report)}). The {answered} answer(s) that arrived are kept "
+            f"in {report.cache} and their rationales in {report.out}; {retry} to ask only the failed requests "
+            f"again, or allow a share of failures (teach --allow-failed)")
+    if asked and report.kept == 0:
+        raise IncompleteWork(f"no rationale was kept in {report.out}: none of the {report.generated + report.reused} "
+                             f"teacher answers reached the gold answer (§3.1), so there is nothing to distil; check "
+                             f"the questions' --format and answers, or keep them all with --keep-incorrect")
 
 
 def _check_requests(examples: Sequence[Example], samples: int) -> None:

@@ -36,6 +36,11 @@ def fingerprint(config: KPODConfig, items: list[dict]) -> str:
     return digest.hexdigest()
 
 
+# What `save_state` writes and `restore_state` reads ("cuda_rng" is optional: a CPU run has none).
+_STATE_KEYS = ("fingerprint", "epochs_done", "weighter", "predictor", "optimizer", "rng", "generator", "torch_rng",
+               "history")
+
+
 def save_state(path: Path, *, valid_for: str, epochs_done: int, weighter, predictor, optimizer,
                rng: random.Random, generator: torch.Generator, history: dict) -> None:
     """The state after `epochs_done` epochs (0: after the warm-up), atomically."""
@@ -54,10 +59,21 @@ def save_state(path: Path, *, valid_for: str, epochs_done: int, weighter, predic
 
 
 def load_state(path: Path, valid_for: str) -> dict | None:
-    """The saved state, or None when there is none; a state for other data or settings is an error."""
+    """The saved state, or None when there is none; a state for other data or settings, or a file
+    that is cut or damaged, is an error naming the file and saying to delete it."""
     if not path.exists():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    from kpod_lite.data import DataFormatError
+
+    remedy = "delete it to start this run's mask learning from the beginning"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a cut or damaged pickle fails in many ways (IndexError, EOFError, ...)
+        raise DataFormatError(path, None, None, f"a mask-learning checkpoint that cannot be read "
+                              f"({type(error).__name__}: {error}): it was cut or damaged; {remedy}") from None
+    missing = [key for key in _STATE_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise DataFormatError(path, None, missing[0], f"missing from a mask-learning checkpoint; {remedy}")
     if state.get("fingerprint") != valid_for:
         raise ConfigError(f"{path} holds mask learning for other rationales or settings; delete it to start "
                           f"this run's mask learning from the beginning")

@@ -12,7 +12,8 @@ import time
 
 import torch
 
-from kpod_lite.data import read_jsonl
+from kpod_lite.data import read_jsonl, write_atomically
+from kpod_lite.outputs import output_file
 from kpod_lite.weighting.evidence import evaluate_keypoints
 
 
@@ -30,7 +31,7 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="weighting_epochs")
     parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=JSON",
                         help="KPODConfig fields, e.g. weighting_predictor='\"tiny-llama\"'")
-    parser.add_argument("--out", default=None, help="also write the JSON result here")
+    parser.add_argument("--out", type=output_file, default=None, help="also write the JSON result here")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     args = parser.parse_args(argv)
     if args.threads:
@@ -54,5 +55,4 @@ def main(argv=None) -> None:
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+        write_atomically(args.out, text + "\n")

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 
-from kpod_lite.data import DataFormatError, rationale_key
+from kpod_lite.consistency import checked_key, record_error
+from kpod_lite.data import rationale_key
 from kpod_lite.templates import rationale_tokens
 
 __all__ = ["record_origin", "record_error", "check_rationale_records", "check_alignment", "paired_weights"]
@@ -22,11 +23,6 @@ def record_origin(source: str, line: int | None, index: int, record: dict) -> di
     """Where a record came from, for errors: a file and line, or a position in a list."""
     label = f"id {record.get('id')!r} sample {record.get('sample', 0)}"
     return {"path": source, "line": line, "record": label if line is not None else f"record [{index}] ({label})"}
-
-
-def record_error(where: dict, field: str | None, message: str) -> DataFormatError:
-    """The `DataFormatError` for `field` of the record `where` (`record_origin`) points at."""
-    return DataFormatError(where["path"], where["line"], field, message, record=where["record"])
 
 
 def _named(where: dict) -> str:
@@ -42,6 +38,9 @@ def check_rationale_records(rationales: list[tuple[dict, dict]], fields=("id", "
         for field in fields:
             if field not in record:
                 raise record_error(where, field, "missing")
+        checked_key(where, record)
+        if not isinstance(record["rationale"], str):
+            raise record_error(where, "rationale", f"must be the rationale's text, got {record['rationale']!r}")
         if not str(record["rationale"]).strip():
             raise record_error(where, "rationale", "empty: a rationale without steps can be neither scored (Eq. 8) "
                                "nor distilled; drop failed teacher answers first")
@@ -93,9 +92,7 @@ def paired_weights(rationales: list[tuple[dict, dict]], weights: list[tuple[dict
     """
     by_key: dict[tuple[str, int], tuple[dict, dict]] = {}
     for where, record in weights:
-        if "id" not in record:
-            raise record_error(where, "id", "missing")
-        key = rationale_key(record)
+        key = checked_key(where, record)
         if key in by_key:
             raise record_error(where, "id", f"a second weight record for this id and sample "
                                f"(first: {_named(by_key[key][0])})")
