@@ -27,7 +27,8 @@ def main(argv=None) -> None:
     parser.add_argument("--preset", default=None, help="config preset ($KPOD_PRESET, default tiny)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--alphas", type=float, nargs="+", default=None, help="default: the preset's alpha")
-    parser.add_argument("--prefix-mode", choices=["all", "steps"], default=None)
+    parser.add_argument("--prefix-mode", choices=["all", "steps", "sampled"], default=None,
+                        help="Eq. 5's prefixes (\"sampled\": set weighting_sampled_prefixes too)")
     parser.add_argument("--epochs", type=int, default=None, help="weighting_epochs")
     parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=JSON",
                         help="KPODConfig fields, e.g. weighting_predictor='\"tiny-llama\"'")
