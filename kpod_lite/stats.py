@@ -142,6 +142,25 @@ def _interval(samples: np.ndarray, alpha: float = 0.05) -> tuple[float, float]:
     return round(float(low), 2), round(float(high), 2)
 
 
+def resampled_means(arrays: Sequence[np.ndarray], *, resamples: int = 10000, seed: int = 0) -> np.ndarray:
+    """Each array's accuracy in points under `resamples` two-level bootstrap draws (module
+    docstring), the same draws of seeds and questions for every array, so that any combination
+    of them stays paired: shape (arrays, resamples). Inputs: (seeds, questions) 0/1 arrays."""
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1 or next(iter(shapes)).__len__() != 2:
+        raise ValueError(f"paired (seeds, questions) arrays needed, got {sorted(shapes)}")
+    rng = np.random.default_rng(seed)
+    n_seeds, n_questions = arrays[0].shape
+    boot = np.empty((len(arrays), resamples))
+    for start in range(0, resamples, 500):  # in chunks: 500 x seeds x questions values at a time
+        count = min(500, resamples - start)
+        seeds = rng.integers(0, n_seeds, size=(count, n_seeds))[:, :, None]
+        questions = rng.integers(0, n_questions, size=(count, n_questions))[:, None, :]
+        for i, correct in enumerate(arrays):
+            boot[i, start:start + count] = correct[seeds, questions].mean(axis=(1, 2)) * 100
+    return boot
+
+
 def paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, *, resamples: int = 10000,
                      seed: int = 0, comparisons: int = 1) -> dict:
     """Δ = mean(B - A) in points with its two-level bootstrap 95% interval (module docstring), and
@@ -149,16 +168,7 @@ def paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, *, resamples:
     interval at level 1 - 0.05 / K. Inputs: (seeds, questions) 0/1 arrays, paired."""
     if correct_a.shape != correct_b.shape or correct_a.ndim != 2:
         raise ValueError(f"paired (seeds, questions) arrays needed, got {correct_a.shape} and {correct_b.shape}")
-    rng = np.random.default_rng(seed)
-    n_seeds, n_questions = correct_a.shape
-    boot_a, boot_b = np.empty(resamples), np.empty(resamples)
-    for start in range(0, resamples, 500):  # in chunks: 500 x seeds x questions values at a time
-        count = min(500, resamples - start)
-        seeds = rng.integers(0, n_seeds, size=(count, n_seeds))[:, :, None]
-        questions = rng.integers(0, n_questions, size=(count, n_questions))[:, None, :]
-        # the same resampled seeds and questions for both methods: the pairing is kept
-        boot_a[start:start + count] = correct_a[seeds, questions].mean(axis=(1, 2)) * 100
-        boot_b[start:start + count] = correct_b[seeds, questions].mean(axis=(1, 2)) * 100
+    boot_a, boot_b = resampled_means([correct_a, correct_b], resamples=resamples, seed=seed)
     result = {"accuracy_a": round(float(correct_a.mean() * 100), 2), "accuracy_b": round(float(correct_b.mean() * 100), 2),
               "difference": round(float((correct_b - correct_a).mean() * 100), 2),
               "interval": _interval(boot_b - boot_a), "interval_a": _interval(boot_a), "interval_b": _interval(boot_b),
@@ -166,6 +176,36 @@ def paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, *, resamples:
     if comparisons > 1:
         result.update(interval_adjusted=_interval(boot_b - boot_a, 0.05 / comparisons), comparisons=comparisons)
     return result
+
+
+# The 2 x 2 of Eq. 15's weights (learned, uniform at their mean) x Eq. 14's schedule (on, off):
+# (weights, schedule) -> method (kpod_lite.methods.CONTROLS).
+WEIGHTS_BY_SCHEDULE = {("learned", "on"): "kpod", ("learned", "off"): "w.o.-prog",
+                       ("uniform", "on"): "kpod-uniform", ("uniform", "off"): "w.o.-prog-uniform"}
+
+
+def weights_by_schedule(correct: dict[str, np.ndarray], *, resamples: int = 10000, seed: int = 0) -> dict:
+    """The effects of the 2 x 2 (`WEIGHTS_BY_SCHEDULE`), in points, each with its 95% interval
+    from one set of paired bootstrap draws: the learned weights' effect with and without the
+    schedule, the schedule's with learned and with uniform weights, and their interaction (the
+    weights' effect with the schedule minus without it). `correct`: method -> (seeds, questions)."""
+    names = [WEIGHTS_BY_SCHEDULE[key] for key in (("learned", "on"), ("learned", "off"), ("uniform", "on"),
+                                                    ("uniform", "off"))]
+    arrays = [correct[name] for name in names]
+    boot = dict(zip(names, resampled_means(arrays, resamples=resamples, seed=seed)))
+    point = {name: float(correct[name].mean() * 100) for name in names}
+    contrasts = {
+        "weights, schedule on (kpod - kpod-uniform)": {"kpod": 1, "kpod-uniform": -1},
+        "weights, schedule off (w.o.-prog - w.o.-prog-uniform)": {"w.o.-prog": 1, "w.o.-prog-uniform": -1},
+        "schedule, learned weights (kpod - w.o.-prog)": {"kpod": 1, "w.o.-prog": -1},
+        "schedule, uniform weights (kpod-uniform - w.o.-prog-uniform)": {"kpod-uniform": 1, "w.o.-prog-uniform": -1},
+        "interaction (weights with schedule - without)": {"kpod": 1, "kpod-uniform": -1, "w.o.-prog": -1,
+                                                          "w.o.-prog-uniform": 1},
+    }
+    return {"accuracy": {name: round(value, 2) for name, value in point.items()},
+            "effects": {label: {"difference": round(sum(c * point[m] for m, c in terms.items()), 2),
+                                "interval": _interval(sum(c * boot[m] for m, c in terms.items()))}
+                        for label, terms in contrasts.items()}}
 
 
 def question_order(run_dir: Path | str, method: str, seed: int, test_set: str = "test") -> list[str] | None:
@@ -226,7 +266,8 @@ def run_seeds(run_dir: Path | str, count: int) -> list[int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """python -m kpod_lite.stats RUN_DIR A B --seeds N [--test-set NAME] [--comparisons K]: prints
-    the sentence and JSON; RUN_DIR --seeds N --export FILE --methods M...: `write_correctness`."""
+    the sentence and JSON; RUN_DIR --seeds N --two-by-two: `weights_by_schedule`;
+    RUN_DIR --seeds N --export FILE --methods M...: `write_correctness`."""
     import argparse
 
     from kpod_lite.arguments import at_least
@@ -245,11 +286,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--export", type=output_file, default=None, help="write every student's answers here instead")
     parser.add_argument("--methods", nargs="+", default=None, help="with --export: the methods")
     parser.add_argument("--test-sets", nargs="+", default=["test"], help="with --export: the test sets")
+    parser.add_argument("--two-by-two", action="store_true",
+                        help="the effects of weights x schedule: " + ", ".join(WEIGHTS_BY_SCHEDULE.values()))
     args = parser.parse_args(argv)
     if args.export and not args.methods:
         parser.error("--export needs --methods")
-    if not args.export and not (args.a and args.b):
-        parser.error("name the two methods to compare, A and B (or --export)")
+    if not (args.export or args.two_by_two) and not (args.a and args.b):
+        parser.error("name the two methods to compare, A and B (or --export, or --two-by-two)")
 
     def work() -> int:
         check_run_folder(args.run_dir)
@@ -258,6 +301,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             with claim(declared_outputs(parser, args)):
                 write_correctness(args.run_dir, args.methods, seeds, args.export, args.test_sets)
             print(f"wrote {args.export}")
+            return 0
+        if args.two_by_two:
+            methods = list(WEIGHTS_BY_SCHEDULE.values())
+            order = question_order(args.run_dir, methods[0], seeds[0], args.test_set)
+            correct = {m: correctness(args.run_dir, m, seeds, args.test_set, order) for m in methods}
+            print(json.dumps({"test_set": args.test_set, "seeds": len(seeds), **weights_by_schedule(correct)},
+                             indent=1))
             return 0
         result = compare(args.run_dir, args.a, args.b, seeds, args.test_set, comparisons=args.comparisons)
         print(result.sentence())

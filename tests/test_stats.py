@@ -101,3 +101,22 @@ def test_an_exported_table_gives_the_same_comparison_as_the_run_folder(tmp_path,
     assert shipped["interval"] == direct.interval and shipped["difference"] == direct.difference
     with pytest.raises(SystemExit):
         stats.main([str(tmp_path), "--seeds", "3"])
+
+
+def test_the_two_by_two_shares_its_draws_with_the_paired_comparisons():
+    """Weights x schedule (kpod, w.o.-prog and their uniform-weight controls): each simple effect
+    is the paired comparison of its two methods, draw for draw, and an effect present only with
+    the schedule shows as an interaction whose interval excludes 0."""
+    rng = np.random.default_rng(3)
+    base = (rng.random((5, 400)) < 0.5).astype(float)
+    better = np.maximum(base, (rng.random((5, 400)) < 0.3).astype(float))  # about 15 points more
+    correct = {"kpod": better, "w.o.-prog": base.copy(), "kpod-uniform": base.copy(), "w.o.-prog-uniform": base.copy()}
+    result = stats.weights_by_schedule(correct, resamples=2000)
+    effects = result["effects"]
+    with_schedule = effects["weights, schedule on (kpod - kpod-uniform)"]
+    assert with_schedule["interval"] == stats.paired_bootstrap(correct["kpod-uniform"], correct["kpod"],
+                                                               resamples=2000)["interval"]
+    assert with_schedule["interval"][0] > 0
+    assert effects["weights, schedule off (w.o.-prog - w.o.-prog-uniform)"]["difference"] == 0
+    interaction = effects["interaction (weights with schedule - without)"]
+    assert interaction["difference"] == with_schedule["difference"] and interaction["interval"][0] > 0
