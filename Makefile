@@ -6,12 +6,24 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kpod-lite-installed
 
-.PHONY: tiny test test-bounds
+.PHONY: tiny table2 test test-bounds
 
 ## make tiny: the end-to-end pipeline on the embedded tiny CPU preset, plain CoT beside KPOD, in runs/tiny
-## (8 epochs: a quick demo, far from converged; docs/RESULTS.md measures plain CoT over 40)
+## (8 epochs: a quick demo, far from converged; make table2 trains 60)
 tiny: $(STAMP)
 	$(BIN)/kpod-lite run --preset tiny --methods plain-cot kpod --out runs/tiny
+
+## make table2: Table 2 in full at tiny scale, trained as the paper trains (N_e = 60, T = 30), 5 seeds x 500
+## test questions, pre-registered in docs/RESULTS.md; about 5-6 hours on 2 cores, in four parts (each a
+## `kpod-lite run` on the same folder: a killed part resumes, a finished one is reused)
+TABLE2_SETTINGS := --seeds 5 --workers 2 --set epochs=60 --set validation_size=400 --set epoch_eval_size=400 \
+	--set epoch_eval_split='"validation"' --set test_size=500 \
+	--set 'ood=[{"name":"distractors","size":500,"synthetic":{"distractor_rate":1.0}},{"name":"four-steps","size":500,"synthetic":{"min_steps":4,"max_steps":4}}]'
+table2: $(STAMP)
+	$(BIN)/kpod-lite run --preset tiny --methods plain-cot kpod $(TABLE2_SETTINGS) --out runs/table2
+	$(BIN)/kpod-lite run --preset tiny --methods w.o.-prog kpod-uniform w.o.-prog-uniform $(TABLE2_SETTINGS) --out runs/table2
+	$(BIN)/kpod-lite run --preset tiny --methods w.o.-sig w.o.-sig-dif w.o.-div $(TABLE2_SETTINGS) --out runs/table2
+	$(BIN)/kpod-lite run --preset tiny --methods kpod-acl kpod-spl kpod-icl $(TABLE2_SETTINGS) --out runs/table2
 
 ## make test: every unit and property test, every notebook under nbval, and notebook 06 again on
 ## the colab preset's code path (KPOD_PRESET=colab-rehearsal: every cell and assert runs, no output
