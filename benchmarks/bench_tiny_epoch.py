@@ -19,6 +19,7 @@ other jobs read the CPU seconds (one thread: they are the compute the part needs
 
     .venv/bin/python benchmarks/bench_tiny_epoch.py                 # 2 epochs, 400 answers, ~1 min
     .venv/bin/python benchmarks/bench_tiny_epoch.py --epochs 3 --answers 200
+    .venv/bin/python benchmarks/bench_tiny_epoch.py --optim adamw_torch_fused  # the fused optimiser
 
 Prints one JSON object. Inputs are built offline as `make tiny` builds them: the tiny task's
 questions, the template teacher (§3.1).
@@ -52,6 +53,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--answers", type=int, default=400, help="validation questions answered after training")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--optim", default=None,
+                        help="another TrainingArguments optim than distill's adamw_torch, e.g. adamw_torch_fused")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -85,6 +88,17 @@ def main(argv=None) -> dict:
             self.epoch_cpu_seconds.append(time.process_time() - self._start[1])
 
     clock = Clock()
+    if args.optim:  # the measured alternative: distill's own arguments with only the optimiser changed
+        import kpod_lite.distill.run as distill_run
+
+        own = distill_run.training_arguments
+
+        def with_optim(*a, **k):
+            training = own(*a, **k)
+            training.optim = args.optim
+            return training
+
+        distill_run.training_arguments = with_optim
     model, tokenizer, _ = distill(rationales, None, None, cfg, work / "student", callbacks=[clock], progress=False)
     # Padded tokens per epoch: the batches as the Trainer's data order pads them is not exposed,
     # so count the mean padded width of random batches of the same size (the sampler is random).
@@ -121,7 +135,7 @@ def main(argv=None) -> dict:
         "benchmark": "bench_tiny_epoch",
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": args.threads,
                     "processor": platform.processor() or platform.machine()},
-        "student": cfg.student, "parameters": parameters, "train_rationales": len(rationales),
+        "student": cfg.student, "optim": args.optim or "adamw_torch", "parameters": parameters, "train_rationales": len(rationales),
         "batch_size": cfg.batch_size, "epochs_timed": len(clock.epoch_seconds),
         "train_seconds_per_epoch": round(train_seconds, 2),
         "train_seconds_each_epoch": [round(s, 2) for s in clock.epoch_seconds],
