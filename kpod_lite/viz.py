@@ -142,22 +142,42 @@ def curriculum_figure(histories: dict[str, list[list[dict]]]) -> Figure:
     return _per_epoch(fig, ax, "mean input steps c_i(t)")
 
 
-def epoch_accuracy_figure(histories: dict[str, list[list[dict]]]) -> Figure:
-    """Test accuracy (%) after every epoch, mean over seeds, for each method that measured it
-    (`epoch_eval_size`): what a schedule costs and gains along the way, not only at its end."""
+def epoch_accuracy_figure(histories: dict[str, list[list[dict]]], split: str = "test",
+                          against: str = "epoch") -> Figure:
+    """Accuracy (%) on `split` after every epoch for each method that measured it
+    (`epoch_eval_size`, `epoch_eval_split`): the mean over seeds, and with several seeds their
+    range as a band. `against` "epoch", or "target tokens": the target tokens each student had
+    been trained to write by then (`convergence.target_tokens_seen`), so that a progressive
+    method's fewer written tokens in its first T epochs do not pass for slower learning."""
+    from kpod_lite.convergence import target_tokens_seen
+
     fig, ax = plt.subplots(figsize=(7, 4))
     styles = ["-", "--", ":", "-."]
     for index, (method, runs) in enumerate(histories.items()):
-        runs = [[row.get("test_accuracy") for row in run] for run in runs if run]
-        runs = [run for run in runs if run and None not in run]
+        runs = [run for run in runs if run and None not in [row.get("test_accuracy") for row in run]]
         if not runs:
             continue
         epochs = min(len(run) for run in runs)
-        ax.plot(range(1, epochs + 1), [100 * sum(run[e] for run in runs) / len(runs) for e in range(epochs)],
-                linestyle=styles[index % len(styles)], marker="o", markersize=3,
-                color=KPOD_COLOUR if method == "kpod" else None, label=f"{method} (n={len(runs)})")
+        curves = [[100 * row["test_accuracy"] for row in run[:epochs]] for run in runs]
+        mean = [sum(c[e] for c in curves) / len(curves) for e in range(epochs)]
+        if against == "epoch":
+            x = list(range(1, epochs + 1))
+        else:
+            seen = [target_tokens_seen(run[:epochs]) for run in runs]
+            x = [sum(s[e] for s in seen) / len(seen) / 1e6 for e in range(epochs)]
+        line, = ax.plot(x, mean, linestyle=styles[index % len(styles)], marker="o", markersize=2,
+                        color=KPOD_COLOUR if method == "kpod" else None, label=f"{method} (n={len(runs)})")
+        if len(curves) > 1:
+            ax.fill_between(x, [min(c[e] for c in curves) for e in range(epochs)],
+                            [max(c[e] for c in curves) for e in range(epochs)], color=line.get_color(), alpha=0.15)
     ax.set_ylim(0, None)
-    return _per_epoch(fig, ax, "test accuracy (%) after the epoch")
+    if against == "epoch":
+        return _per_epoch(fig, ax, f"{split} accuracy (%) after the epoch")
+    ax.set_xlabel("target tokens the student has been trained to write (millions)")
+    ax.set_ylabel(f"{split} accuracy (%)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def _per_epoch(fig: Figure, ax, ylabel: str) -> Figure:

@@ -1,0 +1,41 @@
+"""kpod_lite.convergence: the last-quarter gain the convergence rule reads, and the target tokens
+a progressive student (Eq. 14) has written, with the per-epoch figure drawn from them."""
+
+import doctest
+
+import matplotlib
+import pytest
+
+from kpod_lite import convergence, viz
+
+matplotlib.use("Agg")
+
+
+def test_docstring_examples_hold():
+    assert doctest.testmod(convergence).failed == 0
+
+
+def test_last_quarter_gain_reads_the_rules_epochs_and_nothing_else():
+    curve = {e: 0.5 for e in range(1, 61)}
+    curve.update({58: 0.6, 59: 0.6, 60: 0.6})
+    assert convergence.last_quarter_gain(curve, 60) == pytest.approx(10.0)
+    curve.update({43: 0.4, 44: 0.4, 45: 0.4, 46: 0.0, 57: 0.0})  # epochs outside the two windows
+    assert convergence.last_quarter_gain(curve, 60) == pytest.approx(20.0)
+    del curve[44]
+    with pytest.raises(ValueError, match="missing \\[44\\]"):
+        convergence.last_quarter_gain(curve, 60)
+
+
+def test_the_epoch_curve_draws_a_seed_band_and_can_be_read_against_tokens_written():
+    def run(scale, tokens):
+        return [{"epoch": e, "test_accuracy": scale * e / 10, "target_tokens": tokens} for e in range(1, 6)]
+
+    histories = {"kpod": [run(1.0, 50), run(0.8, 50)], "plain-cot": [run(0.9, 100)]}
+    by_epoch = viz.epoch_accuracy_figure(histories, split="validation")
+    ax = by_epoch.axes[0]
+    assert ax.get_ylabel() == "validation accuracy (%) after the epoch"
+    assert len(ax.collections) == 1  # one band: only kpod has several seeds
+    by_tokens = viz.epoch_accuracy_figure(histories, split="validation", against="target tokens")
+    kpod_line = by_tokens.axes[0].lines[0]
+    assert list(kpod_line.get_xdata()) == pytest.approx([50e-6 * e for e in range(1, 6)])
+    assert list(kpod_line.get_ydata()) == pytest.approx([90 * e / 10 for e in range(1, 6)])
