@@ -28,7 +28,7 @@ def _figures(outputs) -> int:
 def pytest_runtest_call(item):
     # nbval-lax compares only the outputs of NBVAL_CHECK_OUTPUT cells. Every cell must still draw
     # the figures it was committed with, in that cell: under ipykernel 6 (Colab's) a figure made
-    # in the cell that first imports pyplot used to appear one cell late (issue 16).
+    # in the cell that first imports pyplot used to appear one cell late.
     # The figures of an ipywidgets.interact go where the frontend routes them; without one,
     # ipywidgets 8.0 sends them to the cell and 8.1 does not, so those cells are not counted.
     result = yield

@@ -1,4 +1,4 @@
-"""Answer extraction on GPT-3.5-style rationales: the rule before issue 12 against the new one.
+"""Answer extraction on GPT-3.5-style rationales: the last number in the text against the concluding sentence.
 
 Prints one JSON object:
 
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--labelled", type=Path, default=REPO / "data_samples/teacher_style/labelled_rationales.jsonl")
     parser.add_argument("--teacher-file", type=Path, default=REPO / "data_samples/formats/mcckd_train.json")
     args = parser.parse_args()
-    report = {"rules": {"last": "before issue 12", "conclusion": "issue 12 (default)"},
+    report = {"rules": {"last": "the older rule", "conclusion": "the default"},
               "labelled": labelled(args.labelled), "mcckd_train": teacher_file(args.teacher_file)}
     print(json.dumps(report, indent=1))
 

@@ -1,5 +1,5 @@
 """Run every notebook under nbval in a clean virtual environment with the oldest versions
-`pyproject.toml` allows, or the newest (issue 16: will the course run on what Colab has?).
+`pyproject.toml` allows, or the newest (will the course run on what Colab has?).
 
     .venv/bin/python benchmarks/dependency_bounds.py --bound lowest --venv /tmp/kpod-lowest
     .venv/bin/python benchmarks/dependency_bounds.py --bound highest --venv /tmp/kpod-highest

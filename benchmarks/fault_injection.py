@@ -1,5 +1,5 @@
 """Kill a small pipeline run with SIGKILL at points in every stage, resume it, and compare
-what it made, byte for byte, with a run that was never interrupted (issue 15).
+what it made, byte for byte, with a run that was never interrupted.
 
 A kill point is a file of the run folder: the run is killed as soon as that file appears (the
 folder is polled every 5 ms), so each point lands inside a known stage, e.g. the first epoch

@@ -1,5 +1,5 @@
 """FlanT5-Large at its full published size (24 + 24 layers, 783M parameters, ~3 GB in float32)
-on CPU: LoRA distillation steps, a resume from a checkpoint, one greedy generation batch (issue 13).
+on CPU: LoRA distillation steps, a resume from a checkpoint, one greedy generation batch.
 
 The student is built from the published config with random weights (`save_published`: no
 download) and saved with the T5 stand-in tokenizer. Its Eq. 15 inputs come from the same

@@ -1,4 +1,4 @@
-"""Every pipeline stage on a published architecture at full width, on CPU (issue 13).
+"""Every pipeline stage on a published architecture at full width, on CPU.
 
 FlanT5-Large or LLaMA-7B is built from its published config (`kpod_lite.models.published`:
 full width, `--depth` layers per stack, random weights), saved as a local student folder with

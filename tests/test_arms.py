@@ -1,4 +1,4 @@
-"""The diagnostic arms of the tiny experiment (issue 14; `kpod_lite.methods`), accuracy after
+"""The diagnostic arms of the tiny experiment (`kpod_lite.methods`), accuracy after
 every epoch, and students distilled in worker processes (`kpod_lite.pipeline.workers`)."""
 
 import json

@@ -190,7 +190,7 @@ def test_a_run_folder_refuses_other_settings_instead_of_claiming_them(tmp_path):
     ("train", ["--temperature", "-1"], "--temperature.*must be >= 0"),
 ])
 def test_teach_refuses_bad_input_in_one_line(tmp_path, capsys, data_arg, extra, message):
-    """Issue 15: each of these was a traceback or a silent run on the wrong thing."""
+    """Each of these was once a traceback or a silent run on the wrong thing."""
     (tmp_path / "svamp.json").write_bytes(b'[{"ID": "a", "Body": "caf\xe9", "Question": "q?", "Answer": 3}]')
     (tmp_path / "empty.jsonl").write_text("")
     paths = {"DIR": tmp_path, "train": SAMPLES / "synthetic" / "train.jsonl"}

@@ -606,7 +606,7 @@ plain_filler = st.lists(st.sampled_from(PLAIN_WORDS), max_size=6).map(" ".join)
 def test_without_a_trigger_or_a_concluding_word_the_last_number_wins(numbers, words, plain):
     text = " ".join(f"{plain} {n}" for n in numbers) + f" {words}."
     assert extract_answer(text, "number") == normalize_answer(numbers[-1])
-    # the rule before issue 12 takes the last number of the whole text, whatever comes first
+    # the older rule takes the last number of the whole text, whatever comes first
     assert extract_answer(f"So {text}", "number", without_trigger="last") == normalize_answer(numbers[-1])
 
 
@@ -644,7 +644,7 @@ def test_trigger_without_a_number_after_it_gives_none():
         ("Answer (arabic numerals) is 18 apples, not 20", "18"),
         ("5-3=2 so", "2"),  # a hyphen between numbers is a minus, not a sign
         ("Route x2 then 7", "7"),  # "x2" is a name, not a number
-        # issue 12: GPT-3.5 ends on a concluding sentence, not on the answer trigger
+        # GPT-3.5 ends on a concluding sentence, not on the answer trigger
         ("There were 9 dead trees and 5 alive. Therefore, 4 more trees died than survived (9-5).", "4"),
         ("Each day: 2.5 + 1.5 = 4 km. Therefore, Tom runs 24 kilometers in 6 days.", "24"),
         ("1. 3 x 24 = 72 pencils.\n2. She gives away 17.\n3. 72 - 17 = 55 pencils left.", "55"),

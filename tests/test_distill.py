@@ -359,7 +359,7 @@ def test_a_schedule_built_for_another_method_is_refused(rationales, t5, tmp_path
 
 def _broken_inputs(records, tokenizer):
     """(name, rationale records, weight records, the error it must raise): the bad inputs that
-    used to train silently or end in a traceback (issue 15)."""
+    used to train silently or end in a traceback."""
     good = weight_records(records, tokenizer)
     nan = [dict(w, weights=[math.nan] + w["weights"][1:]) if i == 1 else w for i, w in enumerate(good)]
     big = [dict(w, weights=[7.5] + w["weights"][1:]) if i == 1 else w for i, w in enumerate(good)]

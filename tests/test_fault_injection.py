@@ -1,5 +1,5 @@
 """Kill -9 at points in every stage, resume, and get the uninterrupted run's outputs byte for
-byte (issue 15). A sample of `benchmarks/fault_injection.py`'s points, one per stage group;
+byte. A sample of `benchmarks/fault_injection.py`'s points, one per stage group;
 the benchmark runs them all."""
 
 import importlib.util

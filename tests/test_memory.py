@@ -1,4 +1,4 @@
-"""GPU memory estimates per stage (kpod_lite.memory, issue 13) and the published architectures
+"""GPU memory estimates per stage (kpod_lite.memory) and the published architectures
 they are checked on (kpod_lite.models.published). Nothing here downloads or allocates a big model:
 parameter counts come from meta-device builds, the measured check runs one layer at full width."""
 

@@ -1,5 +1,5 @@
 """The published architectures as local student folders (`models.published.save_published`):
-what benchmarks/real_architectures.py and flan_t5_large_full.py run every stage on (issue 13).
+what benchmarks/real_architectures.py and flan_t5_large_full.py run every stage on.
 
 A folder written here must load through the same path a hub checkpoint takes
 (`models.load_student`: `from_pretrained`, safetensors), as the published class, with the

@@ -1,5 +1,5 @@
-"""A run folder reuses what a changed setting does not touch and refuses what it does (issue 15;
-`kpod_lite.pipeline.made`)."""
+"""A run folder reuses what a changed setting does not touch and refuses what it does
+(`kpod_lite.pipeline.made`)."""
 
 import dataclasses
 import json

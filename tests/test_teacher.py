@@ -108,7 +108,7 @@ def test_clean_rationale_keeps_only_the_reasoning(raw, expected):
 
 @pytest.mark.parametrize(
     "raw, expected",
-    [  # issue 12: list markers never become steps of their own (§3.4 splits at ".")
+    [  # list markers never become steps of their own (§3.4 splits at ".")
         ("1. First we add.\n2. Then we double.", ["First we add.", "Then we double."]),
         ("1) Total: 8 * 15 = 120\n2) Empty: 120 - 97 = 23", ["Total: 8 * 15 = 120.", "Empty: 120 - 97 = 23."]),
         ("(1) Add 2\n(2) Add 3", ["Add 2.", "Add 3."]),
@@ -399,7 +399,7 @@ def test_retry_delays_grow_with_jitter_and_a_ceiling():
 
 
 def test_the_retry_cap_is_a_setting_that_reaches_the_backend(tmp_path, server, monkeypatch):
-    """Issue 15: a timeout and a retry cap as settings (`teacher_max_attempts`, `teach --max-attempts`)."""
+    """A timeout and a retry cap as settings (`teacher_max_attempts`, `teach --max-attempts`)."""
     from kpod_lite.config import preset
     from kpod_lite.pipeline import teacher_backend
 

@@ -500,7 +500,7 @@ def test_scoring_the_answer_positions_alone_gives_the_same_eq5_loss(name, record
 
 
 def test_mask_learning_killed_in_an_epoch_resumes_to_the_same_weights(tiny, records, tmp_path, monkeypatch):
-    """Issue 15: a run killed in epoch 2 reruns from the state after epoch 1 and ends with the
+    """A run killed in epoch 2 reruns from the state after epoch 1 and ends with the
     weighter an uninterrupted run ends with, bit for bit; a state for other data is refused."""
     from kpod_lite.config import ConfigError
     from kpod_lite.weighting import training
