@@ -290,6 +290,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="students distilled at once, one process of one torch thread each (e.g. 2 on 2 cores)")
     p.add_argument("--arms", action="store_true",
                    help="add the diagnostic arms (oracle weights, sampled prefixes, T more epochs; kpod_lite.methods)")
+    p.add_argument("--allow-failed", type=share, default=0.0, metavar="SHARE",
+                   help="the share of teacher requests that may fail (default 0: any failed request stops the run "
+                        "after the teacher, exit 1; a rerun asks only the failed ones)")
     _add_device_option(p)
     # pipeline.run takes the run folder's lock itself (outputs.RUN_LOCK), with the same message.
     p.set_defaults(func=_run_pipeline, locks_its_output=True)
@@ -308,10 +311,11 @@ def _run_pipeline(args: argparse.Namespace) -> int:
 
         methods += tuple(arm for arm in ARMS if arm not in methods)
     check_output_folder(run_dir)  # the default folder too, before any stage
-    check_run_folder(run_dir)
+    if not args.force:  # --force rebuilds the folder's state files, broken ones too
+        check_run_folder(run_dir)
     seeds = [cfg.seed + k for k in range(args.seeds)]
     summary = pipeline.run(cfg, run_dir, force=args.force, methods=methods, seeds=seeds, stages=(args.until,),
-                           progress=not args.no_progress, workers=args.workers)
+                           progress=not args.no_progress, workers=args.workers, allow_failed=args.allow_failed)
     print(summary)
     return 0
 

@@ -7,7 +7,7 @@ command from two different runs, or one of them edited, disagree, and the disagr
 be silent: records for other rationales ignored, a c_i larger than the rationale's step count
 clipped to it. Each check here refuses it, naming the file, the line or field, and what to do.
 `kpod-lite run` makes its files in one folder, so they agree by construction; the sub-commands
-and `distill` (`distill.run.checked_inputs`) check with these.
+and `distill` (`distill.run.checked_inputs`, `check_schedule_inputs`) check with these.
 """
 
 from __future__ import annotations
@@ -24,17 +24,9 @@ def record_error(where: dict, field: str | None, message: str) -> DataFormatErro
 
 
 def checked_key(where: dict, record: dict) -> tuple[str, int]:
-    """`data.rationale_key` of a record, after checking what it reads: an `id` (a string or a
-    number) and a `sample` (a whole number >= 0, default 0)."""
-    if "id" not in record:
-        raise record_error(where, "id", "missing")
-    if isinstance(record["id"], (dict, list, bool)) or record["id"] is None:
-        raise record_error(where, "id", f"must be a string or a number, got {record['id']!r}")
-    sample = record.get("sample", 0)
-    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
-        raise record_error(where, "sample", f"must be a whole number >= 0 (which of a question's rationales), "
-                           f"got {sample!r}")
-    return rationale_key(record)
+    """`data.rationale_key` of a record, which checks its `id` and `sample`, with its errors
+    naming where the record came from (`weighting.records.record_origin`)."""
+    return rationale_key(record, path=where["path"], line=where["line"], label=where["record"])
 
 
 def _source_of(pairs: list[tuple[dict, dict]], fallback: str) -> str:
@@ -90,12 +82,14 @@ def check_schedule_fits(schedule, rationales: list[tuple[dict, dict]], source: s
 
 
 def check_distill_files(rationales_path, weights_path=None, schedule_path=None) -> None:
-    """The inputs of `kpod-lite distill`, read and checked against each other before a student
-    is loaded: the rationale records, weight records for those rationales only, a schedule
-    that fits them (`check_schedule_fits`). Token alignment is checked by `distill` itself
-    (`checked_inputs`), which needs the student's tokenizer."""
+    """The inputs of `kpod-lite distill`, read and checked before a student is loaded: the
+    rationale records, weight records for those rationales only, and the schedule's record
+    (`Schedule.load`, the one check of a schedule file). The schedule's fit to the rationales
+    is checked by `distill` itself (`distill.run.check_schedule_inputs`), also before the
+    student is loaded, so that `kpod-lite run` and a notebook get it too; token alignment
+    needs the student's tokenizer (`distill.run.checked_inputs`)."""
     from kpod_lite.data import read_jsonl
-    from kpod_lite.state_files import load_schedule
+    from kpod_lite.schedule import Schedule
     from kpod_lite.weighting.records import check_rationale_records, record_origin
 
     def origins(path) -> list[tuple[dict, dict]]:
@@ -108,4 +102,4 @@ def check_distill_files(rationales_path, weights_path=None, schedule_path=None) 
     if weights_path is not None:
         check_known_rationales(origins(weights_path), rationales, "token weight", "kpod-lite weigh")
     if schedule_path is not None:
-        check_schedule_fits(load_schedule(schedule_path), rationales, str(schedule_path))
+        Schedule.load(schedule_path)

@@ -8,12 +8,12 @@ is expected, a file where a folder is expected, a file in the way of a folder to
 folder this user cannot write is one clear error naming the path and what to do.
 
 `claim` then holds the output for the length of the command, the way `kpod-lite run` holds
-its run folder (a file lock taken without waiting; `busy_message`, the words `run` uses, when
-another process has it): a folder output takes a hidden lock in the folder, a file output one
-beside the file, and either also takes the `run.lock` (`RUN_LOCK`) of every run folder it lies
-in, so a sub-command never writes into a folder a `run` is using. Two processes given one
-`--out` therefore never both train and write the same files. The locks are hidden files so
-that a folder a sub-command wrote does not pass for a run folder.
+its run folder (`hold_run_folder`: a file lock taken without waiting; `busy_message`, the
+words `run` uses, when another process has it): a folder output takes a hidden lock in the
+folder, a file output one beside the file, and either also takes the `run.lock` (`RUN_LOCK`)
+of every run folder it lies in, so a sub-command never writes into a folder a `run` is using.
+Two processes given one `--out` therefore never both train and write the same files. The
+locks are hidden files so that a folder a sub-command wrote does not pass for a run folder.
 
 `readable_mode` is the mode a new file gets under the process's umask, as `open` would give
 it: the atomic writes (`data.write_atomically`) create their temporary file with mode 600 and
@@ -128,6 +128,31 @@ def _locks_for(path: Path, kind: str) -> list[tuple[Path, Path]]:
     return [own, *((folder / RUN_LOCK, folder) for folder in folders if (folder / RUN_LOCK).is_file())]
 
 
+def _hold(held: contextlib.ExitStack, lock_file: Path, guarded: Path, setting: str) -> None:
+    """Take `lock_file` without waiting and release it when `held` closes, or refuse with
+    `busy_message`: what both `claim` and `hold_run_folder` do for each lock."""
+    from filelock import FileLock, Timeout
+
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_file), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise OutputError(busy_message(guarded, setting)) from None
+    held.callback(lock.release)
+
+
+@contextlib.contextmanager
+def hold_run_folder(run_dir: Path | str, setting: str = "--out") -> Iterator[None]:
+    """Hold a run folder's `RUN_LOCK` for the body (`pipeline.run`), or refuse at once with
+    `busy_message`: one run per folder, since two would train the same students into the same
+    checkpoints. The lock file also marks the folder as a run folder for `claim`."""
+    run_dir = Path(run_dir)
+    with contextlib.ExitStack() as held:
+        _hold(held, run_dir / RUN_LOCK, run_dir, setting)
+        yield
+
+
 def _secondary_rank() -> bool:
     """Whether this is a second or later process of one distributed command (`accelerate launch`,
     `torchrun`: they set RANK): one command, whose first process holds the outputs for all."""
@@ -138,8 +163,6 @@ def _secondary_rank() -> bool:
 def claim(outputs: Iterable[tuple[str, Path, str]]) -> Iterator[None]:
     """Hold every output (`declared_outputs`) for the body, or refuse at once with `busy_message`.
     The processes of one distributed launch share the first one's hold (`_secondary_rank`)."""
-    from filelock import FileLock, Timeout
-
     if _secondary_rank():
         yield
         return
@@ -150,11 +173,5 @@ def claim(outputs: Iterable[tuple[str, Path, str]]) -> Iterator[None]:
                 if lock_file in seen:
                     continue
                 seen.add(lock_file)
-                lock_file.parent.mkdir(parents=True, exist_ok=True)
-                lock = FileLock(str(lock_file), timeout=0)
-                try:
-                    lock.acquire()
-                except Timeout:
-                    raise OutputError(busy_message(guarded, option)) from None
-                held.callback(lock.release)
+                _hold(held, lock_file, guarded, option)
         yield

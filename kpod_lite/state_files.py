@@ -15,31 +15,43 @@ import json
 import struct
 from pathlib import Path
 
-from kpod_lite.data.jsonl import read_json_object
+from kpod_lite.data import read_json_object
 from kpod_lite.data.records import DataFormatError
 
-_REBUILD = "re-run with --force to rebuild the folder (the teacher's cache is kept), or restore the file"
+_REBUILD = "re-run with --force (force=True) to rebuild the folder (the teacher's cache is kept), or restore the file"
 
 # The files a `transformers` tokenizer is saved as; a student folder needs one of them.
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.json", "vocab.txt",
                    "sentencepiece.bpe.model")
 
 
+def read_run_settings(run_dir: Path | str) -> dict | None:
+    """The run folder's config.json (the settings its stages were made with), checked to be a
+    JSON object; None when the folder has none yet."""
+    path = Path(run_dir) / "config.json"
+    return read_json_object(path, "the run folder's settings", _REBUILD) if path.exists() else None
+
+
+def read_stage_records(run_dir: Path | str) -> dict:
+    """The run folder's stages.json (`pipeline.made.record`: for each finished stage, the
+    sha256 of every file it read), checked; empty when the folder has none yet."""
+    path = Path(run_dir) / "stages.json"
+    if not path.exists():
+        return {}
+    records = read_json_object(path, "the digests of the files each stage read", _REBUILD)
+    for stage, record in records.items():
+        inputs = record.get("inputs") if isinstance(record, dict) else None
+        if not isinstance(inputs, dict) or not all(isinstance(v, str) for v in inputs.values()):
+            raise DataFormatError(path, None, f"{stage}.inputs", "should map each file the stage read to "
+                                  f"its sha256; {_REBUILD}")
+    return records
+
+
 def check_run_folder(run_dir: Path | str) -> None:
-    """The run folder's state files, if there: config.json (the settings its stages were made
-    with) and stages.json (the digests of the files each stage read, `pipeline.made`)."""
-    run_dir = Path(run_dir)
-    config = run_dir / "config.json"
-    if config.exists():
-        read_json_object(config, "the run folder's settings", _REBUILD)
-    stages = run_dir / "stages.json"
-    if stages.exists():
-        records = read_json_object(stages, "the digests of the files each stage read", _REBUILD)
-        for stage, record in records.items():
-            inputs = record.get("inputs") if isinstance(record, dict) else None
-            if not isinstance(inputs, dict) or not all(isinstance(v, str) for v in inputs.values()):
-                raise DataFormatError(stages, None, f"{stage}.inputs", "should map each file the stage read to "
-                                      f"its sha256; {_REBUILD}")
+    """The run folder's state files, if there: config.json and stages.json, read as a re-run
+    reads them (`pipeline.made.check_reuse`)."""
+    read_run_settings(run_dir)
+    read_stage_records(run_dir)
 
 
 def check_safetensors(path: Path | str, remedy: str) -> None:
@@ -113,9 +125,9 @@ def check_student_folder(folder: Path | str, setting: str = "--model") -> None:
 def check_resume_checkpoint(out_dir: Path | str) -> Path | None:
     """The checkpoint `distill --resume` will continue from (the newest complete one, as
     `distill` picks it), checked: its trainer_state.json and its safetensors weights."""
-    from kpod_lite.distill.run import _checkpoint_to_resume
+    from kpod_lite.distill.run import checkpoint_to_resume
 
-    found = _checkpoint_to_resume(True, Path(out_dir) / "checkpoints")
+    found = checkpoint_to_resume(True, Path(out_dir) / "checkpoints")
     if found is None:
         return None
     checkpoint = Path(found)
@@ -125,17 +137,3 @@ def check_resume_checkpoint(out_dir: Path | str) -> Path | None:
     for file in sorted(checkpoint.glob("*.safetensors")):
         check_safetensors(file, remedy)
     return checkpoint
-
-
-def load_schedule(path: Path | str):
-    """`Schedule.load`, with the fields its own check (`schedule.record.check_record`) leaves to
-    the constructor (D, delta_D, t, selected) refused by name instead of as a bare TypeError."""
-    from kpod_lite.schedule import Schedule
-
-    try:
-        return Schedule.load(path)
-    except DataFormatError:
-        raise
-    except (TypeError, ValueError, KeyError, AttributeError) as error:
-        raise DataFormatError(path, None, None, f"not a schedule kpod-lite can read ({type(error).__name__}: "
-                              f"{error}); rebuild it with kpod-lite schedule") from None

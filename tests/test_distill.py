@@ -405,7 +405,7 @@ def test_each_sample_of_a_question_gets_its_own_input_steps_eq14(rationales, t5)
 
 
 def test_resume_skips_a_checkpoint_the_run_was_killed_while_writing(tmp_path, caplog):
-    from kpod_lite.distill.run import _checkpoint_to_resume
+    from kpod_lite.distill.run import checkpoint_to_resume
 
     for step, files in ((2, ("trainer_state.json", "optimizer.pt", "scheduler.pt", "model.safetensors")),
                         (4, ("model.safetensors", "optimizer.pt")),  # killed before trainer_state.json
@@ -414,9 +414,9 @@ def test_resume_skips_a_checkpoint_the_run_was_killed_while_writing(tmp_path, ca
         folder.mkdir()
         for name in files:
             (folder / name).write_bytes(b"x")
-    assert _checkpoint_to_resume(True, tmp_path) == str(tmp_path / "checkpoint-2")
+    assert checkpoint_to_resume(True, tmp_path) == str(tmp_path / "checkpoint-2")
     assert "skipping" in caplog.text and "checkpoint-4" in caplog.text
-    assert _checkpoint_to_resume(True, tmp_path / "none") is None and _checkpoint_to_resume(False, tmp_path) is None
+    assert checkpoint_to_resume(True, tmp_path / "none") is None and checkpoint_to_resume(False, tmp_path) is None
 
 
 def test_a_schedule_for_other_epochs_is_refused(rationales, t5, tmp_path):

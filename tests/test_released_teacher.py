@@ -68,7 +68,8 @@ def test_the_pipeline_trains_on_every_released_sample(released_files, tmp_path):
     cfg = preset("tiny").replace(train_file=str(train), test_file=str(test), data_format="instruction",
                                  dataset="svamp", teacher="released", teacher_samples=3, ood=(), epochs=2,
                                  weighting_epochs=1, weighting_predictor_warmup_steps=2)
-    pipeline.run(cfg, tmp_path / "run", stages=("schedule",))
+    # The fourth question ships one rationale, so its samples 1 and 2 fail (2 of 12): allowed here.
+    pipeline.run(cfg, tmp_path / "run", stages=("schedule",), allow_failed=0.2)
     run = tmp_path / "run"
     kept = [r for _, r in data.read_jsonl(run / "rationales.jsonl")]
     assert len(kept) == 7

@@ -102,6 +102,7 @@ def rationale_text() -> str:
 
 def test_distill_inputs_are_read_or_refused(tmp_path, rationale_text):
     from kpod_lite.consistency import check_distill_files
+    from kpod_lite.distill.run import check_schedule_inputs
     from kpod_lite.schedule import Schedule, Stage
 
     records = [json.loads(line) for line in rationale_text.splitlines()]
@@ -112,7 +113,11 @@ def test_distill_inputs_are_read_or_refused(tmp_path, rationale_text):
     files = {"r.jsonl": rationale_text, "w.jsonl": weights, "s.json": schedule}
     for name, text in files.items():
         (tmp_path / name).write_text(text)
-    read = lambda: check_distill_files(tmp_path / "r.jsonl", tmp_path / "w.jsonl", tmp_path / "s.json")  # noqa: E731
+
+    def read():  # what distill reads before the student is loaded: the files, then the schedule's fit
+        check_distill_files(tmp_path / "r.jsonl", tmp_path / "w.jsonl", tmp_path / "s.json")
+        check_schedule_inputs(Schedule.load(tmp_path / "s.json"), [r for _, r in data.read_jsonl(tmp_path / "r.jsonl")])
+
     read()  # the unbroken files pass
     for seed, (name, text) in enumerate(files.items()):
         clean_or_fine(read, tmp_path / name, text, seed)

@@ -192,6 +192,50 @@ def test_distill_refuses_a_schedule_that_does_not_fit_the_rationales(rationales,
     assert not (tmp_path / "s" / "checkpoints").exists(), "refused before the student was loaded"
 
 
+def test_distill_called_from_python_refuses_a_schedule_that_does_not_fit(rationales, tmp_path):
+    # The check is distill's own, so a notebook and `kpod-lite run` get it too, naming the file.
+    from kpod_lite import distill
+
+    records = [r for _, r in data.read_jsonl(rationales)]
+    stranger = write_schedule(tmp_path / "b.json", {**{r["id"]: 0 for r in records}, "syn-99999": 0})
+    with pytest.raises(data.DataFormatError, match=r"b\.json: field \"stages\[0\]\.c\['syn-99999'\]\": a rationale "
+                                                   r"that is not in"):
+        distill.distill(records, None, Schedule.load(stranger), preset("tiny", epochs=2), tmp_path / "s",
+                        method="w.o.-sig")
+    assert not (tmp_path / "s").exists(), "refused before the student was loaded"
+
+
+@pytest.mark.parametrize("edit, field, message", [
+    (lambda r: r.update(D=r["D"][:-1]), "'D'", "must list D(0..T), 2 numbers for T = 1, got 1 value(s)"),
+    (lambda r: r["D"].__setitem__(1, math.nan), "'D[1]'", "must be a finite number (Eq. 10), got nan"),
+    (lambda r: r["stages"][0].update(t=3), "'stages[0].t'", "must be 0, the stage's place in the list, got 3"),
+    (lambda r: r["stages"][0].update(delta_D="x"), "'stages[0].delta_D'", "must be a finite number"),
+    (lambda r: r["stages"][0].update(delta_H=math.inf), "'stages[0].delta_H'", "must be a finite number"),
+    (lambda r: r["stages"][0].pop("selected"), "'stages[0].selected'", "must list the questions S(t) selected"),
+    (lambda r: r["stages"][0].update(selected=["zz"]), "'stages[0].selected[0]'", "'zz' is not one of the stage's"),
+    (lambda r: r.update(ids=["a", "a"]), "'ids'", "'a' twice"),
+    (lambda r: r.update(params="x"), "'params'", "must be a dict"),
+    (lambda r: r["meta"].update(method=[]), "'meta.method'", "must name the method"),
+])
+def test_every_field_of_a_schedule_is_checked_when_it_is_read(edit, field, message, tmp_path):
+    record = write_schedule(tmp_path / "s.json", {"a": 1, "b": 0})
+    text = json.loads(record.read_text())
+    edit(text)
+    record.write_text(json.dumps(text))
+    with pytest.raises(data.DataFormatError) as refused:
+        Schedule.load(record)
+    assert f"s.json: field {field}: {message}" in str(refused.value) and "rebuild it" in str(refused.value)
+
+
+@pytest.mark.parametrize("sample", ["1", 1.5, True, -1, None])
+def test_a_rationale_key_refuses_a_sample_that_is_not_a_whole_number(sample):
+    with pytest.raises(data.DataFormatError, match=r"r\.jsonl:3: id 'q' sample: field 'sample': must be a whole "
+                                                   r"number >= 0"):
+        data.rationale_key({"id": "q", "sample": sample}, path="r.jsonl", line=3, label="id 'q' sample")
+    assert data.rationale_key({"id": 7, "sample": 2}) == ("7", 2)
+    assert data.rationale_name({"id": 7}) == "7"
+
+
 def test_weights_for_other_rationales_are_refused_by_distill_and_difficulty(rationales, tmp_path, capsys):
     from kpod_lite import difficulty
 

@@ -16,7 +16,8 @@ rest of the pipeline leans on:
   step (Eq. 8).
 * **records on disk** -- JSON Lines helpers, one of which (`append_jsonl` with
   `read_jsonl(..., tolerate_truncated_tail=True)`) survives being killed in the middle of a
-  write, which is what the teacher cache needs.
+  write, which is what the teacher cache needs; `read_json_file` / `read_json_object` read a
+  JSON state file (a run folder's config.json) and name it, with what to do, when it is broken.
 
 One module each: `records` (`Example`, `DataFormatError`, `LoadReport`), `answers`, `steps`,
 `jsonl`, `choices` (option lists inside a question) and `loaders` (`load_examples`,
@@ -82,7 +83,14 @@ and ID) and the field. Three kinds of problem, three treatments:
 """
 
 from kpod_lite.data.answers import NUMBER_PATTERN, answers_match, extract_answer, normalize_answer
-from kpod_lite.data.jsonl import append_jsonl, read_jsonl, write_atomically, write_jsonl
+from kpod_lite.data.jsonl import (
+    append_jsonl,
+    read_json_file,
+    read_json_object,
+    read_jsonl,
+    write_atomically,
+    write_jsonl,
+)
 from kpod_lite.data.choices import parse_answer_choices
 from kpod_lite.data.loaders import FORMATS, load_examples, load_examples_with_report, save_examples
 from kpod_lite.data.records import (
@@ -122,6 +130,8 @@ __all__ = [
     "write_atomically",
     "write_jsonl",
     "read_jsonl",
+    "read_json_file",
+    "read_json_object",
     "append_jsonl",
     "normalize_answer",
     "extract_answer",

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from numbers import Integral
 
 
 class DataFormatError(ValueError):
@@ -144,11 +146,30 @@ class Example:
         return record
 
 
-def rationale_key(record) -> tuple[str, int]:
+def rationale_key(record, *, path: str | os.PathLike = "<record>", line: int | None = None,
+                  label: str | None = None) -> tuple[str, int]:
     """(id, sample): what identifies a rationale, a token weight or a difficulty record, since a
     question may have several teacher rationales (samples). Ids compare as strings, so a
-    numeric id in one file matches the same id written as a string in another."""
-    return str(record["id"]), int(record.get("sample", 0))
+    numeric id in one file matches the same id written as a string in another.
+
+    Refuses, as a `DataFormatError` naming `path`, `line` and the record (`label`), a record
+    without an `id`, an id that is not a string or a number, and a `sample` (default 0) that
+    is not a whole number >= 0: `int()` would make "1", 1.5 or true a sample, and two records
+    of different samples one rationale.
+    """
+    def bad(field: str | None, message: str) -> DataFormatError:
+        return DataFormatError(path, line, field, message, record=label)
+
+    if not isinstance(record, Mapping):
+        raise bad(None, f"expected a record (a JSON object), got {type(record).__name__}")
+    if "id" not in record:
+        raise bad("id", "missing")
+    if isinstance(record["id"], (dict, list, bool)) or record["id"] is None:
+        raise bad("id", f"must be a string or a number, got {record['id']!r}")
+    sample = record.get("sample", 0)
+    if isinstance(sample, bool) or not isinstance(sample, Integral) or sample < 0:
+        raise bad("sample", f"must be a whole number >= 0 (which of a question's rationales), got {sample!r}")
+    return str(record["id"]), int(sample)
 
 
 def rationale_name(record) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from transformers import PrinterCallback
 
 from kpod_lite.config import ConfigError, KPODConfig
-from kpod_lite.consistency import check_known_rationales
+from kpod_lite.consistency import check_known_rationales, check_schedule_fits
 from kpod_lite.data import read_jsonl, write_atomically
 from kpod_lite.distill.examples import pad_batch
 from kpod_lite.distill.trainer import (
@@ -45,8 +45,7 @@ def checked_inputs(rationale_records: list[Mapping], weight_records: list[Mappin
     came from (`weighting.records.record_origin`; default: its position in the list), so an
     error names the file, the line and the field. None weights give None (all-ones weights).
     """
-    rationale_origins = origins[0] if origins else [record_origin("<rationale records>", None, i, r)
-                                                    for i, r in enumerate(rationale_records)]
+    rationale_origins = _rationale_origins(rationale_records, origins)
     check_rationale_records(list(zip(rationale_origins, rationale_records)), ("id", "question", "answer", "rationale"))
     if weight_records is None:
         return None
@@ -57,6 +56,28 @@ def checked_inputs(rationale_records: list[Mapping], weight_records: list[Mappin
     # Weights of other rationales would be ignored without a word: refused (kpod_lite.consistency).
     check_known_rationales(weights, rationales, "token weight", "kpod-lite weigh")
     return paired
+
+
+def _rationale_origins(rationale_records: list[Mapping], origins) -> list[dict]:
+    """Where each rationale record came from (`origins[0]`), or its place in the list."""
+    return origins[0] if origins else [record_origin("<rationale records>", None, i, r)
+                                       for i, r in enumerate(rationale_records)]
+
+
+def check_schedule_inputs(schedule: Schedule | None, rationale_records: list[Mapping],
+                          origins: tuple[list[dict], list[dict] | None] | None = None) -> None:
+    """Refuse a schedule that does not fit the rationales it would train (a c_i for a rationale
+    not given, a rationale without one, a c_i past its rationale's last step:
+    `consistency.check_schedule_fits`), before a student is loaded. `distill` runs it, so the
+    command line, `kpod-lite run` and a notebook all do; the errors name the schedule's file
+    (`Schedule.source`) and the rationale's record (`origins`, as in `checked_inputs`)."""
+    if schedule is None:
+        return
+    rationales = list(zip(_rationale_origins(rationale_records, origins), rationale_records))
+    # The fit reads each record's id and rationale text: they are checked first (checked_inputs
+    # checks them again later, with the weights, once the student's tokenizer is loaded).
+    check_rationale_records(rationales, ("id", "question", "answer", "rationale"))
+    check_schedule_fits(schedule, rationales, schedule.source or "the schedule")
 
 
 def _check_method_inputs(schedule: Schedule | None, weight_records, config: KPODConfig) -> None:
@@ -95,12 +116,12 @@ def _complete(checkpoint: Path) -> bool:
         (checkpoint / name).is_file() for name in ("model.safetensors", "adapter_model.safetensors"))
 
 
-def _checkpoint_to_resume(resume: bool | str | Path, checkpoints: Path) -> str | None:
+def checkpoint_to_resume(resume: bool | str | Path, checkpoints: Path) -> str | None:
     """The checkpoint `resume` names: a path, or (True) the newest complete one in `checkpoints`.
 
     A run killed while the Trainer was writing a checkpoint leaves a folder without some of its
     files; it is skipped (with a warning), so the run resumes from the epoch before instead of
-    failing on every resume.
+    failing on every resume. `state_files.check_resume_checkpoint` checks the one this picks.
     """
     if not resume:
         return None
@@ -153,6 +174,8 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
     switches = config.switches
     output_dir = Path(output_dir)
     set_seed(config.seed)  # LoRA's initialisation happens before the Trainer seeds itself
+    rationale_records = list(rationale_records)
+    check_schedule_inputs(schedule, rationale_records, origins)
     _check_method_inputs(schedule, weight_records, config)
     if model is None:
         model, tokenizer = load_student(config)
@@ -160,7 +183,6 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
             model = apply_lora(model, config)
     elif tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
-    rationale_records = list(rationale_records)
     weights = checked_inputs(rationale_records, list(weight_records) if switches.token_weights else None, tokenizer,
                              origins)
     family = family_of(model)
@@ -199,7 +221,7 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
     if not progress:
         # Without a progress bar the Trainer prints every log line instead; the history keeps them.
         trainer.remove_callback(PrinterCallback)
-    trainer.train(resume_from_checkpoint=_checkpoint_to_resume(resume, output_dir / "checkpoints"))
+    trainer.train(resume_from_checkpoint=checkpoint_to_resume(resume, output_dir / "checkpoints"))
     # The Trainer replaces a stateful callback by a restored copy on resume: read the live one.
     curriculum = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, CurriculumCallback))
     accuracy = next((cb.accuracy for cb in extra if isinstance(cb, EpochAccuracyCallback)), None)

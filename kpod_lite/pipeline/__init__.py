@@ -5,10 +5,11 @@ Every stage is one plain function that reads files of the run folder and writes 
     runs/<name>/
       config.json                       the KPODConfig of the run, true of every stage in the folder
       stages.json                       the digests of the files each stage read (`pipeline.made`)
-      run.lock                          held while a run uses the folder (one run at a time)
+      run.lock                          held while a run uses the folder (one run at a time; `outputs.RUN_LOCK`)
       questions/{train,test}.jsonl      question records (stage "questions")
       questions/ood-<name>.jsonl        out-of-distribution test sets (Table 3), if the preset has any
       rationales.jsonl                  teacher rationales kept by answer filtering (stage "teach", §3.1)
+      rationales.incomplete.jsonl       rationales of a teach stage with too many failed requests (`stage_teach`)
       rationales.cache.jsonl            every teacher answer, append-only: a killed run resumes
       rationales.cache.jsonl.lock       held while a teacher writes the cache (one writer at a time)
       rationales.symbols.json           what `stage_student_symbols` replaced in rationales.jsonl
@@ -56,11 +57,10 @@ import sys
 import time
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from kpod_lite import data
 from kpod_lite.config import ConfigError, KPODConfig
 from kpod_lite.methods import ABLATIONS, method_named
+from kpod_lite.outputs import hold_run_folder
 from kpod_lite.pipeline import made
 from kpod_lite.pipeline.results import (
     FRAME_ROWS,
@@ -73,6 +73,7 @@ from kpod_lite.pipeline.results import (
     write_results,
 )
 from kpod_lite.pipeline.stages import (
+    INCOMPLETE_RATIONALES,
     stage_difficulty,
     stage_distill,
     stage_evaluate,
@@ -154,7 +155,8 @@ def _forget_finished(run_dir: Path) -> None:
     """`force`: remove every stage output except the teacher's cache (answers cost money)."""
     import shutil
 
-    for path in [run_dir / "rationales.jsonl", run_dir / "rationales.symbols.json", run_dir / "stages.json",
+    for path in [run_dir / "rationales.jsonl", run_dir / INCOMPLETE_RATIONALES, run_dir / "rationales.symbols.json",
+                 run_dir / "stages.json",
                  *(run_dir / "questions").glob("*.jsonl"),
                  *run_dir.glob("weights*.json*"), *run_dir.glob("difficulty*.jsonl"), *run_dir.glob("schedule*.json")]:
         path.unlink(missing_ok=True)
@@ -162,7 +164,7 @@ def _forget_finished(run_dir: Path) -> None:
 
 
 def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False, methods=None, seeds=None,
-        stages=STAGES, progress: bool = False, workers: int = 1) -> str:
+        stages=STAGES, progress: bool = False, workers: int = 1, allow_failed: float = 0.0) -> str:
     """Run the pipeline on `cfg` in `run_dir` and return the results table (markdown).
 
     `methods`: distillation methods (`ABLATIONS` for Table 2 and the baseline; default
@@ -172,25 +174,22 @@ def run(cfg: KPODConfig, run_dir: Path | str, force: bool = False, methods=None,
     `progress`: a progress bar with an ETA on every long stage (tqdm: widgets in a notebook).
     `workers` > 1 distils and evaluates that many students at once, in processes of one torch
     thread each (`pipeline.workers`); the stages before distillation run here as usual.
+    `allow_failed`: the share of teacher requests that may fail (`teacher.check_failures`; 0, as
+    `kpod-lite teach`): more raise `IncompleteWork`, and running again asks only those.
     """
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
+    if not 0 <= allow_failed <= 1:  # `not` also refuses NaN
+        raise ConfigError(f"allow_failed must be a share between 0 and 1, got {allow_failed}")
     check_student_family(cfg)  # before the folder is touched: a student changed without its settings
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    # One run per folder: two would train the same students into the same checkpoints.
-    lock = FileLock(str(run_dir / "run.lock"), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise ConfigError(f"another kpod-lite run is using {run_dir}; wait for it, or choose another --out") from None
-    try:
-        return _run(cfg, run_dir, force, methods, seeds, stages, progress, workers)
-    finally:
-        lock.release()
+    with hold_run_folder(run_dir):  # one run per folder; the sub-commands take the same lock
+        return _run(cfg, run_dir, force, methods, seeds, stages, progress, workers, allow_failed)
 
 
-def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages, progress: bool, workers: int) -> str:
+def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages, progress: bool, workers: int,
+         allow_failed: float) -> str:
     """`run`, with the run folder locked."""
     methods = tuple(methods) if methods is not None else (cfg.method,)
     for method in methods:
@@ -224,7 +223,7 @@ def _run(cfg: KPODConfig, run_dir: Path, force: bool, methods, seeds, stages, pr
 
     questions = timed("questions", lambda: stage_questions(cfg, run_dir))
     steps = [
-        ("teach", lambda: stage_teach(cfg, run_dir, questions["train"], progress)),
+        ("teach", lambda: stage_teach(cfg, run_dir, questions["train"], progress, allow_failed)),
         ("weigh", lambda: (stage_student_symbols(cfg, run_dir), stage_weigh(cfg, run_dir, progress, methods))),
         ("difficulty", lambda: stage_difficulty(cfg, run_dir, methods, progress)),
         ("schedule", lambda: stage_schedule(cfg, run_dir, methods)),

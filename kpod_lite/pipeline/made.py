@@ -14,6 +14,9 @@ side. On a re-run with other settings (`check_reuse`):
 Each stage also records the digests of the files it read (`stages.json`, written by `record`
 when the stage has run). A file changed by hand afterwards (rationales edited after the
 weights were learned from them) is refused the same way, naming the file and the stage.
+Both files are read through `state_files` (`read_run_settings`, `read_stage_records`), so one
+cut or edited by hand is named, with what to do, whether `run` was started by the command line
+or from Python.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 from pathlib import Path
 
 from kpod_lite.config import ConfigError, KPODConfig
+from kpod_lite.state_files import read_run_settings, read_stage_records
 
 # The pipeline's stages in order (`pipeline.STAGES` is this tuple).
 STAGES = ("questions", "teach", "weigh", "difficulty", "schedule", "distill", "evaluate")
@@ -78,18 +82,14 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _records(run_dir: Path) -> dict:
-    path = run_dir / "stages.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
 def check_reuse(cfg: KPODConfig, run_dir: Path) -> None:
     """Refuse a re-run whose settings or inputs differ from what a finished stage was made with
-    (module docstring); anything else may reuse the folder."""
-    path = run_dir / "config.json"
+    (module docstring); anything else may reuse the folder. A broken config.json or stages.json
+    is a `DataFormatError` naming the file and what to do (`state_files`)."""
+    made = read_run_settings(run_dir)
+    records = read_stage_records(run_dir)
     done = finished_stages(run_dir)
-    if path.exists():
-        made = json.loads(path.read_text(encoding="utf-8"))
+    if made is not None:
         wanted = json.loads(json.dumps(cfg.to_dict()))
         # A setting added since the folder was made is absent from it; its default is what ran.
         defaults = json.loads(json.dumps(KPODConfig().to_dict()))
@@ -103,10 +103,10 @@ def check_reuse(cfg: KPODConfig, run_dir: Path) -> None:
                     f"run folder {run_dir}: its {readers[0]} stage was made with {key}={made.get(key, '(absent)')!r}, "
                     f"and this run asks for {wanted.get(key, '(absent)')!r}; stages from {first} on read {key!r}. "
                     f"Re-run with --force (force=True) to rebuild them, or choose another --out")
-    for stage, record in _records(run_dir).items():
+    for stage, record in records.items():
         if stage not in done:
             continue
-        for name, digest in record.get("inputs", {}).items():
+        for name, digest in record["inputs"].items():
             file = run_dir / name
             if file.exists() and _digest(file) != digest:
                 raise ConfigError(f"run folder {run_dir}: {name} changed after the {stage} stage was made from it; "
@@ -118,7 +118,7 @@ def record(run_dir: Path, stage: str, inputs) -> None:
     stages.json, unless the stage already has a record (it was made before, from those files)."""
     from kpod_lite.data import write_atomically
 
-    records = _records(run_dir)
+    records = read_stage_records(run_dir)
     if stage in records:
         return
     names = sorted({str(Path(p).relative_to(run_dir)) for p in inputs if Path(p).is_file()})

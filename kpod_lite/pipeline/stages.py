@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from kpod_lite.methods import method_named
 from kpod_lite.pipeline.results import student_dir
 
 log = logging.getLogger("kpod_lite.pipeline")
+
+# The teacher's rationales while `stage_teach` has not yet accepted them (too many failed requests).
+INCOMPLETE_RATIONALES = "rationales.incomplete.jsonl"
 
 
 # --- questions and rationales (§3.1) -------------------------------------------------------------
@@ -90,16 +94,29 @@ def _subset(examples: list, size: int | None, seed: int) -> list:
     return [example for index, example in enumerate(examples) if index in chosen]
 
 
-def stage_teach(cfg: KPODConfig, run_dir: Path, train_questions: Path,
-                progress: bool = False) -> teacher.TeachReport | None:
-    """Zero-shot CoT rationales for the training questions, filtered by answer (§3.1)."""
+def stage_teach(cfg: KPODConfig, run_dir: Path, train_questions: Path, progress: bool = False,
+                allow_failed: float = 0.0) -> teacher.TeachReport | None:
+    """Zero-shot CoT rationales for the training questions, filtered by answer (§3.1).
+
+    Judged as `kpod-lite teach` judges its run (`teacher.check_failures`): more than
+    `allow_failed` of the requests failed, or no rationale kept, raises `IncompleteWork` (exit
+    code 1). The rationales become rationales.jsonl only once they pass, because a stage whose
+    output exists is finished and would be reused as it is; until then they are
+    rationales.incomplete.jsonl, and the next run teaches again, taking what arrived from the
+    cache and asking only the failed requests.
+    """
     out = run_dir / "rationales.jsonl"
     if out.exists():
         return None
-    return teacher.teach(
-        data.load_examples(train_questions, "kpod"), teacher_backend(cfg), out=out,
+    report = teacher.teach(
+        data.load_examples(train_questions, "kpod"), teacher_backend(cfg), out=run_dir / INCOMPLETE_RATIONALES,
         cache=run_dir / "rationales.cache.jsonl", samples=cfg.teacher_samples, temperature=cfg.teacher_temperature,
         max_tokens=cfg.teacher_max_tokens, seed=cfg.seed, filter_correct=cfg.filter_correct, progress=progress)
+    teacher.check_failures(report, allowed_share=allow_failed,
+                           retry="run the same kpod-lite run command (or pipeline.run call)")
+    os.replace(report.out, out)
+    report.out = out
+    return report
 
 
 def teacher_backend(cfg: KPODConfig) -> teacher.TeacherBackend:
@@ -250,7 +267,8 @@ def stage_evaluate(cfg: KPODConfig, out: Path, test_sets: dict[str, Path], model
     """Accuracy of one student on every test set (§4); predictions in `<out>/<set>.predictions.jsonl`.
 
     `model_dir`: a distilled student (`<student>/model`); None evaluates the student before
-    distillation. The result is cached in `<out>/eval.json`.
+    distillation. The result is cached in `<out>/eval.json`: per test set, the accuracy, the
+    answers without a readable answer, the questions, and those cut to `max_source_length`.
     """
     from kpod_lite import evaluate
     from kpod_lite.models import load_student
@@ -265,8 +283,10 @@ def stage_evaluate(cfg: KPODConfig, out: Path, test_sets: dict[str, Path], model
     for name, path in test_sets.items():
         summary = evaluate.evaluate_examples(model, tokenizer, data.load_examples(path, "kpod"), cfg,
                                              out / f"{name}.predictions.jsonl", progress=progress)
+        # truncated_questions: how many questions were cut to max_source_length, which a reader
+        # of the accuracy needs to know (`evaluate.cut_prompts` warns of it once, in the log).
         result[name] = {"accuracy": summary["accuracy"], "no_answer": summary["no_answer"],
-                        "questions": summary["questions"]}
+                        "questions": summary["questions"], "truncated_questions": summary["truncated_questions"]}
     data.write_atomically(done, json.dumps(result, indent=1) + "\n")
     return result
 

@@ -124,11 +124,12 @@ def check_failures(report: TeachReport, allowed_share: float = 0.0, retry: str =
             f"{report.failed} of {asked} teacher requests failed ({report.failed / asked:.1%}, more than the "
             f"{allowed_share:.1%} allowed; {_first_error(report)}). The {answered} answer(s) that arrived are kept "
             f"in {report.cache} and their rationales in {report.out}; {retry} to ask only the failed requests "
-            f"again, or allow a share of failures (teach --allow-failed)")
+            f"again, or allow a share of failures (--allow-failed SHARE of teach and run)")
     if asked and report.kept == 0:
         raise IncompleteWork(f"no rationale was kept in {report.out}: none of the {report.generated + report.reused} "
                              f"teacher answers reached the gold answer (§3.1), so there is nothing to distil; check "
-                             f"the questions' --format and answers, or keep them all with --keep-incorrect")
+                             f"the questions' --format and answers, or keep them all (teach --keep-incorrect; "
+                             f"for run: --set filter_correct=false)")
 
 
 def _check_requests(examples: Sequence[Example], samples: int) -> None:
