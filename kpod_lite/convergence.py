@@ -13,6 +13,10 @@
 10.0
 >>> target_tokens_seen([{"target_tokens": 5}, {"target_tokens": 7}])
 [5, 12]
+
+`python -m kpod_lite.convergence RUN_DIR --seeds N --methods M...` prints, for each method, every
+seed's last-quarter gain and the mean curve, and draws the curves against epochs and against
+tokens written (`viz.epoch_accuracy_figure`) into `--figures`.
 """
 
 from __future__ import annotations
@@ -40,3 +44,70 @@ def target_tokens_seen(history: Sequence[Mapping]) -> list[int]:
         total += int(row["target_tokens"])
         seen.append(total)
     return seen
+
+
+def curves(run_dir, methods: Sequence[str], seeds: Sequence[int]) -> dict:
+    """{method: {"histories": [...], "accuracy": [{epoch: share}, one per seed]}} of the students
+    that finished (`history.json`); the per-epoch accuracy is what `epoch_eval_split` measured."""
+    import json
+    from pathlib import Path
+
+    from kpod_lite.pipeline.results import student_dir
+
+    found = {}
+    for method in methods:
+        paths = [student_dir(Path(run_dir), method, seed) / "history.json" for seed in seeds]
+        histories = [json.loads(p.read_text("utf-8"))["history"] for p in paths if p.is_file()]
+        found[method] = {"histories": histories,
+                         "accuracy": [{row["epoch"]: row["test_accuracy"] for row in h
+                                       if row.get("test_accuracy") is not None} for h in histories]}
+    return found
+
+
+def main(argv=None) -> int:
+    import argparse
+    import json
+    from pathlib import Path
+
+    from kpod_lite.errors import report_errors
+    from kpod_lite.stats import run_seeds
+
+    parser = argparse.ArgumentParser(prog="python -m kpod_lite.convergence", description=main.__doc__)
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--seeds", type=int, required=True, help="the run's N seeds, as kpod-lite run --seeds N")
+    parser.add_argument("--methods", nargs="+", required=True)
+    parser.add_argument("--figures", type=Path, default=None, help="a folder for the two figures")
+    args = parser.parse_args(argv)
+
+    def work() -> int:
+        config = json.loads((args.run_dir / "config.json").read_text("utf-8"))
+        epochs, split = config["epochs"], config.get("epoch_eval_split", "test")
+        found = curves(args.run_dir, args.methods, run_seeds(args.run_dir, args.seeds))
+        report = {"epochs": epochs, "split": split, "methods": {}}
+        for method, runs in found.items():
+            complete = [a for a in runs["accuracy"] if len(a) == epochs]
+            gains = [last_quarter_gain(a, epochs) for a in complete]
+            report["methods"][method] = {
+                "students": len(complete), "last_quarter_gain_per_seed": gains,
+                "last_quarter_gain_mean": round(sum(gains) / len(gains), 2) if gains else None,
+                "mean_accuracy_by_epoch": {e: round(100 * sum(a[e] for a in complete) / len(complete), 2)
+                                           for e in range(1, epochs + 1)} if complete else {}}
+        print(json.dumps(report, indent=1))
+        if args.figures:
+            from matplotlib import pyplot as plt
+
+            from kpod_lite import viz
+
+            args.figures.mkdir(parents=True, exist_ok=True)
+            histories = {m: r["histories"] for m, r in found.items()}
+            for against, name in (("epoch", "accuracy_by_epoch.png"), ("target tokens", "accuracy_by_tokens.png")):
+                figure = viz.epoch_accuracy_figure(histories, split=split, against=against)
+                figure.savefig(args.figures / name, dpi=110, bbox_inches="tight")
+                plt.close(figure)
+        return 0
+
+    return report_errors("python -m kpod_lite.convergence", work)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

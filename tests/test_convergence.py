@@ -39,3 +39,24 @@ def test_the_epoch_curve_draws_a_seed_band_and_can_be_read_against_tokens_writte
     kpod_line = by_tokens.axes[0].lines[0]
     assert list(kpod_line.get_xdata()) == pytest.approx([50e-6 * e for e in range(1, 6)])
     assert list(kpod_line.get_ydata()) == pytest.approx([90 * e / 10 for e in range(1, 6)])
+
+
+def test_the_command_reports_each_students_gain_and_draws_both_figures(tmp_path, capsys):
+    import json
+
+    from kpod_lite.pipeline.results import student_dir
+
+    (tmp_path / "config.json").write_text(json.dumps({"seed": 3, "epochs": 8, "epoch_eval_split": "validation"}))
+    for seed, slope in ((3, 0.01), (4, 0.02)):
+        rows = [{"epoch": e, "test_accuracy": slope * e, "target_tokens": 10} for e in range(1, 9)]
+        folder = student_dir(tmp_path, "kpod", seed)
+        folder.mkdir(parents=True)
+        (folder / "history.json").write_text(json.dumps({"history": rows}))
+    assert convergence.main([str(tmp_path), "--seeds", "2", "--methods", "kpod", "--figures",
+                             str(tmp_path / "figures")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # epochs 6-8 against 4-6: their means are two epochs apart, 1 or 2 points an epoch
+    assert report["methods"]["kpod"]["last_quarter_gain_per_seed"] == pytest.approx([2.0, 4.0])
+    assert report["split"] == "validation"
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["accuracy_by_epoch.png",
+                                                                      "accuracy_by_tokens.png"]
