@@ -110,7 +110,7 @@ def test_command_line_settings_set_typed_fields_and_name_bad_values():
     ('seed="abc"', "'seed' takes int"),
     ("weighting_predictor_warmup=10", "did you mean 'weighting_predictor_warmup_steps'"),
     ("synthetic.max_step=3", "did you mean 'max_steps'"),
-    ('method="kpod-acl"', "method must be one of"),
+    ('method="kpod-cl"', "method must be one of"),
     ("ood=5", "'ood' takes a list"),
 ])
 def test_every_setting_is_typed_and_checked(setting, message):

@@ -497,8 +497,9 @@ with torch.no_grad():
     my_loss = (weights_ * nll * is_target).sum() / is_target.sum()  # Eq. 15, normalised
     my_loss_ones = (nll * is_target).sum() / is_target.sum()  # every w_j = 1 (plain CoT, Eq. 1)
 
-    # kpod_lite: the Trainer's own compute_loss (it only needs to know the family) ...
-    lib_loss = distill.KPODTrainer.compute_loss(SimpleNamespace(family=family), model, dict(batch))
+    # kpod_lite: the Trainer's own compute_loss (it only needs the family, and no curriculum of
+    # Table 2's last rows) ...
+    lib_loss = distill.KPODTrainer.compute_loss(SimpleNamespace(family=family, curriculum=None), model, dict(batch))
     # ... which shifts labels and weights (not the logits) and calls weighted_token_loss.
     shifted = (F.pad(batch["labels"][:, 1:], (0, 1), value=-100), F.pad(batch["weights"][:, 1:], (0, 1))) \
         if causal else (batch["labels"], batch["weights"])
