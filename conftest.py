@@ -1,4 +1,4 @@
-"""pytest configuration shared by the unit tests and nbval (DESIGN.md, Testing)."""
+"""pytest configuration shared by the unit tests and nbval."""
 
 import os
 import re

@@ -2,7 +2,7 @@
 
 Each notebook is written as a py:percent file in `notebooks/src/` (readable diffs, easy review)
 and committed as `notebooks/NN_topic.ipynb` with the outputs of a tiny-preset run, so readers
-on GitHub see the figures and nbval has reference outputs to compare (DESIGN.md, Notebooks).
+on GitHub see the figures and nbval has reference outputs to compare (notebooks/README.md).
 
     python notebooks/build.py                 # every notebook
     python notebooks/build.py 01_teacher      # the ones whose name starts so

@@ -1,4 +1,4 @@
-"""The `kpod-lite` command line and the run folder of `pipeline.run` (DESIGN.md, App. B)."""
+"""The `kpod-lite` command line and the run folder of `pipeline.run` (App. B)."""
 
 import json
 import re

@@ -1,4 +1,4 @@
-"""Every committed notebook matches its py:percent source and follows the house rules (DESIGN.md)."""
+"""Every committed notebook matches its py:percent source and follows the house rules (notebooks/README.md)."""
 
 import json
 from pathlib import Path

@@ -547,7 +547,7 @@ for c0_fraction in (cfg.c0_fraction, 0.5):
 # step only" to "the whole rationale" in one stage, so none is left at T; smaller values move
 # more gently, and how many are left at T then depends on how the budget happens to fall.
 #
-# Finally, the record that the pipeline writes (`kpod-lite schedule`, DESIGN.md): D, the stages
+# Finally, the record that the pipeline writes (`kpod-lite schedule`, `kpod_lite/schedule/record.py`): D, the stages
 # with ΔD, ΔH, S(t) and every c_i(t), plus the parameters and where the clusters and
 # difficulties came from.
 
