@@ -233,10 +233,9 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
 
 def _run_distill(args: argparse.Namespace) -> int:
     from kpod_lite import distill
-    from kpod_lite.consistency import check_distill_files
     from kpod_lite.state_files import check_resume_checkpoint
 
-    check_distill_files(args.rationales, args.weights, args.schedule)  # before the student is loaded
+    # The inputs are read and checked by distill_files before the student is loaded (distill.check_inputs).
     if args.resume:
         check_resume_checkpoint(args.out)
 

@@ -7,7 +7,7 @@ command from two different runs, or one of them edited, disagree, and the disagr
 be silent: records for other rationales ignored, a c_i larger than the rationale's step count
 clipped to it. Each check here refuses it, naming the file, the line or field, and what to do.
 `kpod-lite run` makes its files in one folder, so they agree by construction; the sub-commands
-and `distill` (`distill.run.checked_inputs`, `check_schedule_inputs`) check with these.
+and `distill` (`distill.run.check_inputs`, before the student is loaded) check with these.
 """
 
 from __future__ import annotations
@@ -79,27 +79,3 @@ def check_schedule_fits(schedule, rationales: list[tuple[dict, dict]], source: s
         if missing:
             raise record_error(by_name[missing[0]], "id", f"no c_i for this rationale in stage {t} of {source} "
                                f"({len(missing)} rationale(s) without one); {rebuild}")
-
-
-def check_distill_files(rationales_path, weights_path=None, schedule_path=None) -> None:
-    """The inputs of `kpod-lite distill`, read and checked before a student is loaded: the
-    rationale records, weight records for those rationales only, and the schedule's record
-    (`Schedule.load`, the one check of a schedule file). The schedule's fit to the rationales
-    is checked by `distill` itself (`distill.run.check_schedule_inputs`), also before the
-    student is loaded, so that `kpod-lite run` and a notebook get it too; token alignment
-    needs the student's tokenizer (`distill.run.checked_inputs`)."""
-    from kpod_lite.data import read_jsonl
-    from kpod_lite.schedule import Schedule
-    from kpod_lite.weighting.records import check_rationale_records, record_origin
-
-    def origins(path) -> list[tuple[dict, dict]]:
-        return [(record_origin(str(path), line, i, r), r) for i, (line, r) in enumerate(read_jsonl(path))]
-
-    rationales = origins(rationales_path)
-    if not rationales:
-        raise DataFormatError(rationales_path, None, None, "no rationale records to distil (kpod-lite teach writes them)")
-    check_rationale_records(rationales, ("id", "question", "answer", "rationale"))
-    if weights_path is not None:
-        check_known_rationales(origins(weights_path), rationales, "token weight", "kpod-lite weigh")
-    if schedule_path is not None:
-        Schedule.load(schedule_path)

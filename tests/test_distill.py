@@ -389,6 +389,8 @@ def test_bad_weight_and_rationale_records_are_named_by_file_line_and_field(ratio
         with pytest.raises(DataFormatError, match=message):
             distill.distill_files(tmp_path / "r.jsonl", tmp_path / "w.jsonl", tmp_path / "schedule.json",
                                   tmp_path / name.replace(" ", "-"), config.replace(epochs=1), progress=False)
+    write_jsonl(tmp_path / "r.jsonl", records)  # sound records: only the schedule is missing
+    write_jsonl(tmp_path / "w.jsonl", weight_records(records, tokenizer))
     with pytest.raises(ConfigError, match="progressive.*pass its schedule"):
         distill.distill_files(tmp_path / "r.jsonl", tmp_path / "w.jsonl", None, tmp_path / "x", config, progress=False)
 

@@ -101,9 +101,9 @@ def rationale_text() -> str:
 
 
 def test_distill_inputs_are_read_or_refused(tmp_path, rationale_text):
-    from kpod_lite.consistency import check_distill_files
-    from kpod_lite.distill.run import check_schedule_inputs
+    from kpod_lite.distill.run import check_inputs
     from kpod_lite.schedule import Schedule, Stage
+    from kpod_lite.weighting.records import record_origin
 
     records = [json.loads(line) for line in rationale_text.splitlines()]
     names = [r["id"] for r in records]
@@ -114,9 +114,12 @@ def test_distill_inputs_are_read_or_refused(tmp_path, rationale_text):
     for name, text in files.items():
         (tmp_path / name).write_text(text)
 
-    def read():  # what distill reads before the student is loaded: the files, then the schedule's fit
-        check_distill_files(tmp_path / "r.jsonl", tmp_path / "w.jsonl", tmp_path / "s.json")
-        check_schedule_inputs(Schedule.load(tmp_path / "s.json"), [r for _, r in data.read_jsonl(tmp_path / "r.jsonl")])
+    def read():  # what distill_files reads and checks before the student is loaded
+        lines = {name: list(data.read_jsonl(tmp_path / name)) for name in ("r.jsonl", "w.jsonl")}
+        origins = tuple([record_origin(str(tmp_path / name), line, i, r) for i, (line, r) in enumerate(lines[name])]
+                        for name in ("r.jsonl", "w.jsonl"))
+        check_inputs([r for _, r in lines["r.jsonl"]], [w for _, w in lines["w.jsonl"]],
+                     Schedule.load(tmp_path / "s.json"), origins)
 
     read()  # the unbroken files pass
     for seed, (name, text) in enumerate(files.items()):

@@ -13,7 +13,7 @@ from transformers import PrinterCallback
 
 from kpod_lite.config import ConfigError, KPODConfig
 from kpod_lite.consistency import check_known_rationales, check_schedule_fits
-from kpod_lite.data import read_jsonl, write_atomically
+from kpod_lite.data import DataFormatError, read_jsonl, write_atomically
 from kpod_lite.distill.examples import pad_batch
 from kpod_lite.distill.trainer import (
     CurriculumCallback,
@@ -35,50 +35,41 @@ log = logging.getLogger("kpod_lite.distill")
 # --- the whole run ----------------------------------------------------------------------------------
 
 
-def checked_inputs(rationale_records: list[Mapping], weight_records: list[Mapping] | None, tokenizer,
-                   origins: tuple[list[dict], list[dict] | None] | None = None) -> dict | None:
-    """The (id, sample) -> weight record index Eq. 15 trains with, after checking both inputs.
+def check_inputs(rationale_records: list[Mapping], weight_records: list[Mapping] | None, schedule: Schedule | None,
+                 origins: tuple[list[dict], list[dict] | None] | None = None) -> tuple[list, list | None]:
+    """The checks of distillation's inputs that need no student, run before one is loaded.
 
     Every rationale record needs `id`, `question`, `answer` and a non-empty `rationale`, once;
-    every weight record must be for one of them (`consistency.check_known_rationales`) and hold
-    the student's tokens of its rationale and one weight in [0, 1] per token (`weighting.records.check_alignment`). `origins` say where each record
-    came from (`weighting.records.record_origin`; default: its position in the list), so an
-    error names the file, the line and the field. None weights give None (all-ones weights).
+    every weight record must be for one of them (`consistency.check_known_rationales`); a
+    schedule must fit them (`consistency.check_schedule_fits`: a c_i for each, none past its
+    rationale's last step). `origins` say where each record came from
+    (`weighting.records.record_origin`; default: its place in the list), so an error names the
+    file, the line and the field. Returns the (origin, record) pairs of the rationales and of
+    the weights (None without weights), which `paired_weights` aligns once the tokenizer is loaded.
     """
-    rationale_origins = _rationale_origins(rationale_records, origins)
-    check_rationale_records(list(zip(rationale_origins, rationale_records)), ("id", "question", "answer", "rationale"))
-    if weight_records is None:
-        return None
-    weight_origins = origins[1] if origins and origins[1] else [record_origin("<weight records>", None, i, w)
-                                                                for i, w in enumerate(weight_records)]
-    rationales, weights = list(zip(rationale_origins, rationale_records)), list(zip(weight_origins, weight_records))
-    paired = paired_weights(rationales, weights, tokenizer)
-    # Weights of other rationales would be ignored without a word: refused (kpod_lite.consistency).
-    check_known_rationales(weights, rationales, "token weight", "kpod-lite weigh")
-    return paired
-
-
-def _rationale_origins(rationale_records: list[Mapping], origins) -> list[dict]:
-    """Where each rationale record came from (`origins[0]`), or its place in the list."""
-    return origins[0] if origins else [record_origin("<rationale records>", None, i, r)
-                                       for i, r in enumerate(rationale_records)]
-
-
-def check_schedule_inputs(schedule: Schedule | None, rationale_records: list[Mapping],
-                          origins: tuple[list[dict], list[dict] | None] | None = None) -> None:
-    """Refuse a schedule that does not fit the rationales it would train (a c_i for a rationale
-    not given, a rationale without one, a c_i past its rationale's last step:
-    `consistency.check_schedule_fits`), before a student is loaded. `distill` runs it, so the
-    command line, `kpod-lite run` and a notebook all do; the errors name the schedule's file
-    (`Schedule.source`) and the rationale's record (`origins`, as in `checked_inputs`)."""
-    if schedule is None:
-        return
-    rationales = list(zip(_rationale_origins(rationale_records, origins), rationale_records))
-    # The fit reads each record's id and rationale text: they are checked first (checked_inputs
-    # checks them again later, with the weights, once the student's tokenizer is loaded).
+    rationale_origins = origins[0] if origins else [record_origin("<rationale records>", None, i, r)
+                                                    for i, r in enumerate(rationale_records)]
+    rationales = list(zip(rationale_origins, rationale_records))
     check_rationale_records(rationales, ("id", "question", "answer", "rationale"))
-    check_schedule_fits(schedule, rationales, schedule.source or "the schedule")
+    weights = None
+    if weight_records is not None:
+        weight_origins = origins[1] if origins and origins[1] else [record_origin("<weight records>", None, i, w)
+                                                                    for i, w in enumerate(weight_records)]
+        weights = list(zip(weight_origins, weight_records))
+        # Weights of other rationales would be ignored without a word: refused.
+        check_known_rationales(weights, rationales, "token weight", "kpod-lite weigh")
+    if schedule is not None:
+        check_schedule_fits(schedule, rationales, schedule.source or "the schedule")
+    return rationales, weights
 
+
+def checked_inputs(rationale_records: list[Mapping], weight_records: list[Mapping] | None, tokenizer,
+                   origins: tuple[list[dict], list[dict] | None] | None = None) -> dict | None:
+    """The (id, sample) -> weight record index Eq. 15 trains with: `check_inputs`, then each weight
+    record checked to hold the student's tokens of its rationale and one weight in [0, 1] per
+    token (`weighting.records.paired_weights`). None weights give None (all-ones weights)."""
+    rationales, weights = check_inputs(rationale_records, weight_records, None, origins)
+    return None if weights is None else paired_weights(rationales, weights, tokenizer)
 
 def _check_method_inputs(schedule: Schedule | None, weight_records, config: KPODConfig) -> None:
     """Refuse inputs that do not fit `config.method` (kpod_lite.methods): missing weights or
@@ -175,7 +166,8 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
     output_dir = Path(output_dir)
     set_seed(config.seed)  # LoRA's initialisation happens before the Trainer seeds itself
     rationale_records = list(rationale_records)
-    check_schedule_inputs(schedule, rationale_records, origins)
+    weight_records = list(weight_records) if switches.token_weights and weight_records is not None else None
+    rationales, weight_pairs = check_inputs(rationale_records, weight_records, schedule, origins)
     _check_method_inputs(schedule, weight_records, config)
     if model is None:
         model, tokenizer = load_student(config)
@@ -183,8 +175,7 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
             model = apply_lora(model, config)
     elif tokenizer is None:
         raise ValueError("pass the tokenizer together with the model")
-    weights = checked_inputs(rationale_records, list(weight_records) if switches.token_weights else None, tokenizer,
-                             origins)
+    weights = None if weight_pairs is None else paired_weights(rationales, weight_pairs, tokenizer)
     family = family_of(model)
     accuracy_path = output_dir / "epoch_accuracy.json"
     completion = None
@@ -249,6 +240,8 @@ def distill_files(rationales_path, weights_path, schedule_path, out_dir, config:
     """
     started = time.perf_counter()
     rationale_lines = list(read_jsonl(rationales_path))
+    if not rationale_lines:
+        raise DataFormatError(rationales_path, None, None, "no rationale records to distil (kpod-lite teach writes them)")
     rationales = [record for _, record in rationale_lines]
     weight_lines = list(read_jsonl(weights_path)) if weights_path else None
     weights = [record for _, record in weight_lines] if weight_lines is not None else None
