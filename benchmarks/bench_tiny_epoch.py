@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -128,8 +129,8 @@ def main(argv=None) -> dict:
     # their weighted sum (4 L^2 d per layer forward, twice that backward) over a padded row.
     step_flops = sum(6 * parameters * max(lengths[i] for i in b) * len(b)
                      + 12 * layers * hidden * max(lengths[i] for i in b) ** 2 * len(b) for b in batches)
-    train_seconds = statistics_mean(clock.epoch_seconds[1:] or clock.epoch_seconds)
-    train_cpu_seconds = statistics_mean(clock.epoch_cpu_seconds[1:] or clock.epoch_cpu_seconds)
+    train_seconds = statistics.mean(clock.epoch_seconds[1:] or clock.epoch_seconds)
+    train_cpu_seconds = statistics.mean(clock.epoch_cpu_seconds[1:] or clock.epoch_cpu_seconds)
     matmul = _matmul_gflops(cfg.batch_size * width, hidden, model.config.intermediate_size)
     result = {
         "benchmark": "bench_tiny_epoch",
@@ -156,10 +157,6 @@ def main(argv=None) -> dict:
     }
     print(json.dumps(result, indent=1))
     return result
-
-
-def statistics_mean(values):
-    return sum(values) / len(values)
 
 
 if __name__ == "__main__":

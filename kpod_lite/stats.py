@@ -147,7 +147,7 @@ def resampled_means(arrays: Sequence[np.ndarray], *, resamples: int = 10000, see
     docstring), the same draws of seeds and questions for every array, so that any combination
     of them stays paired: shape (arrays, resamples). Inputs: (seeds, questions) 0/1 arrays."""
     shapes = {a.shape for a in arrays}
-    if len(shapes) != 1 or next(iter(shapes)).__len__() != 2:
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
         raise ValueError(f"paired (seeds, questions) arrays needed, got {sorted(shapes)}")
     rng = np.random.default_rng(seed)
     n_seeds, n_questions = arrays[0].shape
@@ -166,8 +166,6 @@ def paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, *, resamples:
     """Δ = mean(B - A) in points with its two-level bootstrap 95% interval (module docstring), and
     each method's accuracy with its own interval; with `comparisons` K > 1 also Δ's Bonferroni
     interval at level 1 - 0.05 / K. Inputs: (seeds, questions) 0/1 arrays, paired."""
-    if correct_a.shape != correct_b.shape or correct_a.ndim != 2:
-        raise ValueError(f"paired (seeds, questions) arrays needed, got {correct_a.shape} and {correct_b.shape}")
     boot_a, boot_b = resampled_means([correct_a, correct_b], resamples=resamples, seed=seed)
     result = {"accuracy_a": round(float(correct_a.mean() * 100), 2), "accuracy_b": round(float(correct_b.mean() * 100), 2),
               "difference": round(float((correct_b - correct_a).mean() * 100), 2),

@@ -93,22 +93,20 @@ class AdaptiveCurriculum(TrainerCallback, ExportableState):
     the live one up rather than holding it.
     """
 
-    def __init__(self, T: int, pad_token_id: int, batch_size: int, family_name: str = "causal"):
-        self.T, self.pad_token_id, self.batch_size, self.family_name = T, pad_token_id, batch_size, family_name
+    def __init__(self, T: int, pad_token_id: int, batch_size: int):
+        self.T, self.pad_token_id, self.batch_size = T, pad_token_id, batch_size
         self.scores: list[float] | None = None
         self.pool: list[int] | None = None
         self.epoch = 0
 
     def state(self) -> dict:
-        return {"args": {"T": self.T, "pad_token_id": self.pad_token_id, "batch_size": self.batch_size,
-                         "family_name": self.family_name},
+        return {"args": {"T": self.T, "pad_token_id": self.pad_token_id, "batch_size": self.batch_size},
                 "attributes": {"scores": self.scores, "pool": self.pool, "epoch": self.epoch}}
 
     def _losses(self, model, train_dataloader) -> list[float]:
-        from kpod_lite.families import CAUSAL, SEQ2SEQ
+        from kpod_lite.families import family_of
 
-        family = SEQ2SEQ if self.family_name == SEQ2SEQ.name else CAUSAL
-        return rationale_losses(model, family, train_dataloader.dataset.examples,
+        return rationale_losses(model, family_of(model), train_dataloader.dataset.examples,
                                 self.pad_token_id, self.batch_size)
 
     def on_train_begin(self, args, state, control, model=None, train_dataloader=None, **kwargs):

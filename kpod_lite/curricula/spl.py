@@ -29,7 +29,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import torch
-from torch.nn import functional as F
 
 PASSES = 3  # K: stochastic forward passes per step (ours; "several" in the cited method)
 DROPOUT = 0.1  # dropout during the passes where the student has none of its own (FlanT5's rate)
@@ -63,6 +62,8 @@ def confidence_row_weights(model, family, labels: torch.Tensor, passes: int = PA
     `labels` and `inputs` as `StudentFamily.forward` takes them. The model is put in training
     mode for the passes (dropout on) and left as it was found.
     """
+    from kpod_lite.distill.trainer import token_nll
+
     was_training = model.training
     model.train()
     try:
@@ -70,9 +71,7 @@ def confidence_row_weights(model, family, labels: torch.Tensor, passes: int = PA
             probabilities = []
             for _ in range(passes):
                 outputs, aligned = family.forward(model, labels, **inputs)
-                logits = outputs.logits.float()
-                nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), aligned.reshape(-1), ignore_index=-100,
-                                      reduction="none").view(aligned.shape)
+                nll = token_nll(outputs.logits, aligned)
                 mask = (aligned != -100).float()
                 probabilities.append((torch.exp(-nll) * mask).sum(1) / mask.sum(1).clamp(min=1))
     finally:

@@ -193,8 +193,7 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
 
         from kpod_lite.curricula import AdaptiveCurriculum
 
-        extra.append(AdaptiveCurriculum(config.stage_T, tokenizer.pad_token_id, config.generation_batch_size,
-                                        family.name))
+        extra.append(AdaptiveCurriculum(config.stage_T, tokenizer.pad_token_id, config.generation_batch_size))
         if not config.lora:  # the student as loaded, before any training (with LoRA: its adapter off)
             reference_model = copy.deepcopy(model).eval().requires_grad_(False)
     trainer = KPODTrainer(

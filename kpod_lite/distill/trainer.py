@@ -234,8 +234,7 @@ class KPODTrainer(Trainer):
         loss = weighted_token_loss(outputs.logits, aligned, weights)
         if self.curriculum == "acl":
             loss = loss + self._kl_to_pre_distillation(model, labels, inputs, outputs.logits, aligned)
-        labels = aligned
-        targets = int((labels != -100).sum())
+        targets = int((aligned != -100).sum())
         if num_items_in_batch and num_items_in_batch != targets:  # one micro-batch of several: its share
             loss = loss * targets / num_items_in_batch
         return (loss, outputs) if return_outputs else loss
