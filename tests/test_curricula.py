@@ -198,3 +198,11 @@ def test_acl_kl_term_starts_at_zero_with_lora_adapter_off(rationales):
     with model.disable_adapter():
         reference, _ = family.forward(model, labels, **batch)
     assert acl.kl_to_reference(outputs.logits, reference.logits, aligned).abs() < 1e-6
+
+
+def test_spl_rows_weigh_one_each_when_no_confidence_survives():
+    """A student far from its targets (the GPU rehearsals' random FlanT5: losses near 120 nats)
+    has every exp(-NLL) underflow to 0; dividing by their mean would weigh every row 0."""
+    assert torch.equal(spl.row_weights(torch.zeros(4)), torch.ones(4))
+    weights = spl.row_weights(torch.tensor([0.0, 0.2, 0.6]))
+    assert torch.allclose(weights, torch.tensor([0.0, 0.75, 2.25])) and torch.isclose(weights.mean(), torch.tensor(1.0))

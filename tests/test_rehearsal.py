@@ -6,7 +6,8 @@ students have random weights): the published class loaded with `from_pretrained`
 SentencePiece stand-in, the released teacher on MCC-KD-format data, LoRA at the preset's rank
 on the family's modules, gradient checkpointing, float32 on a GPU-less machine, the released
 rationales rewritten so that no target holds `<unk>` (kpod_lite.symbols), and Algorithm 1's
-curriculum: with 2 epochs and T = 1, epoch 1 progressive and epoch 2 whole rationales.
+curriculum: with 2 epochs and T = 1, epoch 1 progressive and epoch 2 whole rationales; and
+Table 2's curriculum rows (KPOD-ACL, -SPL, -ICL) on the same path.
 """
 
 import json
@@ -18,6 +19,7 @@ from peft import PeftModel
 
 from kpod_lite.config import preset
 from kpod_lite.families import family_of
+from kpod_lite.methods import CURRICULUM_ROWS
 from kpod_lite.models import load_student
 from kpod_lite.schedule import Schedule
 
@@ -32,7 +34,7 @@ def rehearsal(request, tmp_path_factory):
     name = request.param
     out = tmp_path_factory.mktemp(name) / "run"
     result = subprocess.run([sys.executable, "-m", "kpod_lite.cli", "run", "--preset", name, "--out", str(out),
-                             "--methods", "plain-cot", "kpod", "--no-progress"],
+                             "--methods", "plain-cot", "kpod", *CURRICULUM_ROWS, "--no-progress"],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return name, out, result
@@ -71,3 +73,18 @@ def test_kpod_trains_epoch_1_progressively_and_epoch_2_on_whole_rationales(rehea
     assert history[0]["mean_input_steps"] > 0 and history[0]["full_rationales"] < 1
     assert history[1]["mean_input_steps"] == 0 and history[1]["full_rationales"] == 1
     assert Schedule.load(out / "schedule.json").T == 1
+
+
+def test_the_curriculum_rows_train_on_the_gpu_path_at_the_scale_of_the_loss(rehearsal):
+    """KPOD-ACL, -SPL and -ICL with LoRA, gradient checkpointing and the stand-in tokenizers. The
+    random FlanT5 starts near 120 nats a token, where every MC-dropout confidence of SPL
+    underflows to 0: its rows must then weigh 1, not 0 (`curricula.spl.row_weights`)."""
+    _, out, _ = rehearsal
+    histories = {m: json.loads((out / "students" / m / "seed-0" / "history.json").read_text())["history"]
+                 for m in ("plain-cot", *CURRICULUM_ROWS)}
+    first = {m: h[0]["loss"] for m, h in histories.items()}
+    assert all(len(h) == 2 and all(row["loss"] > 0 for row in h) for h in histories.values())
+    assert first["kpod-spl"] > 0.1 * first["plain-cot"], first
+    assert [row["completion_ratio"] for row in histories["kpod-icl"]] == [0.6, 0.0]
+    for method in CURRICULUM_ROWS:
+        assert (out / "students" / method / "seed-0" / "model" / "adapter_config.json").is_file()

@@ -76,5 +76,14 @@ def confidence_row_weights(model, family, labels: torch.Tensor, passes: int = PA
                 probabilities.append((torch.exp(-nll) * mask).sum(1) / mask.sum(1).clamp(min=1))
     finally:
         model.train(was_training)
-    confidence = torch.stack(probabilities).mean(0)
-    return confidence / confidence.mean().clamp(min=1e-12)
+    return row_weights(torch.stack(probabilities).mean(0))
+
+
+def row_weights(confidence: torch.Tensor) -> torch.Tensor:
+    """v_i = c_i / mean_batch(c) (module docstring). A batch whose every confidence is 0 (a
+    student far from its targets: exp(-NLL) underflows) has no ranking to follow, and
+    dividing by its mean would weigh every row 0 and train nothing: its rows weigh 1 each."""
+    mean = confidence.mean()
+    if not mean > 0:
+        return torch.ones_like(confidence)
+    return confidence / mean
