@@ -104,7 +104,7 @@ class KPODConfig:
     cot_prompt: str = ZERO_SHOT_COT_PROMPT  # §3.1, zero-shot CoT (Kojima et al., 2022): "Let's think step by step."
     teacher_samples: int = 1  # ours: rationales per question (>1 for diverse reasoning)
     teacher_temperature: float = 0.0  # ours: 0 is greedy; >0 needed for several samples
-    filter_correct: bool = True  # §3.1 / Ho et al. 2023: keep rationales with the right answer
+    filter_correct: bool = True  # Ho et al. 2023's practice (§3.1 follows their collection; it does not say it filters)
     normalize_symbols: bool = True  # ours: symbols the student's tokenizer cannot write become ASCII (÷ -> /; kpod_lite.symbols)
     evaluate_teacher: bool | None = None  # ours: score the teacher on the test sets (None: offline teachers only)
 

@@ -8,7 +8,7 @@ Every stage is one plain function that reads files of the run folder and writes 
       run.lock                          held while a run uses the folder (one run at a time; `outputs.RUN_LOCK`)
       questions/{train,test}.jsonl      question records (stage "questions")
       questions/ood-<name>.jsonl        out-of-distribution test sets (Table 3), if the preset has any
-      rationales.jsonl                  teacher rationales kept by answer filtering (stage "teach", §3.1)
+      rationales.jsonl                  teacher rationales (§3.1) kept by answer filtering (Ho et al.)
       rationales.incomplete.jsonl       rationales of a teach stage with too many failed requests (`stage_teach`)
       rationales.cache.jsonl            every teacher answer, append-only: a killed run resumes
       rationales.cache.jsonl.lock       held while a teacher writes the cache (one writer at a time)

@@ -96,7 +96,7 @@ def _subset(examples: list, size: int | None, seed: int) -> list:
 
 def stage_teach(cfg: KPODConfig, run_dir: Path, train_questions: Path, progress: bool = False,
                 allow_failed: float = 0.0) -> teacher.TeachReport | None:
-    """Zero-shot CoT rationales for the training questions, filtered by answer (§3.1).
+    """Zero-shot CoT rationales for the training questions (§3.1), filtered by answer (Ho et al., 2023).
 
     Judged as `kpod-lite teach` judges its run (`teacher.check_failures`): more than
     `allow_failed` of the requests failed, or no rationale kept, raises `IncompleteWork` (exit

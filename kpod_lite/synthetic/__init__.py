@@ -52,8 +52,8 @@ not end with "Therefore, the answer is ...": the teacher (``kpod_lite.teacher``)
 
 The program is kept in each record so a teacher can re-render the same reasoning with other
 filler choices (``render_rationale`` with another ``random.Random``), and can simulate a
-wrong teacher with ``perturb_program``, which plants one arithmetic slip; the §3.1 filter on
-answer correctness should then drop that rationale.
+wrong teacher with ``perturb_program``, which plants one arithmetic slip; the answer filter
+(Ho et al., 2023, whose collection §3.1 follows) should then drop that rationale.
 
 Regenerate the shipped splits (``data_samples/synthetic``) with::
 

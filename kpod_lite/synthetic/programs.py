@@ -6,7 +6,7 @@ A program is a JSON-serialisable list of steps, one per rationale sentence::
      "unit": "eggs", "find": "how many eggs Ana has in total"}
 
 An operand is a number given in the question or the result of an earlier step.
-`perturb_program` plays a fallible teacher, whose wrong answer the §3.1 filter drops.
+`perturb_program` plays a fallible teacher, whose wrong answer the answer filter (Ho et al., 2023) drops.
 """
 
 from __future__ import annotations
