@@ -16,7 +16,8 @@
 
 `python -m kpod_lite.convergence RUN_DIR --seeds N --methods M...` prints, for each method, every
 seed's last-quarter gain and the mean curve, and draws the curves against epochs and against
-tokens written (`viz.epoch_accuracy_figure`) into `--figures`.
+tokens written (`viz.epoch_accuracy_figure`) into `--figures`; `--histories FILE` keeps the
+finished students' histories for a results folder that ships without the students.
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, required=True, help="the run's N seeds, as kpod-lite run --seeds N")
     parser.add_argument("--methods", nargs="+", required=True)
     parser.add_argument("--figures", type=Path, default=None, help="a folder for the two figures")
+    parser.add_argument("--histories", type=Path, default=None,
+                        help="also write the finished students' histories here, {method: [one per seed]}, "
+                             "the shape of results/histories.json (a results folder that ships without students)")
     args = parser.parse_args(argv)
 
     def work() -> int:
@@ -93,6 +97,10 @@ def main(argv=None) -> int:
                 "mean_accuracy_by_epoch": {e: round(100 * sum(a[e] for a in complete) / len(complete), 2)
                                            for e in range(1, epochs + 1)} if complete else {}}
         print(json.dumps(report, indent=1))
+        if args.histories:
+            from kpod_lite.data import write_atomically
+
+            write_atomically(args.histories, json.dumps({m: r["histories"] for m, r in found.items()}) + "\n")
         if args.figures:
             from matplotlib import pyplot as plt
 

@@ -53,10 +53,13 @@ def test_the_command_reports_each_students_gain_and_draws_both_figures(tmp_path,
         folder.mkdir(parents=True)
         (folder / "history.json").write_text(json.dumps({"history": rows}))
     assert convergence.main([str(tmp_path), "--seeds", "2", "--methods", "kpod", "--figures",
-                             str(tmp_path / "figures")]) == 0
+                             str(tmp_path / "figures"), "--histories", str(tmp_path / "histories.json")]) == 0
     report = json.loads(capsys.readouterr().out)
     # epochs 6-8 against 4-6: their means are two epochs apart, 1 or 2 points an epoch
     assert report["methods"]["kpod"]["last_quarter_gain_per_seed"] == pytest.approx([2.0, 4.0])
     assert report["split"] == "validation"
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["accuracy_by_epoch.png",
                                                                       "accuracy_by_tokens.png"]
+    kept = json.loads((tmp_path / "histories.json").read_text())
+    assert [len(history) for history in kept["kpod"]] == [8, 8]
+    assert kept["kpod"][1][-1]["test_accuracy"] == pytest.approx(0.16)
