@@ -6,15 +6,15 @@
 # KPOD (Feng et al., ICML 2024) distils the step-by-step reasoning of a large teacher into a
 # small student with two ideas: weight each rationale token by how much it matters for the
 # answer (learned by masking, §3.3), and let the student learn each rationale from its last
-# steps backwards, on a schedule that grows the difficulty stage by stage (§3.4). This
-# notebook checks your environment, shows the presets, the data files and the pipeline, and
-# runs the first stages of the pipeline on the tiny CPU preset.
+# steps backwards, on a schedule that raises the difficulty stage by stage (§3.4). The course
+# follows one task, one student and one question through every notebook; this one introduces
+# them, lists the paper's claims the course tests, and checks your set-up.
 #
-# **After this notebook you can** pick a preset, load any of the four benchmark formats the
-# paper uses, read a synthetic problem whose keypoint tokens are known, and start a run folder.
+# **After this notebook you can** say what each later notebook does to the course's question,
+# pick a preset, load the paper's benchmark formats, and remake the start of the course's run.
 #
 # **Paper:** §3.2 (framework overview), App. A (settings), App. B (Algorithm 1).
-# **Runs in** about 10 seconds on 2 CPU cores (tiny preset).
+# **Runs in** about 25 seconds on 2 CPU cores (tiny preset).
 
 # %%
 # Install (Colab only). Outside Colab this cell does nothing: run the README's set-up command.
@@ -36,15 +36,14 @@ if "google.colab" in sys.modules:
     print(check_versions())  # stops here, naming the fix, if a preinstalled library is too old
 
 # %% [markdown]
-# This notebook loads no student. It shows the shipped synthetic split (`data_samples/synthetic/`:
-# 2-4 steps of + - × ÷, every keypoint kind labelled), which notebooks 00-05 all use, and its
-# pipeline run in section 6 draws the tiny preset's own easier task (2-3 steps of + and -), the
-# one `kpod-lite run --preset tiny` and notebooks 06-07 use, because that is what the command makes.
+# **The task and the student.** Every notebook uses the tiny preset's task, generated word
+# problems of 2-3 steps of + and -, and its student, a tiny LLaMA-shaped causal LM, because
+# both run on any CPU. This notebook loads no student: it reads the course's shipped run folder.
 
 # %% tags=["parameters"]
 import os
 
-PRESET = os.environ.get("KPOD_PRESET", "tiny")  # tiny | flan-t5-large | flan-t5-xl | llama-7b
+PRESET = os.environ.get("KPOD_PRESET", "tiny")  # tiny | colab | flan-t5-large | flan-t5-xl | llama-7b
 
 # %% [markdown]
 # ## 1. Your environment
@@ -65,56 +64,174 @@ print(f"kpod_lite {kpod_lite.__version__}")
 print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (the tiny preset is enough)")
 
 # %% [markdown]
-# ## 2. The pipeline
+# ## 2. The thread: one run, one question
 #
-# Every arrow of Algorithm 1 (App. B) is one function of `kpod_lite` and one `kpod-lite`
-# sub-command; every box is a file in a run folder. Each box has its notebook: the teacher
-# 01, token weights 02, step difficulty 03, the schedule 04 and 05, distillation and
-# evaluation 06 and 07. Nothing has run yet, so every box is empty; section 6 fills the ones
-# it runs.
-
-# %%
-# %matplotlib inline
-from kpod_lite import pipeline, viz
-
-fig = viz.pipeline_figure(done=())
-fig.axes[0].set_title("Algorithm 1 (App. B): stages left to right; nothing has run yet", fontsize=10)
-fig.tight_layout()
-
-# %% [markdown]
-# ## 3. The presets
-#
-# One `KPODConfig` holds every knob with the paper's default (App. A); a preset changes only
-# what differs. The config cell of every notebook picks one through `KPOD_PRESET`. The two
-# `-rehearsal` presets run a GPU preset's code path on a CPU (random-weight students of the
-# same family and class, SentencePiece stand-in tokenizers): they prove a run works, not that
-# it learns.
+# `data_samples/thread/` is the tiny preset's run folder up to the schedule, shipped with the
+# repository because learning its token weights costs minutes: the training questions, the
+# teacher's rationales, the token weights (Eq. 2-7), the step difficulties (Eq. 8) and the
+# schedule (Eq. 9-14). Every notebook reads it, so the weights notebook 02 shows are the ones
+# notebook 03 scores steps with and notebook 06 distils with. `kpod_lite.thread` opens it and
+# names one question, the first training question, chosen by that rule alone. We call it
+# **Ben's magazines**.
 
 # %%
 # NBVAL_CHECK_OUTPUT
+from kpod_lite import thread
+
+question = thread.named("questions/train.jsonl")
+rationale = thread.named("rationales.jsonl")
+print(f"{thread.NAMED_ID}  Q: {question['question']}")
+print(f"gold answer {question['answer']}; the teacher's rationale:\n  {rationale['rationale']}")
+for name in ("questions/train.jsonl", "rationales.jsonl", "weights.jsonl", "difficulty.jsonl"):
+    print(f"{name:21} {len(thread.records(name))} records")
+
+# %% [markdown]
+# The template teacher labels every character of its rationale: numbers, operators, "=",
+# results and quantity words are keypoints, planted words such as "actually" are filler. Real
+# data has no such labels (the paper can only show heat maps, Figure 2); here notebook 02 can
+# score its learned weights against them.
+
+# %%
+# %matplotlib inline
+from IPython.display import HTML, display
+
+from kpod_lite import synthetic, viz
+
+display(HTML(viz.labelled_html(rationale["rationale"], synthetic.spans_from_record(rationale))))
+
+# %% [markdown]
+# ## 3. What each notebook does to Ben's magazines
+#
+# The running times below are read from the notebooks themselves: the time each one states at
+# its top, and how long its last build took (on the builder's 2 CPU cores, which may have been
+# busy). What a GPU run of the `colab` preset costs, in GPU time on each card, is worked out
+# at the top of notebook 06.
+
+# %%
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+NOTEBOOKS = Path(".")
+JOURNEY = {
+    "00": "meets it (this notebook)",
+    "01": "asks the teacher for its rationale (§3.1)",
+    "02": "learns a weight for every token: its heat map (Eq. 2-7, Fig. 2)",
+    "03": "scores each of its steps: d_k (Eq. 8)",
+    "04": "schedules it: its row of c_i(t), its stage-t example (Eq. 9-14)",
+    "05": "proves the question selection sound (Eq. 12-13, App. D)",
+    "06": "distils students on it: their final answers (Eq. 14-15)",
+    "07": "collects the verdict: Tables 1-2 at tiny scale",
+}
+
+
+def build_seconds(notebook):
+    """Wall time of the notebook's last build: first cell started to last cell answered."""
+    stamps = [cell["metadata"].get("execution", {}) for cell in json.loads(notebook.read_text())["cells"]]
+    begin = [s["iopub.execute_input"] for s in stamps if "iopub.execute_input" in s]
+    end = [s["shell.execute_reply"] for s in stamps if "shell.execute_reply" in s]
+    when = lambda stamp: datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return (when(max(end)) - when(min(begin))).total_seconds() if begin and end else float("nan")
+
+
+print(f"{'notebook':32} {'states':>16} {'last build':>10}  what it does to Ben's magazines")
+for number, journey in JOURNEY.items():
+    notebook = next(NOTEBOOKS.glob(f"{number}_*.ipynb"))
+    top = "".join(json.loads(notebook.read_text())["cells"][0]["source"])
+    stated = re.search(r"\*\*Runs in\*\* about (.+?) on", top)
+    print(f"{notebook.stem:32} {stated.group(1) if stated else '?':>16} "
+          f"{build_seconds(notebook):8.0f} s  {journey}")
+
+# %% [markdown]
+# ## 4. The paper's claims this course tests
+#
+# Each is judged in notebook 07, on the tiny preset's task and student; this tour states no
+# result.
+#
+# * **Fig. 2:** the learned weights pick out digits and operators and damp filler words
+#   (notebook 02, against the template teacher's labels).
+# * **KPOD over plain CoT distillation:** Table 1 sets KPOD above four CoT distillation
+#   methods; our baseline is the plainest, Fine-tune-CoT (Ho et al., 2023): Eq. 1, every token
+#   equal, whole rationales from the start (notebook 06 trains both).
+# * **Table 2, ablations:** KPOD beats KPOD-w.o.-sig (no weights in Eq. 15), -w.o.-sig-dif
+#   (none in Eq. 8, notebook 03), -w.o.-prog (no schedule) and -w.o.-div (β = 0 in Eq. 12,
+#   notebooks 04-05); all trained in notebook 06.
+# * **Table 2, curricula:** KPOD's in-rationale schedule (notebooks 03-04) beats KPOD-ACL,
+#   -SPL and -ICL, the same model with another curriculum in its place.
+
+# %% [markdown]
+# ## 5. The pipeline, and the thread's place in it
+#
+# Every arrow of Algorithm 1 (App. B) is one function of `kpod_lite` and one `kpod-lite`
+# sub-command; every box is a file in a run folder. The filled boxes are the stages the
+# thread's `stages.json` records as done; notebook 06 runs the last two on a copy.
+
+# %%
+from kpod_lite import pipeline
+
+assert len(pipeline.STAGES) == len(viz.PIPELINE_BOXES)  # one box per stage, in order
+box_of = dict(zip(pipeline.STAGES, (name for name, _ in viz.PIPELINE_BOXES)))
+done = ["questions", *json.loads((thread.thread_folder() / "stages.json").read_text())]
+fig = viz.pipeline_figure(done={box_of[stage] for stage in done})
+fig.axes[0].set_title(f"Algorithm 1 (App. B); filled: the thread's stages ({', '.join(done)})", fontsize=10)
+fig.tight_layout()
+
+# %% [markdown]
+# The thread is nothing but the command `kpod_lite.thread.COMMAND` names. `pipeline.run` is
+# what that command calls; stopped after the teacher, it makes the questions and rationales
+# again in a new folder, and they must match the shipped ones byte for byte. (On another
+# preset this cell only prints what it would run: a GPU preset's teacher may download data.)
+
+# %%
+import hashlib
+import tempfile
+
 from kpod_lite import config
 
-print(f"{'preset':18} {'student':24} {'epochs':>6} {'LoRA r':>6} {'lr':>8} {'batch':>5}")
-for name, cfg in config.PRESETS.items():
-    rank = cfg.lora_rank if cfg.lora else "-"
-    print(f"{name:18} {cfg.student:24} {cfg.epochs:>6} {rank:>6} "
-          f"{cfg.learning_rate:>8.0e} {cfg.batch_size:>5}")
 cfg = config.preset(PRESET)
+digest = lambda path: hashlib.sha256(path.read_bytes()).hexdigest()
+print("the thread was made by:", thread.COMMAND)
+if cfg.name == "tiny":
+    run_dir = Path(tempfile.mkdtemp(prefix="kpod-tour-")) / "run"
+    summary = pipeline.run(cfg, run_dir, stages=("teach",))
+    print("stages run here:", ", ".join(json.loads((run_dir / "results" / "summary.json").read_text())["seconds_by_stage"]))
+    for name in ("questions/train.jsonl", "rationales.jsonl"):
+        assert digest(run_dir / name) == digest(thread.thread_folder() / name), name
+        print(f"{name}: identical to the thread's")
+else:
+    print(f"preset {cfg.name}: pipeline.run(cfg, run_dir, stages=('teach',)) would teach {cfg.dataset}")
+
+# %% [markdown]
+# ## 6. The presets
+#
+# One `KPODConfig` holds every knob with the paper's default (App. A); a preset changes only
+# what differs, and the config cell of every notebook picks one through `KPOD_PRESET`. `colab`
+# is FlanT5-Large on a subset of SVAMP, sized for one Colab GPU session. The two `-rehearsal`
+# presets run a GPU preset's code path on a CPU (random-weight students of the same family,
+# stand-in tokenizers): they prove a run works, not that it learns.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"{'preset':18} {'student':24} {'data':9} {'train':>5} {'epochs':>6} {'LoRA r':>6} {'lr':>8} {'batch':>5}")
+for name, preset in config.PRESETS.items():
+    rank = preset.lora_rank if preset.lora else "-"
+    train = preset.train_size if preset.train_size is not None else "all"
+    print(f"{name:18} {preset.student:24} {preset.dataset:9} {train!s:>5} {preset.epochs:>6} {rank:>6} "
+          f"{preset.learning_rate:>8.0e} {preset.batch_size:>5}")
 print(f"\nthis notebook uses '{cfg.name}': alpha={cfg.alpha}, beta={cfg.beta}, p={cfg.p}, "
       f"C0={cfg.c0_fraction} B, T={cfg.stage_T}, K={cfg.n_clusters}")
 
 # %% [markdown]
-# ## 4. The data files
+# ## 7. The benchmark formats
 #
 # The paper evaluates on GSM8K, ASDiv, SVAMP and CommonsenseQA (§4.1). `data_samples/formats/`
 # holds one small file per format, written by this project (invented problems in each
-# benchmark's own layout), and `load_examples` turns every one of them into `Example` records
-# with a normalised answer. Point it at the real files when you have them.
+# benchmark's own layout), and `load_examples` turns each into `Example` records with a
+# normalised answer. `kpod_lite.data.fetch` downloads the real files, checked by sha256.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from pathlib import Path
-
 from kpod_lite import data
 
 SAMPLES = Path("..") / "data_samples"
@@ -127,131 +244,82 @@ for fmt, name in files.items():
           f"| {first.question[:60]}...")
 
 # %% [markdown]
-# ## 5. A synthetic problem, with its keypoints known
-#
-# On real data nobody knows which rationale tokens matter; the paper can only show heat maps
-# (Figure 2). The tiny preset uses generated GSM8K-style problems whose rationales carry a
-# label on every character: numbers, operators, "=", results and quantity words are
-# keypoints, planted words like "just" and "simply" are filler. Mask learning (notebook 02)
-# will be scored against these labels.
-
-# %%
-# NBVAL_CHECK_OUTPUT
-from IPython.display import HTML, display
-
-from kpod_lite import synthetic
-
-train = data.load_examples(SAMPLES / "synthetic" / "train.jsonl", "kpod")
-example = train[0]
-print("Q:", example.question)
-print("answer:", example.answer)
-print("steps:", len(data.split_steps(example.meta["rationale"])))
-
-# %%
-display(HTML(viz.labelled_html(example.meta["rationale"], synthetic.spans_from_record(example))))
-
-# %% [markdown]
-# ## 6. Run the first stages of the pipeline
-#
-# `pipeline.run` is what `kpod-lite run --preset tiny` calls. Here it stops after the teacher
-# (`stages=("teach",)`): it writes the question splits and the teacher's rationales into a run
-# folder, and a second call would reuse both. The whole run, through token weighting,
-# difficulty, the schedule, distillation and evaluation, takes minutes on a CPU
-# (docs/BENCHMARKS.md); notebook 06 makes one.
-
-# %%
-import tempfile
-
-run_dir = Path(tempfile.mkdtemp(prefix="kpod-tour-")) if PRESET == "tiny" else Path("runs") / PRESET
-summary = pipeline.run(cfg, run_dir, stages=("teach",))
-print(summary)
-
-# %%
-# NBVAL_CHECK_OUTPUT
-print(sorted(p.name for p in run_dir.iterdir()))
-
-# %% [markdown]
-# The run folder's `results/summary.json` records how long each stage took; the stages it
-# names are the ones that ran, and they are the boxes filled below.
-
-# %%
-import json
-
-assert len(pipeline.STAGES) == len(viz.PIPELINE_BOXES)  # one box per stage, in order
-box_of = dict(zip(pipeline.STAGES, (name for name, _ in viz.PIPELINE_BOXES)))
-ran = json.loads((run_dir / "results" / "summary.json").read_text())["seconds_by_stage"]
-fig = viz.pipeline_figure(done={box_of[stage] for stage in ran})
-fig.axes[0].set_title(f"filled: the stages this notebook ran ({', '.join(ran)})", fontsize=10)
-fig.tight_layout()
-
-# %% [markdown]
 # ## Recap
 #
+# * The course follows one run, `data_samples/thread/`, and one question, Ben's magazines,
+#   from the teacher (01) to the students' answers (06).
+# * Four groups of claims (Fig. 2, Table 1, Table 2's ablations and curricula) are built in
+#   notebooks 02-06 and judged in 07.
+# * The thread is exactly what `kpod-lite run --preset tiny --until schedule` writes.
 # * One `KPODConfig`, a handful of presets; `KPOD_PRESET` switches every notebook.
-# * Six input formats load into one `Example` type with normalised answers.
-# * Synthetic problems give the course ground-truth keypoint labels.
-# * A run folder holds one file per pipeline stage, and finished stages are reused.
 #
 # ## Exercises
 #
-# **Exercise 1 (recall).** Make a tiny config with `alpha=2.0`, then try `alpha=-1`. What
-# happens, and which equation does the message point to? Which other settings does the tiny
-# preset change from the paper's defaults (App. A)?
+# Write your prediction down before you run anything; then run, and explain what you see.
 #
-# **Exercise 2 (apply).** Load `data_samples/formats/svamp.json` and print every question whose
-# answer is not a whole number. What does `normalize_answer` make of SVAMP's `2.5` and `8.0`?
+# **Exercise 1 (predict the keypoints).** Which tokens of Ben's magazines' rationale will mask
+# learning (Eq. 2-7) weigh above 0.5? All the labelled keypoints, or fewer? Then read
+# `thread.named("weights.jsonl")` (fields `tokens`, `offsets`, `weights`) and label each token
+# with `kpod_lite.weighting.evidence.token_classes`. Which keypoint kinds did it keep?
+
+# %% [markdown]
+# **Exercise 2 (predict the hard step).** Ben's magazines has two steps. Which one will Eq. 8
+# score harder for the untrained student, the first or the last? Will that hold for every
+# rationale of the thread? Read `difficulty.jsonl`, and say what it means for a schedule that
+# hands the student the last steps first (§3.4).
 #
-# **Exercise 3 (a small experiment).** How much of a synthetic rationale is filler? Over the
-# shipped training split, measure the share of characters of each label. Then write the same
-# programs out again with `synthetic.render_rationale` at a filler rate of 0.8 (the shipped
-# split used 0.3): which shares change, and which stay put?
+# **Exercise 3 (predict the stage).** At stage 0 the student is given Ben's first step and
+# writes only the last. At which of the thread's stages (`schedule.json`, field `stages[t]["c"]`)
+# will it have to write the first step too: early or late? Compare the cost of that step with
+# the costs of the steps selected in earlier stages, and explain with Eq. 12.
 
 # %% [markdown]
 # **Solutions** (the cells below run; expand them)
 
 # %% jupyter={"source_hidden": true}
-# Solution 1. A negative α would reward keeping tokens (Eq. 7), so the config refuses it.
-from kpod_lite.errors import ConfigError
+# Solution 1. Mask learning keeps only what the answer predictor cannot do without (Eq. 5) and
+# pays α for every kept token (Eq. 6-7). Digits, "=" and a quantity word survive; "+" and "-" do not: in
+# "7 + 9 = 16" the operator is implied by the numbers around it, so masking it costs nothing.
+from kpod_lite.weighting.evidence import token_classes
 
-print("alpha=2.0 accepted:", config.preset("tiny", alpha=2.0).alpha)
-try:
-    config.preset("tiny", alpha=-1.0)
-    raise AssertionError("alpha=-1 was accepted")
-except ConfigError as error:
-    print("alpha=-1 refused:", error)
-paper, tiny = config.KPODConfig().to_dict(), config.preset("tiny").to_dict()
-changed = sorted(key for key in paper if paper[key] != tiny[key] and key != "name")
-print("the tiny preset changes:", ", ".join(changed))
-assert tiny["alpha"] == paper["alpha"] == 0.5  # α stays the paper's value
-
-# %% jupyter={"source_hidden": true}
-# Solution 2. SVAMP stores every answer as a float; the loader writes whole numbers without ".0".
-svamp = data.load_examples(SAMPLES / "formats" / "svamp.json", "svamp")
-fractional = [e for e in svamp if "." in e.answer]
-for e in fractional:
-    print(f"{e.answer}: {e.question}")
-assert fractional and all(float(e.answer) != int(float(e.answer)) for e in fractional)
-print(data.normalize_answer("2.5"), data.normalize_answer("8.0"))
+weights = thread.named("weights.jsonl")
+labels = token_classes(weights["offsets"], rationale["spans"], rationale["rationale"])
+heavy = [(token, label, w) for token, label, w in zip(weights["tokens"], labels, weights["weights"]) if w > 0.5]
+for token, label, w in heavy:
+    print(f"{token!r:14} {label!s:9} {w:.3f}")
+by_label = {}
+for label, w in zip(labels, weights["weights"]):
+    by_label.setdefault(label, []).append(w)
+print({label: round(max(ws), 3) for label, ws in by_label.items()})
+assert {label for _, label, _ in heavy} >= {"number", "result"}
+assert max(by_label["operator"]) < 0.5 and max(by_label["filler"]) < 0.5
 
 # %% jupyter={"source_hidden": true}
-# Solution 3. More filler adds filler characters and nothing else: the arithmetic, and so the
-# number of number, operator and result characters, stays the same, so only their share falls.
-import random
-from collections import Counter
+# Solution 2. The first step is the harder one, in every rationale of the thread. One likely
+# reason: it must find its numbers in the question, while a later step reuses a result written
+# just before it. Writing the last steps first is then also easy-to-hard, as §3.4 intends.
+d = thread.named("difficulty.jsonl")["difficulty"]
+print("Ben's magazines, d_k per step:", [round(x, 3) for x in d])
+difficulties = [r["difficulty"] for r in thread.records("difficulty.jsonl")]
+first_hardest = sum(ds[0] == max(ds) for ds in difficulties)
+print(f"first step the hardest in {first_hardest} of {len(difficulties)} rationales")
+assert d[0] > d[-1] and first_hardest == len(difficulties)
 
-
-def label_counts(all_spans):
-    counts = Counter()
-    for spans in all_spans:
-        for span in spans:
-            counts[span.label] += span.end - span.start
-    return counts
-
-
-shipped = label_counts(synthetic.spans_from_record(e) for e in train)
-padded = label_counts(synthetic.render_rationale(e.meta["program"], random.Random(e.id), 0.8)[1] for e in train)
-print(f"{'label':9} {'shipped (0.3)':>14} {'rate 0.8':>9}")
-for label in sorted(shipped):
-    print(f"{label:9} {shipped[label] / sum(shipped.values()):14.1%} {padded[label] / sum(padded.values()):9.1%}")
-assert padded["filler"] / sum(padded.values()) > shipped["filler"] / sum(shipped.values())
-assert all(padded[label] == shipped[label] for label in ("number", "operator", "equals", "result"))
+# %% jupyter={"source_hidden": true}
+# Solution 3. Late: Ben's first step costs more than any step moved before the last stage.
+# Every question taken adds to the diversity term of Eq. 12, so under a fixed budget ΔD(t)
+# cheap steps buy more value per unit of difficulty and go first; the dear ones wait.
+schedule = json.loads((thread.thread_folder() / "schedule.json").read_text())
+steps_of = {r["id"]: r["difficulty"] for r in thread.records("difficulty.jsonl")}
+given = {i: len(ds) - 1 for i, ds in steps_of.items()}  # c_i before stage 0: all but the last step
+dearest_before_last = 0.0
+for stage in schedule["stages"]:
+    moved = [steps_of[i][given[i] - 1] for i in stage["selected"]]  # the step each selected one gives up
+    print(f"stage {stage['t']}: c(Ben) = {stage['c'][thread.NAMED_ID]}, {len(moved)} questions moved, "
+          f"dearest step {max(moved, default=0):.3f}")
+    given = stage["c"]
+    if stage is not schedule["stages"][-1]:
+        dearest_before_last = max(dearest_before_last, *moved)
+last = schedule["stages"][-1]
+print(f"Ben's first step costs {steps_of[thread.NAMED_ID][0]:.3f}; selected at stage {last['t']}, the last")
+assert thread.NAMED_ID in last["selected"] and steps_of[thread.NAMED_ID][0] > dearest_before_last

@@ -3,20 +3,18 @@
 #
 # # 01. The teacher: zero-shot chain-of-thought rationales
 #
-# CoT distillation starts with a teacher. KPOD, like the work it follows, prompts a large
-# model with "Let's think step by step" (zero-shot CoT, Kojima et al., 2022) and keeps, for
-# every training question, the step-by-step rationale the model writes, if its answer is right.
-# The student is later trained on the template `Q: <x> A: <p> <r> Therefore, the answer is <y>`.
-# In this notebook you build that template, Kojima et al.'s two-stage prompting and their
-# answer extraction yourself, check each against `kpod_lite`, then run a teacher over the
-# training questions, filter by correctness and look at what comes out.
+# CoT distillation starts with a teacher. KPOD prompts a large model with "Let's think step by
+# step" (zero-shot CoT, Kojima et al., 2022), "following previous CoT distillation works (Ho et
+# al., 2023; Chen et al., 2023)" (§3.1), and trains the student on the template
+# `Q: <x> A: <p> <r> Therefore, the answer is <y>`. You build that template, Kojima et al.'s
+# two-stage prompting and their answer extraction, check each against `kpod_lite`, then teach
+# the course's questions and meet Ben's magazines' rationale.
 #
-# **After this notebook you can** produce a rationale file for any of the four datasets from
-# the template teacher, a real API, a local model or a dataset's own solutions, and resume a
-# run that was interrupted.
+# **After this notebook you can** produce a rationale file from the template teacher, a real
+# API, a local model or a dataset's own solutions, knowing what each costs, and resume a run.
 #
 # **Paper:** §3.1 (preliminaries and the template), §4.1 (GPT-3.5-Turbo as teacher).
-# **Runs in** about 10 seconds on 2 CPU cores (tiny preset).
+# **Runs in** about 25 seconds on 2 CPU cores (tiny preset).
 
 # %%
 # Install (Colab only). Outside Colab this cell does nothing: run the README's set-up command.
@@ -38,18 +36,27 @@ if "google.colab" in sys.modules:
     print(check_versions())  # stops here, naming the fix, if a preinstalled library is too old
 
 # %% [markdown]
-# This notebook teaches the first questions of the shipped synthetic split
-# (`data_samples/synthetic/`: 2-4 steps of + - × ÷, every keypoint kind labelled), the split
-# notebooks 00-05 share, with the template teacher and no student: a teacher needs no student,
-# and these rationales are the kind notebooks 02 and 03 weigh and score.
+# **The task and the student.** The course's thread (`data_samples/thread/`): the tiny preset's
+# training questions, 2-3 steps of + and -, and its template teacher. No student: a teacher
+# needs none. Nothing here costs money or downloads anything unless you switch it on in the
+# config cell; each switch says what it costs.
 
 # %% tags=["parameters"]
 import os
 
-PRESET = os.environ.get("KPOD_PRESET", "tiny")  # tiny | flan-t5-large | flan-t5-xl | llama-7b
-N_QUESTIONS = 200  # training questions to teach here (GSM8K has 7,473, App. A Table 4)
-SAMPLES = 2  # rationales per question; the paper uses one, diverse reasoning uses several
+PRESET = os.environ.get("KPOD_PRESET", "tiny")  # tiny | colab | flan-t5-large | flan-t5-xl | llama-7b
+N_QUESTIONS = 200  # of the thread's training questions to teach here (GSM8K has 7,473, App. A Table 4)
+SAMPLES = 2  # rationales per question in section 4's filter demo; the paper uses one
 TEMPERATURE = 0.7  # 0 is greedy; sampling above 0 makes the samples differ (and err sometimes)
+
+# Opt-in teachers (section 6), all off by default. Each costs something; the cell prints how much.
+USE_API = False  # True: GSM8K questions to an OpenAI-compatible API (money; key from $OPENAI_API_KEY)
+API_QUESTIONS = 20  # how many GSM8K training questions it sends (two requests each)
+API_MODEL = os.environ.get("KPOD_TEACHER_MODEL", "gpt-3.5-turbo")  # §4.1's teacher
+USD_PER_M_INPUT, USD_PER_M_OUTPUT = 0.50, 1.50  # gpt-3.5-turbo-0125's 2024 list price; check yours
+USE_LOCAL_TEACHER = False  # True: download a local teacher and run it on a GPU (gigabytes, GPU time)
+LOCAL_MODEL = "google/flan-t5-xl"  # a hub id or a local folder
+LOCAL_QUESTIONS = 32  # how many of the thread's questions it teaches
 
 # %% [markdown]
 # ## 1. The template, from scratch
@@ -57,9 +64,13 @@ TEMPERATURE = 0.7  # 0 is greedy; sampling above 0 makes the samples differ (and
 # Kojima et al. ask in two stages. Stage 1 sends `Q: <x>\nA: Let's think step by step.` and
 # keeps the continuation: the rationale `r`. Stage 2 sends the same text, the rationale and a
 # trigger that fits the answer type, and reads the answer off the short continuation; the
-# trigger makes the model state the answer in a form that can be parsed.
+# trigger makes the model state the answer in a form that can be parsed. Here on Ben's
+# magazines, with the rationale the thread's teacher wrote.
 
 # %%
+from kpod_lite import thread
+
+
 def my_prompt(question):
     return f"Q: {question}\nA: Let's think step by step."
 
@@ -75,13 +86,13 @@ def my_student_target(rationale, answer):
     return f"{rationale} Therefore, the answer is {answer}."
 
 
-question = "Mia has 12 pens and buys 3 packs of 4 pens. How many pens does she have?"
-reasoning = "She buys 3 * 4 = 12 pens. So she has 12 + 12 = 24 pens."
+ben = thread.named("rationales.jsonl")
+question, reasoning, answer = ben["question"], ben["rationale"], ben["answer"]
 print(my_prompt(question))
 print("---")
 print(my_extraction_prompt(my_prompt(question), reasoning, "number"))
 print("---")
-print(my_student_target(reasoning, "24"))
+print(my_student_target(reasoning, answer))
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -90,7 +101,7 @@ from kpod_lite import data, teacher, templates
 assert my_prompt(question) == templates.build_prompt(question)
 assert my_extraction_prompt(my_prompt(question), reasoning, "number") == templates.extraction_prompt(
     templates.build_prompt(question), reasoning, "number")
-assert my_student_target(reasoning, "24") == templates.format_rationale_target(reasoning, "24")
+assert my_student_target(reasoning, answer) == templates.format_rationale_target(reasoning, answer)
 # Multiple choice: the options travel inside the question, as Kojima et al. pose them.
 print(templates.build_prompt("Where do you keep milk?", {"A": "fridge", "B": "oven", "C": "shelf"}))
 
@@ -155,12 +166,12 @@ for step in steps:
 assert all(tricky[s.start:s.end] == s.text for s in steps)
 
 # %% [markdown]
-# ## 4. Run a teacher over the training questions
+# ## 4. Teach the thread's questions, and meet the shipped rationale
 #
 # The tiny preset uses the **template teacher**: the synthetic problems know their own
-# arithmetic, and the template teacher writes it out the way an LLM does, with filler words.
-# Above temperature 0 it sometimes slips (30% of the time at temperature 1), so answer
-# filtering has something to drop, as it does with a real teacher. Every answer goes to an
+# arithmetic, and it writes it out the way an LLM does, with filler words. With the preset's
+# settings (greedy, one sample, its seed) it must write, for each question, exactly the
+# rationale the thread's teach stage shipped in `rationales.jsonl`. Every answer goes to an
 # append-only cache the moment it arrives; the kept ones go to the rationale file.
 
 # %%
@@ -170,21 +181,43 @@ from pathlib import Path
 from kpod_lite import config
 
 cfg = config.preset(PRESET)
-questions = data.load_examples(Path("..") / "data_samples" / "synthetic" / "train.jsonl", "kpod")[:N_QUESTIONS]
+questions = data.load_examples(thread.thread_folder() / "questions" / "train.jsonl", "kpod")[:N_QUESTIONS]
 run_dir = Path(tempfile.mkdtemp(prefix="kpod-teacher-"))
 backend = teacher.make_backend("template")
-report = teacher.teach(questions, backend, out=run_dir / "rationales.jsonl", samples=SAMPLES,
-                       temperature=TEMPERATURE, seed=cfg.seed, progress=False)
+report = teacher.teach(questions, backend, out=run_dir / "rationales.jsonl", samples=cfg.teacher_samples,
+                       temperature=cfg.teacher_temperature, max_tokens=cfg.teacher_max_tokens, seed=cfg.seed,
+                       progress=False)
 print(report.summary().replace(str(run_dir), "<run>"))
 
 # %%
 # NBVAL_CHECK_OUTPUT
-cache = [teacher.Rationale.from_record(r) for _, r in data.read_jsonl(report.cache)]
-kept = [teacher.Rationale.from_record(r) for _, r in data.read_jsonl(report.out)]
+mine = [record for _, record in data.read_jsonl(report.out)]
+shipped = thread.records("rationales.jsonl")[:len(mine)]
+assert mine == shipped  # the shipped teach stage, record for record
+ours = next(r for r in mine if r["id"] == thread.NAMED_ID)
+print(f"{len(mine)} rationales, each identical to the thread's; Ben's magazines:\n  {ours['rationale']}")
+print(f"teacher answer {ours['teacher_answer']}, gold {ours['answer']}, kept: {ours['correct']}")
+
+# %% [markdown]
+# **Which rationales are kept.** kpod-lite keeps only the rationales whose extracted answer
+# matches the gold one (`teach(..., filter_correct=True)`, the default). That is Fine-tune-CoT's
+# rule (Ho et al., 2023), one of the works §3.1 says KPOD follows; the KPOD paper itself never
+# says whether it filters. Greedy, the template teacher never errs, so nothing was dropped
+# above. Sampled at the config's temperature it slips now and then, as a real teacher does:
+
+# %%
+hot = teacher.teach(questions, backend, out=run_dir / "hot.jsonl", samples=SAMPLES,
+                    temperature=TEMPERATURE, seed=cfg.seed, progress=False)
+print(hot.summary().replace(str(run_dir), "<run>"))
+
+# %%
+# NBVAL_CHECK_OUTPUT
+cache = [teacher.Rationale.from_record(r) for _, r in data.read_jsonl(hot.cache)]
+kept = [teacher.Rationale.from_record(r) for _, r in data.read_jsonl(hot.out)]
 covered = len({r.id for r in kept})
 print(f"teacher answers: {len(cache)}, correct: {sum(r.correct for r in cache)} "
       f"({sum(r.correct for r in cache) / len(cache):.1%})")
-print(f"kept {report.kept}, dropped {report.dropped}; questions with at least one rationale: "
+print(f"kept {hot.kept}, dropped {hot.dropped}; questions with at least one rationale: "
       f"{covered}/{len(questions)}")
 wrong = next(r for r in cache if not r.correct)
 print(f"\na dropped rationale (gold {wrong.answer}, teacher {wrong.teacher_answer}):\n  {wrong.rationale}")
@@ -196,7 +229,7 @@ print(f"\na dropped rationale (gold {wrong.answer}, teacher {wrong.teacher_answe
 
 # %%
 # NBVAL_CHECK_OUTPUT
-again = teacher.teach(questions, backend, out=run_dir / "rationales.jsonl", samples=SAMPLES,
+again = teacher.teach(questions, backend, out=run_dir / "hot.jsonl", samples=SAMPLES,
                       temperature=TEMPERATURE, seed=cfg.seed, progress=False)
 print(f"generated {again.generated}, reused {again.reused}")
 
@@ -204,53 +237,87 @@ print(f"generated {again.generated}, reused {again.reused}")
 # ## 5. What the rationales look like
 #
 # Steps per rationale (the number of reasoning steps the progressive schedule will hand to
-# the student one by one, §3.4), and one rationale with its planted fillers highlighted.
+# the student one by one, §3.4), and Ben's magazines with its labelled characters: keypoints
+# in colour, the planted filler too.
 
 # %%
 # %matplotlib inline
 from IPython.display import HTML, display
 
-from kpod_lite import viz
+from kpod_lite import synthetic, viz
 
-fig = viz.steps_histogram([len(data.split_steps(r.rationale)) for r in kept],
-                          title=f"steps per kept rationale ({len(kept)} rationales)")
+fig = viz.steps_histogram([len(data.split_steps(r["rationale"])) for r in mine],
+                          title=f"steps per rationale ({len(mine)} rationales)")
 
 # %%
-first = kept[0]
-display(HTML(viz.labelled_html(first.rationale, first.spans)))
+display(HTML(viz.labelled_html(ours["rationale"], synthetic.spans_from_record(ours))))
 
 # %% [markdown]
-# ## 6. The same cell with a real teacher
+# ## 6. A real teacher, and what it costs
 #
-# Nothing above is specific to the template teacher. On Colab, or anywhere with a key:
-#
-# * **An API** (OpenAI, or any OpenAI-compatible server such as vLLM or Ollama): set
-#   `OPENAI_API_KEY` (and `OPENAI_BASE_URL` for your own server) in the environment, never in
-#   the notebook, and name the model. The key is read from the environment only and never
-#   written to the cache, the rationale file or this notebook's output.
-# * **A local model** with `transformers` on a GPU: `make_backend("hf", model=...)`.
-# * **GSM8K's own worked solutions**: `make_backend("gold")` on a GSM8K file.
-#
-# The cells below run only when their requirement is met, so they do nothing in the tiny preset.
+# Nothing above is specific to the template teacher, but a real one costs money, gigabytes or
+# GPU time. Each cell below runs only when its switch in the config cell is on, and the next
+# cell prints its cost first. The API key is read from `$OPENAI_API_KEY` only: put it in the
+# environment, never in the notebook (on Colab, from the Secrets panel into `os.environ` in a
+# cell that prints nothing); `kpod_lite` never writes it to the cache, the files or an output. The estimate counts about 4 characters a token and every
+# rationale at the full `max_tokens`, so it is an upper bound.
 
 # %%
-if os.environ.get("OPENAI_API_KEY") and PRESET != "tiny":
-    gsm8k = data.load_examples("gsm8k/train.jsonl", "gsm8k")  # your copy of GSM8K's train split
-    api = teacher.make_backend("openai", model=os.environ.get("KPOD_TEACHER_MODEL", "gpt-3.5-turbo"),
-                               concurrency=8)
-    print(teacher.teach(gsm8k, api, out=Path("runs") / PRESET / "rationales.jsonl").summary())
+from kpod_lite.gpu_time import CHECKPOINT_BYTES_PER_PARAMETER
+from kpod_lite.models.published import parameter_count, published_config
+from kpod_lite.teacher.protocol import EXTRACTION_MAX_TOKENS
+
+GSM8K_TRAIN = 7473  # App. A, Table 4
+sample_gsm8k = data.load_examples(Path("..") / "data_samples" / "formats" / "gsm8k.jsonl", "gsm8k")
+prompt_tokens = sum(len(templates.build_prompt(e.question)) for e in sample_gsm8k) / len(sample_gsm8k) / 4
+
+
+def api_bill(n):
+    """(input tokens, output tokens, US dollars) of teaching n questions in Kojima et al.'s two stages."""
+    tokens_in = n * (prompt_tokens + (prompt_tokens + cfg.teacher_max_tokens + 12))  # stage 1, stage 2
+    tokens_out = n * (cfg.teacher_max_tokens + EXTRACTION_MAX_TOKENS)
+    return tokens_in, tokens_out, (tokens_in * USD_PER_M_INPUT + tokens_out * USD_PER_M_OUTPUT) / 1e6
+
+
+for n in (API_QUESTIONS, GSM8K_TRAIN):
+    tokens_in, tokens_out, usd = api_bill(n)
+    print(f"API, {n:5,} questions: <= {tokens_in:9,.0f} tokens in, {tokens_out:9,.0f} out, "
+          f"<= ${usd:.2f} at the config's price")
+if LOCAL_MODEL in ("google/flan-t5-large", "google/flan-t5-xl"):
+    size = parameter_count(published_config(LOCAL_MODEL)) * CHECKPOINT_BYTES_PER_PARAMETER["t5"]
+    print(f"local teacher {LOCAL_MODEL}: a {size / 1e9:.1f} GB download (float32), as much GPU memory again")
 
 # %%
-import torch
+# The API teacher. Costs: money (printed above), a few seconds a question with 8 requests in flight.
+# Needs GSM8K's training split, fetched by kpod_lite.data.fetch from its public source into the data
+# cache: kpod-lite records no sha256 for that file yet, so the first download's digest is written to
+# the cache's SHA256SUMS and every later use is checked against it. Outputs go to runs/ (kept), whose
+# cache means a rerun never pays twice for an answer.
+if USE_API:
+    if not os.environ.get("OPENAI_API_KEY") and not os.environ.get("OPENAI_BASE_URL"):
+        raise RuntimeError("USE_API is on but $OPENAI_API_KEY is not set: set it in the environment")
+    gsm8k = data.load_examples(data.fetch("gsm8k", "train")["train"], "gsm8k")[:API_QUESTIONS]
+    api = teacher.make_backend("openai", model=API_MODEL, concurrency=8)
+    print(teacher.teach(gsm8k, api, out=Path("runs") / "teacher-api" / "rationales.jsonl").summary())
 
-if torch.cuda.is_available() and PRESET != "tiny":
-    local = teacher.make_backend("hf", model="google/flan-t5-xl", concurrency=16)
-    print(teacher.teach(questions[:32], local, out=run_dir / "hf_rationales.jsonl").summary())
+# %%
+# The local teacher. Costs: the download printed above (once, into the Hugging Face cache), a GPU
+# with that much free memory, and minutes of generation. On the thread's questions, LOCAL_QUESTIONS of them.
+if USE_LOCAL_TEACHER:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise RuntimeError("USE_LOCAL_TEACHER is on but there is no GPU")
+    local = teacher.make_backend("hf", model=LOCAL_MODEL, concurrency=16)
+    print(teacher.teach(questions[:LOCAL_QUESTIONS], local, out=run_dir / "hf_rationales.jsonl").summary())
+
+# %% [markdown]
+# **GSM8K's own worked solutions** cost nothing: `make_backend("gold")` turns a dataset's
+# solutions into rationales, here on the shipped sample file in GSM8K's layout.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-gold = teacher.teach(data.load_examples(Path("..") / "data_samples" / "formats" / "gsm8k.jsonl", "gsm8k"),
-                     teacher.make_backend("gold"), out=run_dir / "gold.jsonl", progress=False)
+gold = teacher.teach(sample_gsm8k, teacher.make_backend("gold"), out=run_dir / "gold.jsonl", progress=False)
 print(f"gold teacher: kept {gold.kept} of {gold.questions}")
 print(next(data.read_jsonl(gold.out))[1]["rationale"])
 
@@ -259,10 +326,14 @@ print(next(data.read_jsonl(gold.out))[1]["rationale"])
 #
 # * The template `Q: <x> A: Let's think step by step. <r> Therefore, the answer is <y>` (§3.1),
 #   asked in Kojima et al.'s two stages, and read back with their answer cleansing.
-# * Rationales whose answer is wrong are dropped; the filter's statistics say how many.
-# * The cache makes teacher runs resumable and free to repeat.
+# * The template teacher remakes the thread's rationales exactly; Ben's magazines is one.
+# * Rationales whose answer is wrong are dropped, Fine-tune-CoT's rule; the KPOD paper does not
+#   say whether it filters.
+# * The cache makes teacher runs resumable and free to repeat; paid or heavy teachers are
+#   opt-in, capped and priced first.
 # * Steps are cut at "." but not inside decimals, prices or abbreviations.
-#
+
+# %% [markdown]
 # ## Exercises
 #
 # **Exercise 1 (recall).** Before running anything, say what `my_extract_number` returns for
@@ -272,7 +343,8 @@ print(next(data.read_jsonl(gold.out))[1]["rationale"])
 # * `"Therefore, the answer is unknown."`
 # * `"The answer is 5. Wait, 5 + 3 = 8, so the answer is 8."`
 # * `"There were 9 trees and 5 died. Therefore, 4 more trees died than survived (9-5)."`
-#
+
+# %% [markdown]
 # **Exercise 2 (apply).** Real teachers often end without the trigger, on a sentence such as
 # the third one above, and "the last number" then misreads them. Give `my_extract_number` the
 # library's rule for that case: take the last step (`data.split_steps`) that holds a number; its
@@ -282,8 +354,8 @@ print(next(data.read_jsonl(gold.out))[1]["rationale"])
 # `"She had 3 bags of 4 apples. In total 12 apples, or 3 x 4."`.
 #
 # **Exercise 3 (a small experiment).** Teach the same questions at temperature 1.5 with one
-# sample and with three. How many questions are left without any rationale in each case, and
-# how does that compare with what independent slips would predict?
+# sample and with three. Predict first: how many questions are left without any rationale in
+# each case, if slips are independent? Then run, and compare.
 
 # %% [markdown]
 # **Solutions** (the cells below run; expand them)
