@@ -3,27 +3,19 @@
 #
 # # 02. Mask learning: which rationale tokens matter? (Eq. 2-7)
 #
-# A teacher's rationale mixes tokens the answer depends on ("12", "+", "17", "=", "29") with
-# tokens it does not ("actually", "Okay,", "we can say that"). KPOD gives every rationale token
-# a weight w_j in (0, 1) without any labels: a small module learns to *hide* as many tokens as
-# it can, while a transformer must still read the answer off the question and what is left of
-# the rationale. A token that survives this pressure is one the answer needs, and the
-# probability that the module keeps it is its weight. The weights later decide which tokens
-# count when the step difficulty is measured (Eq. 8, notebook 03) and which tokens the student
-# is pushed hardest to copy (Eq. 15). In this notebook you build the weight generator, the
-# Gumbel-softmax masks, the masking of embeddings, the answer-prediction loss over rationale
-# prefixes and the mask-ratio loss from scratch, check each against `kpod_lite.weighting`, train
-# the module on synthetic rationales whose keypoints are known, look at the learned weights as
-# a Figure-2-style heat map, and score them against the ground truth.
+# KPOD gives every rationale token a weight w_j in (0, 1) without any labels: a small module
+# learns to *hide* as many tokens as it can while a transformer must still read the answer
+# off the question and what is left. The probability that the module keeps a token is its
+# weight, which Eq. 8 (notebook 03) and Eq. 15 (notebook 06) read. You build Eq. 2-7 from
+# scratch, check them against `kpod_lite.weighting`, then read the weights the course's run
+# learned, starting with Ben's magazines.
 #
 # **After this notebook you can** explain each of Eq. 2-7 in code, say why the mask must act
-# on embeddings rather than on token ids, read a training history and recognise a collapsed
-# run (everything masked, or nothing), and measure how well a set of token weights finds the
-# keypoints.
+# on embeddings rather than token ids, and measure what a set of token weights separates and
+# what it does not.
 #
-# **Paper:** §3.3 (rationale token weighting, Eq. 2-7), App. A (α = 0.5, the student's
-# embedding layer), §4.5 (Figure 2), §4.6 (Figure 3a: sensitivity to α).
-# **Runs in** about 2.5 minutes on 2 CPU cores (tiny preset).
+# **Paper:** §3.3 (Eq. 2-7), App. A (α, the student's embedding layer), §4.5 (Figure 2).
+# **Runs in** about a minute on 2 CPU cores (tiny preset).
 
 # %%
 # Install (Colab only). Outside Colab this cell does nothing: run the README's set-up command.
@@ -44,32 +36,25 @@ if "google.colab" in sys.modules:
 
     print(check_versions())  # stops here, naming the fix, if a preinstalled library is too old
 
+
 # %% [markdown]
-# This notebook learns weights for rationales of the shipped synthetic split
-# (`data_samples/synthetic/`: 2-4 steps of + - × ÷, every keypoint kind labelled), the split
-# notebooks 00-05 share, so the weights can be graded against the labels. Its student is the
-# tiny preset's, the tiny LLaMA (Emb is its embedding table), and the tiny LLaMA also predicts
-# the answer in Eq. 5, because the tiny T5 could not learn to read answers off rationales on a
-# CPU budget (docs/WEIGHTING.md); the two share one vocabulary.
+# The thread: the tiny preset's task (synthetic + and - word problems of 2-3 steps, whose
+# template-teacher rationales label every character) and its student, the tiny LLaMA. Its
+# embedding table is Emb, and a copy of it predicts the answer in Eq. 5. Training the module
+# on the 800 rationales costs several CPU minutes, so the pipeline's weigh stage did it once:
+# `data_samples/thread/weights.jsonl` holds the weights that notebooks 03, 04 and 06 use too.
 
 # %% tags=["parameters"]
 import os
 
 PRESET = os.environ.get("KPOD_PRESET", "tiny")  # tiny | flan-t5-large | flan-t5-xl | llama-7b
-ALPHA = 0.5  # weight of the mask-ratio loss in L_k = L_p + α L_m (Eq. 7); App. A: 0.5
-N_TRAIN = 320  # synthetic rationales to learn from (docs/WEIGHTING.md: all 400; GSM8K has 7,473)
-N_EVAL = 100  # held-out validation rationales to score the weights on (the whole split)
-EPOCHS = 4  # mask-learning epochs (tiny preset: 4; the paper gives none)
-WARMUP_STEPS = 250  # ours: predictor warm-up steps (tiny preset: 400; the paper has none)
-BATCH_SIZE = 8  # rationales per step (tiny preset: 16; App. A's batch size 4 is the student's)
 
 # %%
 # %matplotlib inline
-import html
+import json
 import math
-import tempfile
 import time
-from pathlib import Path
+from collections import defaultdict
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -79,42 +64,42 @@ from torch import nn
 from torch.nn import functional as F
 from transformers.utils import logging as hf_logging
 
-from kpod_lite import config, data, teacher, templates, viz, weighting
+from kpod_lite import config, data, diagrams, templates, thread, token_map, viz, weighting
 from kpod_lite.models import is_local_build, load_student, pad_right, student_input_embeddings
+from kpod_lite.synthetic import KEYPOINT_LABELS
 from kpod_lite.templates import rationale_tokens
 
 cfg = config.preset(PRESET)
 if is_local_build(cfg.student):  # a progress widget per load of a local model would clutter the page;
     hf_logging.disable_progress_bar()  # a GPU preset keeps the bars: its first load is a download
-cfg = cfg.replace(alpha=ALPHA, weighting_epochs=EPOCHS, weighting_predictor_warmup_steps=WARMUP_STEPS,
-                  weighting_batch_size=BATCH_SIZE)
 student, tokenizer = load_student(cfg)
 device = student.device
+rationales = thread.records("rationales.jsonl")  # the template teacher's, after answer filtering
+thread_weights = thread.records("weights.jsonl")  # Eq. 3's w_j for every token of every rationale
+summary = json.loads((thread.thread_folder() / "weights.summary.json").read_text())
+thread_cfg = json.loads((thread.thread_folder() / "config.json").read_text())
+example = thread.named("rationales.jsonl")  # Ben's magazines
 print(f"student {cfg.student}; answer predictor (Eq. 5): {cfg.weighting_predictor or 'a copy of the student'}")
-print(f"α = {cfg.alpha}, τ = {cfg.gumbel_temperature}, prefixes: {cfg.prefix_mode!r}, lr {cfg.weighting_lr}, "
-      f"{cfg.weighting_epochs} epochs, batch {cfg.weighting_batch_size}, "
-      f"warm-up {cfg.weighting_predictor_warmup_steps} steps")
+print(f"the thread: {len(rationales)} rationales weighed with α = {thread_cfg['alpha']}, "
+      f"τ = {thread_cfg['gumbel_temperature']}, prefixes {thread_cfg['prefix_mode']!r}")
 
 # %% [markdown]
-# The rationales come from the template teacher of notebook 01: synthetic word problems written
-# out step by step, with planted filler words, and a label for every character. Keypoint
-# labels are *number*, *operator*, *equals*, *result* and *quantity* (words such as "total" or
-# "adding" that name the operation); the others are *filler* (planted padding) and *plain*
-# (names, units, connecting words, punctuation). Mask learning never sees these labels; we
-# keep them to grade the weights at the end. Training uses the first `N_TRAIN` questions of the
-# training split, the grading the validation split.
+# The whole module at a glance. Blue boxes are θ^w, the parameters Eq. 7 trains; the
+# rationale's tokens flow along the top row to a weight and a mask, the masked rationale and
+# the question go to the transformer, and the two losses meet in L_k. Sections 1-5 build one
+# box or arrow each.
 
 # %%
-run_dir = Path(tempfile.mkdtemp(prefix="kpod-weighting-"))
-splits = {}
-for split, n in [("train", N_TRAIN), ("validation", N_EVAL)]:
-    questions = data.load_examples(Path("..") / "data_samples" / "synthetic" / f"{split}.jsonl", "kpod")[:n]
-    report = teacher.teach(questions, teacher.make_backend("template"), out=run_dir / f"{split}.jsonl",
-                           seed=cfg.seed, progress=False)
-    splits[split] = [record for _, record in data.read_jsonl(report.out)]
-train_records, eval_records = splits["train"], splits["validation"]
-example = train_records[0]
-print(f"{len(train_records)} training and {len(eval_records)} validation rationales; the first one:")
+diagrams.mask_learning_figure()
+plt.show()
+
+# %% [markdown]
+# Ben's magazines, with the template teacher's labels. Keypoint labels are *number*,
+# *operator*, *equals*, *result* and *quantity* (words that name the operation); *filler*
+# (planted padding) and *plain* are not. Mask learning never sees the labels: we keep them to
+# grade the weights.
+
+# %%
 print(f"Q: {example['question']}\nA: {example['answer']}")
 display(HTML(viz.labelled_html(example["rationale"], example["spans"])))
 
@@ -124,19 +109,13 @@ display(HTML(viz.labelled_html(example["rationale"], example["spans"])))
 # $$e = \mathrm{Att}(\mathrm{Emb}(r)) \quad\text{(Eq. 2)}, \qquad
 #   w_j = \sigma(f_w(e_j)) \quad\text{(Eq. 3)}$$
 #
-# * **Emb** is the student's own pretrained input embedding table, copied and frozen (App. A
-#   asks for the student's embedding layer so that weights and student share one tokenizer).
-# * **Att** is a single self-attention layer, so a token's weight can depend on its context
-#   ("3" after "=" is a result, "3" in "3 friends" is not). Eq. 2 gives it no position codes,
-#   and we add none: with them the tiny module learned "late tokens matter" (docs/WEIGHTING.md).
-#   We add a residual connection and a layer norm around it (ours): the residual keeps each
-#   token's own identity in e_j, the norm makes f_w indifferent to the embeddings' scale.
-# * **f_w** is a two-layer MLP with one output, and σ turns it into the probability that token
-#   j is *kept*. The last bias starts at log(0.9/0.1) (ours), so training starts with most
-#   tokens kept and the answer still readable.
-#
-# The module returns the logit l_j = f_w(e_j); the weight is σ(l_j). Parameter names follow
-# the library's, so one state dict fits both.
+# * **Emb**: the student's input embedding table, copied and frozen (App. A: one tokenizer
+#   for weights and student).
+# * **Att**: one self-attention layer, which *could* make a token's weight depend on its
+#   context (section 9 measures whether it does). No position codes, as in Eq. 2; we add a
+#   residual connection and a layer norm (ours).
+# * **f_w**: a two-layer MLP; σ turns its output l_j into the probability of keeping token j.
+#   Its last bias starts at log(0.9/0.1) (ours), so training starts with most tokens kept.
 
 # %%
 class MyWeighter(nn.Module):
@@ -163,7 +142,7 @@ torch.manual_seed(cfg.seed)
 mine = MyWeighter(embeddings, heads).to(device)
 lib = weighting.build_weighter(student, cfg)  # the library's TokenWeighter, seeded with cfg.seed
 
-batch_ids = [rationale_tokens(tokenizer, record["rationale"])[0] for record in train_records[:2]]
+batch_ids = [rationale_tokens(tokenizer, record["rationale"])[0] for record in rationales[:2]]
 ids, attention = (t.to(device) for t in pad_right(batch_ids))  # two rationales, the shorter one padded
 frozen = sum(p.numel() for p in mine.parameters() if not p.requires_grad)
 trainable = sum(p.numel() for p in mine.parameters() if p.requires_grad)
@@ -188,19 +167,15 @@ print(f"same seed, same parameters: {same_init}; weights {tuple(w_lib.shape)}, a
 # %% [markdown]
 # ## 2. Masks by Gumbel-softmax (Eq. 4), from scratch
 #
-# A mask m_j ∈ {0, 1} (1 kept, 0 masked) drawn from Bernoulli(w_j) has no gradient, so the
-# paper draws it with the Gumbel-softmax trick (Jang et al., 2016): add Gumbel noise to the
-# log-probabilities of the two outcomes and take a softmax at temperature τ instead of an
-# argmax. With only two outcomes this simplifies. The softmax over (log w_j + g_1,
-# log(1 - w_j) + g_0) is a sigmoid of their difference, log w_j - log(1 - w_j) is the logit
-# l_j, and the difference g_1 - g_0 of two Gumbel variables is a logistic variable, log U -
-# log(1 - U) with U uniform:
+# Drawing m_j ∈ {0, 1} from Bernoulli(w_j) has no gradient, so the paper relaxes it with the
+# Gumbel-softmax (Jang et al., 2016): Gumbel noise on the log-probabilities of keep and mask,
+# then a softmax at temperature τ. With two outcomes it is a sigmoid, since the difference of
+# two Gumbel draws is logistic:
 #
-# $$m_j = \sigma\big((l_j + \log U - \log(1 - U))/\tau\big) \qquad\text{(Eq. 4, binary Concrete form)}$$
+# $$m_j = \sigma\big((l_j + \log U - \log(1 - U))/\tau\big),\quad U \sim \mathrm{Uniform}(0, 1)$$
 #
-# Below, both forms from scratch. The one-uniform form draws the same numbers as
-# `weighting.gumbel_mask` from the same generator; the two-Gumbel form draws other numbers
-# from the same distribution. Both keep token j (m_j > 1/2) with probability w_j, at any τ.
+# Both forms below keep token j (m_j > 1/2) with probability w_j at any τ; the one-uniform
+# form draws the very numbers of `weighting.gumbel_mask`.
 
 # %%
 def my_gumbel_softmax(logits, tau, generator):  # Jang et al.'s recipe, two outcomes (keep, mask)
@@ -227,46 +202,14 @@ for name, m in [("one uniform (= gumbel_mask)", m_mine), ("two Gumbels", m_two)]
     print(f"{name:28} P(m_j > 1/2) = {kept.numpy().round(2)}   σ(l_j) = {torch.sigmoid(logits).numpy().round(2)}")
 
 # %% [markdown]
-# τ sets how binary the masks are. A cold τ gives masks near 0 or 1, like real hiding, but
-# with gradients that are large near 1/2 and vanish elsewhere; a warm τ gives smooth but
-# half-hearted masks, and a mask of 0.5 lets half of a "hidden" token through. The library's τ
-# is `config.gumbel_temperature` (ours; the paper does not give one). `gumbel_mask(hard=True)`
-# would send exact 0/1 forward and the soft gradient backward (straight-through); on the tiny
-# preset it collapsed to masking everything (docs/WEIGHTING.md), so it is off.
-
-# %%
-fig, axes = plt.subplots(1, 4, figsize=(13, 2.6), sharey=True)
-w_example = 0.7
-for ax, t in zip(axes, (0.1, 0.5, 1.0, 2.0)):
-    m = weighting.gumbel_mask(torch.full((20000,), math.log(w_example / (1 - w_example))), t,
-                              generator=torch.Generator().manual_seed(0))
-    ax.hist(m.numpy(), bins=40, range=(0, 1), color="C0")
-    ax.set_title(f"τ = {t}" + (" (this run)" if t == tau else ""), fontsize=10)
-    ax.set_xlabel("mask m_j (0 masked, 1 kept)")
-axes[0].set_ylabel(f"draws of 20,000 (w_j = {w_example})")
-fig.suptitle("Eq. 4: 20,000 masks for one token kept with probability 0.7")
-fig.tight_layout()
-plt.show()
-
-# %% [markdown]
-# ## 3. Applying the mask, and why it must act on embeddings
+# ## 3. The mask acts on embeddings
 #
-# The masked rationale r[m] goes into a transformer (Eq. 5). We apply the mask to its input
-# embeddings, mixing each token's embedding with the embedding e_mask of one mask token (the
-# tokenizer's mask token if it has one, else T5's first sentinel `<extra_id_0>`, which a
-# pretrained T5 reads as "text missing here"):
-#
-# $$r[m]_j = m_j\,E(r_j) + (1 - m_j)\,e_{\text{mask}}$$
-#
-# The tempting alternative, "replace the ids of masked tokens by the mask id", gives the same
-# forward pass for a binary mask but no gradient: comparing m_j with 1/2 and choosing an
-# integer id are not differentiable, so the answer loss cannot tell f_w which tokens it
-# needed. Then only L_m trains f_w, and L_m alone says "mask everything". We check both.
-#
-# The transformer of Eq. 5 is a pretrained model (FlanT5-Large in the paper, whatever the
-# student). It must share the student's vocabulary, since the masks are drawn for the
-# student's tokens. In the tiny preset it is the tiny LLaMA: the tiny T5 could not learn to
-# read answers off rationales on a CPU budget (docs/WEIGHTING.md).
+# The masked rationale mixes each token's embedding with that of one mask token:
+# r[m]_j = m_j E(r_j) + (1 - m_j) e_mask. Swapping the ids of masked tokens for the mask id
+# looks the same for a binary mask but has no gradient (a comparison and an integer id), so
+# the answer loss could not tell f_w which tokens it needed; L_m alone would then mask
+# everything. The cells below check both, with the transformer of Eq. 5: the tiny LLaMA,
+# which shares the student's vocabulary as the masks require.
 
 # %%
 def my_apply_mask(embeds, m, e_mask):
@@ -329,16 +272,11 @@ print(f"swapping ids:      f_w gets a gradient from the answer loss: {swapping_g
 #
 # $$\mathcal L_p = -\sum_k \sum_j \log P(y_j \mid y_{<j}, r[m]_{<k}, x;\ \theta^w) \qquad\text{(Eq. 5)}$$
 #
-# The transformer reads the question x and only the first k tokens of the masked rationale,
-# then must produce the answer y. Why every prefix, not just the whole rationale? The last
-# step of a rationale often restates the result ("1 + 7 = 8 apples"), so with the whole
-# rationale the module could keep just that and mask every earlier step: a shortcut. Asking
-# for the answer from shorter prefixes makes the earlier steps' keypoints pay off too.
-#
-# Eq. 5 sums over every k = 1..n: n forward passes per rationale, one per prefix. The library
-# calls that `prefix_mode="all"`; its default, `"steps"`, keeps only the prefixes that end
-# where a reasoning step ends (§3.4 cuts steps at "."), plus k = n. The tokens of each row are
-# [x, r[m]_<k, "Therefore, the answer is"], then y. Here are both on the example:
+# The transformer reads the question x and the first k tokens of the masked rationale, then
+# must produce the answer y. Every prefix, because a last step that restates the result would
+# otherwise let the module keep it alone and mask every earlier step (the shortcut §3.3 names).
+# Eq. 5 sums over k = 1..n (`prefix_mode="all"`); the library's default, `"steps"`, keeps the
+# prefixes that end where a step ends, plus k = n: far fewer predictor rows.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -361,9 +299,8 @@ for k in ks:
 
 # %% [markdown]
 # Eq. 5 from scratch, one prefix at a time, against `weighting.answer_prediction_loss`, which
-# pads every (rationale, k) into one batch. Like the library we divide the sum over prefixes
-# by their number |K| (section 5 explains why). A causal predictor reads each row after the
-# student tokenizer's beginning-of-sequence token, if that tokenizer has one.
+# batches every (rationale, k). Like the library we divide the sum by the number of prefixes
+# |K|. The cell also times the library on both prefix sets and prints the ratio.
 
 # %%
 bos = None if predictor.config.is_encoder_decoder else tokenizer.bos_token_id  # as the library does
@@ -375,48 +312,44 @@ def my_answer_prediction_loss(question, masked_rationale, ks, answer):
     return torch.stack(rows).sum() / len(ks)  # Eq. 5, divided by |K|
 
 
+def library_answer_loss(masked, ks):
+    return weighting.answer_prediction_loss(
+        predictor, [table(question)], [masked], [ks], [answer.tolist()], trigger_embeds=table(trigger),
+        bos_embed=None if bos is None else table(torch.tensor(bos, device=device)))[0]
+
+
 with torch.no_grad():
     m = weighting.gumbel_mask(lib(r_ids, torch.ones_like(r_ids)), tau, generator=torch.Generator().manual_seed(0))[0]
     masked = my_apply_mask(table(r_ids[0]), m, table(torch.tensor(mask_id, device=device)))
-    losses = {}
+    ks_steps = weighting.prefix_lengths(r_offsets, text, "steps")
+    assert torch.allclose(my_answer_prediction_loss(question, masked, ks_steps, answer),
+                          library_answer_loss(masked, ks_steps), atol=1e-4)
+    seconds = {}
     for mode in ("steps", "all"):
         ks_mode = weighting.prefix_lengths(r_offsets, text, mode)
         started = time.perf_counter()
-        mine_lp = my_answer_prediction_loss(question, masked, ks_mode, answer)
-        seconds = time.perf_counter() - started
-        lib_lp = weighting.answer_prediction_loss(
-            predictor, [table(question)], [masked], [ks_mode], [answer.tolist()], trigger_embeds=table(trigger),
-            bos_embed=None if bos is None else table(torch.tensor(bos, device=device)))
-        assert torch.allclose(mine_lp, lib_lp[0], atol=1e-4)
-        losses[mode] = float(mine_lp)
-        print(f"prefixes {mode!r:8}: {len(ks_mode):3d} predictor rows, L_p = {mine_lp:.2f} nats "
-              f"(from scratch: {seconds:.2f} s)")
+        lp_mode = library_answer_loss(masked, ks_mode)
+        seconds[mode] = time.perf_counter() - started
+        print(f"prefixes {mode!r:8}: {len(ks_mode):3d} predictor rows, L_p = {float(lp_mode):.2f} nats, "
+              f"{seconds[mode]:.3f} s")
+print(f"'all' takes {seconds['all'] / seconds['steps']:.0f} times as long as 'steps' on this rationale")
 
 # %% [markdown]
-# Before any training the predictor barely reads rationales, so both values are large and
-# close. "steps" is cheaper, one predictor row per step here against one per token for "all",
-# which is why the library trains with it, but it is not an estimate of the same mean: it
-# averages over the step ends only, so the whole rationale weighs 1/|K| there instead of 1/n,
-# and α = 0.5 under it is not the paper's trade-off (docs/WEIGHTING.md)
-# (`benchmarks/bench_weighting.py` measures both; "all" is about 87 times slower). Exercise 2
-# counts the rows over the training rationales and times both.
-#
+# The two prefix sets do not estimate the same mean: "steps" gives the whole rationale a
+# weight of 1/|K| where Eq. 5 gives it 1/n, so α under "steps" is not quite the paper's
+# trade-off (the `kpod_lite.weighting` docstring works it out). Exercise 3 asks what the step
+# prefixes let the predictor skip.
+
+# %% [markdown]
 # ## 5. The mask-ratio loss (Eq. 6) and the total (Eq. 7)
 #
 # $$\mathcal L_m = \sum_j m_j \quad\text{(Eq. 6)}, \qquad
 #   \mathcal L_k = \mathcal L_p + \alpha\,\mathcal L_m \quad\text{(Eq. 7)}$$
 #
-# L_m counts the kept tokens and pulls every m_j towards 0; L_p pushes back on the tokens the
-# answer needs. The paper writes sums; the library divides Eq. 5 by the number of prefixes |K|
-# and Eq. 6 by the rationale's length n (ours). With every prefix (|K| = n) that is exactly
-# Eq. 7 divided by n, so each token faces Eq. 7's own trade-off: **keep token j when hiding
-# it costs more than α nats of answer likelihood, summed over the prefixes that contain it**.
-# The division only stops long rationales from outweighing short ones in a batch, and lets
-# "steps" estimate the same quantity with fewer prefixes. (Summing Eq. 5 over about 3 step
-# prefixes but Eq. 6 over about 90 tokens weighs L_m some 30 times more than Eq. 7 does; the
-# paper's α = 0.5 then masked everything, docs/WEIGHTING.md.)
-#
-# On a padded batch of four rationales, each with one mask drawn for all of its prefixes:
+# L_m pulls every m_j towards 0; L_p pushes back on the tokens the answer needs. The library
+# divides Eq. 5 by |K| and Eq. 6 by n (ours): with every prefix that is Eq. 7 divided by n,
+# so a token is kept when hiding it costs more than α nats of answer likelihood, and long
+# rationales do not outweigh short ones in a batch. On four padded rationales:
 
 # %%
 def my_mask_ratio_loss(m, attention_mask):
@@ -427,7 +360,7 @@ def my_keypoint_loss(answer_loss, ratio_loss, alpha):
     return (answer_loss + alpha * ratio_loss).mean()  # Eq. 7, averaged over the batch
 
 
-four = train_records[:4]
+four = rationales[:4]
 b_ids, b_attention = (t.to(device) for t in pad_right([rationale_tokens(tokenizer, r["rationale"])[0] for r in four]))
 with torch.no_grad():
     b_m = weighting.gumbel_mask(lib(b_ids, b_attention), tau, generator=torch.Generator().manual_seed(0))
@@ -448,367 +381,192 @@ print(f"lengths n = {b_attention.sum(-1).tolist()}")
 print(f"L_p = {lp.cpu().numpy().round(2)}, L_m = {lm.cpu().numpy().round(3)} (kept fractions), "
       f"L_k = {float(lk):.3f} with α = {cfg.alpha}")
 
-# %%
-# NBVAL_CHECK_OUTPUT
-toy_m = torch.tensor([[1.0, 0.0, 1.0, 0.5], [0.2, 0.4, 0.0, 0.0]])
-toy_attention = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])  # the second row has 2 tokens and 2 pads
-print("L_m per row:", [round(v, 4) for v in my_mask_ratio_loss(toy_m, toy_attention).tolist()],
-      "library:", [round(v, 4) for v in weighting.mask_ratio_loss(toy_m, toy_attention).tolist()])
-print("L_k:", round(float(my_keypoint_loss(torch.tensor([2.0, 1.0]), torch.tensor([0.5, 0.25]), 0.5)), 4),
-      "library:", round(float(weighting.keypoint_loss(torch.tensor([2.0, 1.0]), torch.tensor([0.5, 0.25]), 0.5)), 4))
-
 # %% [markdown]
-# ## 6. Training: `weighting.train_weighter`
+# ## 6. Training, as the thread's weigh stage ran it
 #
-# Training updates θ^w: Att and f_w, and the predictor's own weights too (it is part of
-# θ^w in Eq. 5); Emb stays frozen. Each step draws one mask per rationale (Eq. 4), mixes the
-# embeddings, and takes an Adam step on L_k (Eq. 7).
-#
-# One step comes first that the paper does not need (ours): the **predictor warm-up**. Until
-# the predictor can read an answer off a rationale, hiding tokens costs nothing in L_p, L_m
-# wins alone, and every token gets masked. The paper's FlanT5-Large can already follow a
-# rationale to its answer; the tiny LLaMA cannot, so it first trains on *unmasked* rationales
-# for `WARMUP_STEPS` steps.
-#
-# This run is smaller than the full-size one so that the notebook stays within its CPU
-# budget: `N_TRAIN` rationales, `EPOCHS` epochs, `WARMUP_STEPS` warm-up steps, batches of
-# `BATCH_SIZE`. docs/WEIGHTING.md has the full-size run (400 rationales, 4 epochs of 16,
-# 400 warm-up steps, three seeds), made with
-#
-#     kpod-lite teach --data data_samples/synthetic/train.jsonl --format kpod --teacher template --out rat_train.jsonl
-#     kpod-lite teach --data data_samples/synthetic/validation.jsonl --format kpod --teacher template --out rat_validation.jsonl
-#     python -m kpod_lite.weighting --train rat_train.jsonl --eval rat_validation.jsonl --seeds 0 1 2 --threads 2
-#
-# Training is deterministic for a seed on one machine; on another machine the numbers below
-# can differ in the last digits. We hand `train_weighter` the predictor of section 3, which it
-# trains in place, so that the exercises can ask the trained predictor what it reads.
+# `weighting.train_weighter` updates θ^w (Att, f_w and the transformer; Emb stays frozen): one
+# mask per rationale and step (Eq. 4), an Adam step on L_k (Eq. 7). First comes a step the
+# paper does not need (ours): a **predictor warm-up** on unmasked rationales. Until the
+# predictor can read an answer off a rationale, hiding costs nothing in L_p and L_m masks
+# everything; FlanT5-Large can already, the tiny LLaMA cannot. The stage records its history in
+# `weights.summary.json`. Read the right panel for **collapse**: a mean weight in a red zone
+# means everything masked (L_m won) or nothing masked (L_p won), weights that rank nothing.
 
 # %%
-started = time.perf_counter()
-weighter, history = weighting.train_weighter(train_records, cfg, student=student, tokenizer=tokenizer,
-                                             predictor=predictor, progress=True)
-predictor.eval()
-print(f"trained on {history['rationales']} rationales in {time.perf_counter() - started:.0f} s; "
-      f"collapse: {history['collapse']}")
-
-# %%
+history = summary["history"]
+warmup_every = thread_cfg["weighting_predictor_warmup_steps"] / len(history["predictor_warmup"])
 epochs = [e["epoch"] for e in history["epochs"]]
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
-axes[0].plot(np.arange(1, len(history["predictor_warmup"]) + 1) * 25, history["predictor_warmup"], "o-")
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
+axes[0].plot(np.arange(1, len(history["predictor_warmup"]) + 1) * warmup_every, history["predictor_warmup"], "o-")
 axes[0].set_xlabel("warm-up step")
-axes[0].set_ylabel("answer loss (nats per answer token)")
+axes[0].set_ylabel("answer loss (nats per token)")
 axes[0].set_title("predictor warm-up (unmasked rationales)", fontsize=10)
-axes[1].plot(epochs, [e["loss"] for e in history["epochs"]], "o-", label="L_k = L_p + α L_m (Eq. 7)")
-axes[1].plot(epochs, [e["answer_loss"] for e in history["epochs"]], "s--", label="L_p (Eq. 5 / |K|)")
-axes[1].set_xlabel("epoch")
-axes[1].set_ylabel("loss per rationale (nats)")
-axes[1].set_title("mask learning: losses", fontsize=10)
+axes[1].plot(epochs, [e["mask_ratio"] for e in history["epochs"]], "o-", label="kept fraction = L_m (Eq. 6 / n)")
+axes[1].plot(epochs, [e["mean_weight"] for e in history["epochs"]], "s--", label="mean w_j")
+axes[1].axhspan(0, weighting.COLLAPSE_LOW, color="red", alpha=0.15, label="collapse zones")
+axes[1].axhspan(weighting.COLLAPSE_HIGH, 1, color="red", alpha=0.15)
+axes[1].set(ylim=(0, 1), xticks=epochs, xlabel="epoch", ylabel="fraction of rationale tokens")
+axes[1].set_title("mask learning: how much is kept", fontsize=10)
 axes[1].legend(fontsize=8)
-axes[2].plot(epochs, [e["mask_ratio"] for e in history["epochs"]], "o-", label="kept fraction = L_m (Eq. 6 / n)")
-axes[2].plot(epochs, [e["mean_weight"] for e in history["epochs"]], "s--", label="mean w_j")
-axes[2].axhspan(0, weighting.COLLAPSE_LOW, color="red", alpha=0.15, label="collapse zones")
-axes[2].axhspan(weighting.COLLAPSE_HIGH, 1, color="red", alpha=0.15)
-axes[2].set_ylim(0, 1)
-axes[2].set_xlabel("epoch")
-axes[2].set_ylabel("fraction of rationale tokens")
-axes[2].set_title("mask learning: how much is kept", fontsize=10)
-axes[2].legend(fontsize=8)
-for ax in axes[1:]:
-    ax.set_xticks(epochs)
 fig.tight_layout()
 plt.show()
+print(f"{history['rationales']} rationales, {len(epochs)} epochs, {summary['seconds']:.0f} s on the CPU; "
+      f"collapse: {history['collapse']}; collapse zones: mean w < {weighting.COLLAPSE_LOW} or > {weighting.COLLAPSE_HIGH}")
 
 # %% [markdown]
-# Reading the curves. The warm-up takes the predictor from guessing to reading the answer off
-# a whole rationale (per answer token). The mask-learning losses are on another scale: L_p
-# sums the answer's tokens (and its end-of-sequence token) and averages over the prefixes,
-# and a prefix that stops before the result cannot give the answer, so L_p stays well above
-# the warm-up's level. L_p and L_k fall as the predictor learns to read masked rationales and
-# the weight generator learns which tokens it reads; the kept fraction falls as L_m takes away
-# whatever L_p does not defend. The kept fraction and the mean weight move together, as they
-# should: the mean of m_j is, in expectation, about the mean of w_j. (Each epoch's figures are
-# means over its batches.)
+# ## 7. Ben's magazines as a heat map (Figure 2)
 #
-# **Collapse.** Two failure modes make the weights useless, and `train_weighter` checks the
-# last epoch's mean weight for both (`collapse_state`, `history["collapse"]`, and a
-# `WeightCollapseWarning`):
-#
-# * **all masked** (mean w < 0.02): L_m won. Every weight is near 0 and they no longer rank
-#   tokens. Causes: α too large for the answer-loss scale, a predictor that cannot use the
-#   rationale (no warm-up, too weak a model), straight-through masks. Remedies: lower α, warm
-#   the predictor up longer or use a stronger one, keep the relaxed masks.
-# * **none masked** (mean w > 0.98): L_p won. Every weight is near 1; the order may still be
-#   right, but the spread is too small to matter in Eq. 8 or Eq. 15. Remedies: raise α, or
-#   lower τ so that a "masked" token lets less of itself through.
-#
-# docs/WEIGHTING.md has both on the tiny preset: α = 0.1 keeps 98-100 % of the tokens ("none
-# masked"), α = 2 ends with 0.01 % kept ("all masked"). Exercise 3 measures, class by class,
-# the α at which hiding a class breaks even.
+# Each token of the named question's rationale on a box as deep a red as its learned weight,
+# as in the paper's Figure 2. Compare it with the labels above: look at the digits, "=", the
+# operator signs, the quantity words and the filler.
 
 # %%
-# NBVAL_CHECK_OUTPUT
-for mean_weight in (0.01, 0.3, 0.7, 0.99):
-    print(f"mean weight {mean_weight:.2f}: collapse_state -> {weighting.collapse_state(mean_weight)}")
-
-# %% [markdown]
-# ## 7. The learned weights as a heat map (Figure 2)
-#
-# `weighting.weigh` gives every token of every rationale its weight w_j = σ(f_w(e_j)) (Eq. 3),
-# with the student tokenizer's tokens and character offsets: the weight records that Eq. 8
-# (notebook 03) and Eq. 15 read. We weigh the held-out validation rationales, which training
-# never saw, and colour each token by its weight, deeper red for a higher weight, as the
-# paper's Figure 2 does.
-
-# %%
-weight_records = weighting.weigh(eval_records, weighter, tokenizer, weighting.weighting_max_tokens(cfg))
-by_id = {record["id"]: record for record in weight_records}
-
-
-FONT_SIZE = 9  # points; a monospace glyph is 0.6 of that wide
-CELL = FONT_SIZE * 0.6 / 0.85  # points per character cell: the glyph fills 85% of its cell
-FIG_WIDTH, LEFT, RIGHT = 12, 0.01, 0.88  # inches; the text panel's edges, as fractions of the width
-
-
-def layout_tokens(text, offsets, weights, width):
-    """(piece, column, line, weight) per token: lines of `width` character cells, wrapped at tokens."""
-    placed, position, column, line = [], 0, 0, 0
-    for (start, end), w in zip(offsets, weights):
-        column += len(text[position:start])  # text between tokens, if any
-        piece = text[max(start, position):end].replace("\n", " ")  # byte tokens of one character share offsets
-        position = max(position, end)
-        if not piece:
-            continue
-        if column + len(piece) > width:
-            line, column, piece = line + 1, 0, piece.lstrip()
-        lead = len(piece) - len(piece.lstrip())  # a leading space is a gap, not part of the box
-        if piece.strip():
-            placed.append((piece.strip(), column + lead, line, w))
-        column += len(piece)
-    return placed, line + 1
-
-
-def draw_weights(ax, placed, top):
-    """Each token on a box as deep a red as its weight, its text centred in the box; `top`: first line."""
-    cmap = plt.get_cmap("Reds")
-    for piece, column, line, w in placed:
-        ax.add_patch(plt.Rectangle((column, top + line + 0.1), len(piece), 0.8, facecolor=cmap(w),
-                                   edgecolor="white", linewidth=0.5))
-        ax.text(column + len(piece) / 2, top + line + 0.5, piece, ha="center", va="center", family="monospace",
-                fontsize=FONT_SIZE, color="white" if w > 0.6 else "black")
-
-
-# One panel for all shown rationales, in character cells across and lines down, so each token's
-# text sits inside its box whatever the renderer: the cell is wider than a glyph.
-shown = eval_records[:3]
-width = int(FIG_WIDTH * (RIGHT - LEFT) * 72 / CELL)  # as many cells as the panel holds
-layouts = [layout_tokens(r["rationale"], by_id[r["id"]]["offsets"], by_id[r["id"]]["weights"], width) for r in shown]
-rows = sum(lines + 2 for _, lines in layouts)  # each rationale: a title line, its lines, a gap
-fig = plt.figure(figsize=(FIG_WIDTH, rows * 1.9 * FONT_SIZE / 72))
-ax = fig.add_axes([LEFT, 0, RIGHT - LEFT, 1])
-top = 0
-for record, (placed, lines) in zip(shown, layouts):
-    ax.text(0, top + 0.5, f"{record['id']}: {record['question'][:width - 14]}...", fontsize=8, va="center")
-    draw_weights(ax, placed, top + 1)
-    top += lines + 2
-ax.set_xlim(0, width)
-ax.set_ylim(rows, 0)
-ax.axis("off")
-fig.colorbar(plt.cm.ScalarMappable(cmap="Reds", norm=plt.Normalize(0, 1)), cax=fig.add_axes([0.91, 0.1, 0.012, 0.8]),
-             label="w_j (Eq. 3): probability of keeping the token")
+weights_named = thread.named("weights.jsonl")
+token_map.token_heatmap([(f"Ben's magazines ({thread.NAMED_ID}), answer {example['answer']}",
+                          example["rationale"], weights_named["offsets"], weights_named["weights"])])
 plt.show()
 
 # %% [markdown]
-# The same as HTML, next to the ground-truth labels (which the module never saw). Hover over a
-# token for its weight.
-
-# %%
-def weights_html(text, offsets, weights):
-    parts, position = [], 0
-    for (start, end), w in zip(offsets, weights):
-        parts.append(html.escape(text[position:start]))  # anything between tokens
-        piece = html.escape(text[max(start, position):end])  # byte tokens of one character share offsets
-        parts.append(f'<span style="background:rgba(214,39,40,{w:.2f})" title="w = {w:.3f}">{piece}</span>')
-        position = max(position, end)
-    return f'<div style="font-family:monospace;line-height:1.9">{"".join(parts)}</div>'
-
-
-def show_example(i=0):
-    record = eval_records[i]
-    weights_record = by_id[record["id"]]
-    display(HTML(f"<b>{record['id']}</b> Q: {html.escape(record['question'])} <b>A: {record['answer']}</b>"
-                 f"<p>learned weights:</p>{weights_html(record['rationale'], weights_record['offsets'], weights_record['weights'])}"
-                 f"<p>ground-truth labels:</p>{viz.labelled_html(record['rationale'], record['spans'])}"))
-
-
-show_example(0)
-
-# %% [markdown]
-# **Explore.** Step through the held-out rationales with the slider. On GitHub only the static
-# example above shows; run the notebook to get the slider.
-
-# %%
-import ipywidgets as widgets
-
-explorer = widgets.interactive(show_example, i=widgets.IntSlider(value=0, min=0, max=len(eval_records) - 1,
-                                                                description="example"))
-display(explorer)
-
-# %% [markdown]
-# Compare with the paper's Figure 2, where digits and operators come out deepest, and words
-# that name the operation ("total", "adding", "twice") and people's names rank high too. Here
-# digits, "=" and results get the deepest red and nearly every word is masked: filler, names
-# and quantity words alike. The operator signs are where runs differ most (a mean weight
-# anywhere from about 0.02 to 0.9 over the runs made for this notebook and docs/WEIGHTING.md;
-# section 8 prints this run's). The reason is the predictor: a tiny model only has to read
-# the result off the rationale, the digits are enough for that, and L_p rewards keeping
-# nothing that the predictor can do without.
+# ## 8. What do the weights separate? All 800 rationales
 #
-# ## 8. Do the weights find the keypoints? AUROC on held-out rationales
-#
-# Every token takes the label of most of its non-space characters (`token_classes`). The main
-# score is the AUROC of the weights for keypoint tokens against filler tokens: the probability
-# that a random keypoint token outweighs a random filler token (ties count half). 0.5 is
-# chance, 1 a perfect ranking. The second AUROC puts keypoints against every other token
-# (filler and plain). First from scratch, by comparing every pair, then with
-# `weighting.keypoint_auroc`; the untrained weight generator gives the chance baseline.
+# Every token takes the label of most of its characters (`weighting.token_classes`). The AUROC
+# of the weights for keypoint against filler tokens is the probability that a random keypoint
+# token outweighs a random filler token (ties count half): 0.5 is chance. From scratch first,
+# then `weighting.keypoint_auroc`; the untrained module gives the baseline. These are the
+# rationales the module trained on: the pipeline weighs what it distils, so there is no
+# held-out split here.
 
 # %%
-def weights_by_class(records):
-    classes = {}
-    for source in records:
-        weights_record = by_id[source["id"]]
-        labels = weighting.token_classes(weights_record["offsets"], source["spans"], source["rationale"])
-        for label, w in zip(labels, weights_record["weights"]):
-            if label is not None:  # a whitespace-only token has no label
-                classes.setdefault(label, []).append(w)
-    return {label: np.array(ws) for label, ws in classes.items()}
+def token_rows(weight_records, rationale_records):
+    """(token string, label, w_j) for every token that owns a labelled character."""
+    sources = {record["id"]: record for record in rationale_records}
+    rows = []
+    for record in weight_records:
+        source = sources[record["id"]]
+        labels = weighting.token_classes(record["offsets"], source["spans"], source["rationale"])
+        rows += [(t, label, w) for t, label, w in zip(record["tokens"], labels, record["weights"]) if label]
+    return rows
 
 
 def my_auroc(positive, negative):
-    greater = (positive[:, None] > negative[None, :]).mean()
-    ties = (positive[:, None] == negative[None, :]).mean()
-    return greater + 0.5 * ties
+    """P(a random positive outweighs a random negative), ties counting half (Mann-Whitney)."""
+    negative = np.sort(negative)
+    below = np.searchsorted(negative, positive, side="left")
+    ties = np.searchsorted(negative, positive, side="right") - below
+    return float((below + 0.5 * ties).mean() / len(negative))
 
 
-classes = weights_by_class(eval_records)
-keypoint = np.concatenate([ws for label, ws in classes.items() if label in ("number", "operator", "equals", "result", "quantity")])
-rest = np.concatenate([classes["filler"], classes["plain"]])
-scores = weighting.keypoint_auroc(weight_records, eval_records)
-assert math.isclose(my_auroc(keypoint, classes["filler"]), scores["auroc_keypoint_vs_filler"], abs_tol=1e-4)
-assert math.isclose(my_auroc(keypoint, rest), scores["auroc_keypoint_vs_rest"], abs_tol=1e-4)
-
-untrained = weighting.keypoint_auroc(
-    weighting.weigh(eval_records, weighting.build_weighter(student, cfg), tokenizer, weighting.weighting_max_tokens(cfg)),
-    eval_records)
-print(f"{'AUROC on ' + str(len(eval_records)) + ' held-out rationales':38} {'untrained':>10} {'trained':>10}")
-for key, name in [("auroc_keypoint_vs_filler", "keypoint vs filler"), ("auroc_keypoint_vs_rest", "keypoint vs filler + plain")]:
-    print(f"{name:38} {untrained[key]:10.3f} {scores[key]:10.3f}")
-print(f"\n{'mean weight per token class':38} {'untrained':>10} {'trained':>10} {'tokens':>8}")
-for label in ("number", "operator", "equals", "result", "quantity", "filler", "plain"):
-    print(f"{label:38} {untrained['mean_weight'][label]:10.2f} {scores['mean_weight'][label]:10.2f} "
-          f"{scores['tokens'][label]:8d}")
+rows = token_rows(thread_weights, rationales)
+weights_of = lambda keep: np.array([w for _, label, w in rows if keep(label)])  # noqa: E731
+keypoint, filler = weights_of(lambda label: label in KEYPOINT_LABELS), weights_of(lambda label: label == "filler")
+scores = weighting.keypoint_auroc(thread_weights, rationales)
+assert math.isclose(my_auroc(keypoint, filler), scores["auroc_keypoint_vs_filler"], abs_tol=1e-4)
+assert math.isclose(my_auroc(keypoint, weights_of(lambda label: label not in KEYPOINT_LABELS)),
+                    scores["auroc_keypoint_vs_rest"], abs_tol=1e-4)
+untrained = weighting.keypoint_auroc(weighting.weigh(rationales, weighting.build_weighter(student, cfg), tokenizer,
+                                                     weighting.weighting_max_tokens(cfg)), rationales)
+print(f"{'AUROC':28} {'untrained':>10} {'thread':>8}")
+for key, name in [("auroc_keypoint_vs_filler", "keypoint vs filler"), ("auroc_keypoint_vs_rest", "keypoint vs the rest")]:
+    print(f"{name:28} {untrained[key]:10.3f} {scores[key]:8.3f}")
+order = ["number", "result", "equals", "operator", "quantity", "filler", "plain"]
+print(f"\n{'class':10} {'tokens':>7} {'mean w (untrained)':>19} {'mean w (thread)':>16} {'share with w > 1/2':>19}")
+for label in order:
+    print(f"{label:10} {scores['tokens'][label]:7d} {untrained['mean_weight'][label]:19.2f} "
+          f"{scores['mean_weight'][label]:16.2f} {np.mean(weights_of(lambda lb: lb == label) > 0.5):19.1%}")
+kept_words = defaultdict(list)
+for t, label, w in rows:
+    if label == "quantity":
+        kept_words[t.lstrip("Ġ▁")].append(w)
+print("\nquantity words, mean w:", ", ".join(f"{word} {np.mean(ws):.2f}" for word, ws in
+                                         sorted(kept_words.items(), key=lambda kv: -np.mean(kv[1]))))
 
 # %%
-order = ["number", "operator", "equals", "result", "quantity", "filler", "plain"]
 fig, ax = plt.subplots(figsize=(8, 3))
 x = np.arange(len(order))
 ax.bar(x - 0.2, [untrained["mean_weight"][c] for c in order], width=0.4, color="#bbbbbb", label="untrained")
-ax.bar(x + 0.2, [scores["mean_weight"][c] for c in order], width=0.4, color="#d62728", label="trained")
+ax.bar(x + 0.2, [scores["mean_weight"][c] for c in order], width=0.4, color=viz.KPOD_COLOUR, label="the thread's")
 ax.set_xticks(x, order)
-ax.set_xlabel("token class (synthetic labels, never seen in training)")
-ax.set_ylabel("mean w_j (probability kept)")
-ax.set_ylim(0, 1)
+ax.set(ylim=(0, 1), ylabel="mean w_j (probability kept)", xlabel="token class (labels never seen in training)")
 ax.axvline(4.5, color="black", linewidth=0.8)
 ax.text(2, 1.03, "keypoint labels", ha="center", fontsize=9)
 ax.text(5.5, 1.03, "not keypoints", ha="center", fontsize=9)
-ax.legend(loc="lower left", fontsize=8)
+ax.legend(loc="center right", fontsize=8)
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# For comparison, the full-size runs recorded in docs/WEIGHTING.md (400 training rationales,
-# 4 epochs in batches of 16, 400 warm-up steps; the same 100 validation rationales):
+# **What the weights separate:** digits and "=" against filler and plain words, almost
+# perfectly (read the last column: nearly all of one side above 1/2, nearly none of the other).
 #
-# | seed | AUROC keypoint vs filler | AUROC keypoint vs rest | kept fraction (last epoch) |
-# |---|---|---|---|
-# | 0 | 0.928 | 0.941 | 0.45 |
-# | 1 | 0.931 | 0.942 | 0.35 |
-# | 2 | 0.912 | 0.911 | 0.40 |
-# | **mean** | **0.923** | **0.931** | |
-#
-# Mean weight per class there (seeds 0 / 1 / 2): number 0.98 / 0.98 / 0.99, result
-# 0.98 / 0.98 / 0.99, equals 0.98 / 0.97 / 0.99, operator 0.88 / 0.70 / 0.83, quantity
-# 0.38 / 0.16 / 0.32, plain 0.18 / 0.10 / 0.27, filler 0.25 / 0.11 / 0.27. Over α (three
-# seeds each): 0.1 gives 0.878 and "none masked", 0.5 gives 0.923, 1 gives 0.915, 2 gives
-# 0.723 and "all masked"; flat between 0.5 and 1, as the paper's Figure 3a finds for accuracy.
-# The same page lists what failed: the tiny T5 as predictor (0.301), position codes in Att
-# (0.616), no warm-up (0.486, all masked).
-#
-# Those runs date from when the tiny preset's student was the tiny T5, so Emb was the tiny
-# T5's embedding table (the predictor was the tiny LLaMA, as here). With the tiny LLaMA as the
-# student, the same full-size command gave 0.865 against filler and 0.887 against the rest,
-# keeping 79% of the tokens (seed 0, docs/WEIGHTING.md). Next to this notebook's smaller run:
-
-# %%
-last_epoch = history["epochs"][-1]
-print(f"{'':44} {'vs filler':>9} {'vs rest':>8} {'kept (last epoch)':>18}")
-print(f"{'full size, tiny LLaMA student (WEIGHTING.md)':44} {0.865:9.3f} {0.887:8.3f} {0.79:18.1%}")
-print(f"{'this run':44} {scores['auroc_keypoint_vs_filler']:9.3f} {scores['auroc_keypoint_vs_rest']:8.3f} "
-      f"{last_epoch['mask_ratio']:18.1%}")
-kept_by_epoch = [e["mask_ratio"] for e in history["epochs"]]
-n_steps = cfg.weighting_epochs * math.ceil(history["rationales"] / cfg.weighting_batch_size)
-print(f"this run: {n_steps} mask-learning steps of {cfg.weighting_batch_size} rationales; kept fraction by epoch "
-      f"{[round(k, 3) for k in kept_by_epoch]}, "
-      f"{'still falling' if len(kept_by_epoch) > 1 and kept_by_epoch[-1] < kept_by_epoch[-2] else 'not falling'} "
-      f"in the last epoch")
+# **What they do not:** an AUROC short of 1 comes from keypoint labels that are masked like
+# filler. The operator signs are masked, and so are some quantity words while others are kept:
+# the module splits the quantity class word by word. Nor do the weights tell a result from an
+# operand: both are kept. The tiny predictor gets the answer from the digits, so hiding "+" or
+# "total" costs it almost nothing; Exercise 3 shows why. Filler and plain words are masked
+# alike, so the weights cannot tell planted padding from ordinary connecting words.
 
 # %% [markdown]
-# The ranking (the AUROC) and the kept fraction are different measurements. The kept fraction
-# depends on how far a run got: the full-size run makes 100 mask-learning steps of 16
-# rationales (4 epochs of 25 batches), this one the number printed above, and L_m keeps taking
-# away what L_p does not defend for as long as training goes on (the line above says whether
-# the kept fraction was still falling at the end). Two runs can rank the keypoints about equally well
-# and keep very different shares of the tokens.
+# ## 9. Does Att make the weights depend on context?
 #
-# What the AUROC lacks to 1 is lost on the quantity words and, in some runs, the operator
-# signs: keypoints by label, but the tiny predictor gets the answer from the digits alone, so
-# hiding "total" or "+" costs it almost nothing. A predictor that really computes
-# (FlanT5-Large on GSM8K) has more reason to keep them.
-#
+# Eq. 2's attention *can* give one token string different weights in different roles. Measure
+# it: how much of the variance of w_j does the token's string alone explain, and does one
+# string get different weights as, say, an operand and a result?
+
+# %%
+by_string, by_role = defaultdict(list), defaultdict(list)
+for t, label, w in rows:
+    by_string[t].append(w)
+    by_role[t, label].append(w)
+all_w = np.array([w for *_, w in rows])
+within = sum(((np.array(ws) - np.mean(ws)) ** 2).sum() for ws in by_string.values())
+explained = 1 - within / ((all_w - all_w.mean()) ** 2).sum()
+print(f"{len(by_string)} token strings; the string alone explains {explained:.2%} of the variance of w_j")
+print("one string in several roles (roles seen 100 times or more), mean w_j by role:")
+for t in sorted(by_string, key=lambda s: -len(by_string[s])):
+    roles = {label: ws for (s, label), ws in by_role.items() if s == t and len(ws) >= 100}
+    if len(roles) > 1:
+        print(f"  {t!r:8}", ", ".join(f"{label} {np.mean(ws):.3f} (n={len(ws)})" for label, ws in roles.items()))
+widest = max(by_string, key=lambda s: np.ptp(by_string[s]))
+print(f"\nthe widest spread of one string: {widest!r}, w_j from {min(by_string[widest]):.3f} "
+      f"to {max(by_string[widest]):.3f} over {len(by_string[widest])} occurrences")
+assert explained > 0.9  # what the prose below says: the string, not the context, sets the weight
+
+# %% [markdown]
+# Att could make the weights context-dependent, and in this run it barely does: the token's
+# string explains nearly all of the variance (first line), a digit weighs the same as an
+# operand and as a result, and "we" or "," weigh the same as filler and as plain text. The
+# last line is the exception: one word whose weight context does move, over the range
+# printed. In effect the module learned a lookup table from token string to weight. Eq. 15 therefore cannot favour a result over an
+# operand, and a word that is padding in one rationale and a keypoint in another gets one
+# weight in both.
+
+# %% [markdown]
 # ## Recap
 #
-# * Eq. 2-3: w_j = σ(f_w(Att(Emb(r))_j)), Emb the student's frozen embedding table, one
-#   self-attention layer (no positions), a two-layer MLP; w_j is the probability of keeping r_j.
-# * Eq. 4: two-outcome Gumbel-softmax = σ((l_j + log U - log(1 - U))/τ); P(m_j > 1/2) = w_j.
-# * The mask mixes embeddings, m_j E(r_j) + (1 - m_j) e_mask. Swapping ids for a mask id cuts
-#   the gradient from the answer to f_w, and L_m alone then masks everything.
-# * Eq. 5: the answer from the question and prefixes of the masked rationale, against the
-#   "read only the last step" shortcut; "steps" (step ends only) is a cheaper, different mean.
-# * Eq. 6-7: L_k = L_p + α L_m; normalised per prefix and per token, each token is kept when
-#   hiding it costs more than α nats. Too large an α masks everything, too small masks nothing.
-# * On synthetic rationales the learned weights rank digits, "=" and results above filler
-#   (AUROC against filler well above chance in every run above, and in this one: section 8);
-#   quantity words are the weak spot.
-# * Not in the paper, needed at tiny scale: warm the predictor up first, and use the tiny LLaMA
-#   as the predictor.
-#
+# * Eq. 2-3: w_j = σ(f_w(Att(Emb(r))_j)), Emb the student's frozen table; w_j = P(keep r_j).
+# * Eq. 4: two-outcome Gumbel-softmax, σ((l_j + log U - log(1 - U))/τ); P(m_j > 1/2) = w_j.
+# * The mask mixes embeddings; swapping ids cuts the gradient from the answer to f_w.
+# * Eq. 5: the answer from the question and *prefixes* of the masked rationale, against the
+#   shortcut of reading only the last step; "steps" is a cheaper, different mean.
+# * Eq. 6-7: L_k = L_p + α L_m; keep a token when hiding it costs more than α.
+# * The thread's weights keep digits and "=" and mask filler, plain words, operator signs and
+#   some quantity words, and a token's string sets its weight whatever its role.
+
+# %% [markdown]
 # ## Exercises
 #
-# **Exercise 1 (recall).** A token has w_j = 0.7. With what probability is it kept
-# (m_j > 1/2) at τ = 0.1, 0.5, 1 and 2? Is the mean of m_j also 0.7? And how much of the token
-# does a "masked" draw (m_j < 1/2) still let through, on average? Check with `gumbel_mask`.
+# **Exercise 1 (Eq. 4).** A token has w_j = 0.7. *Predict* how often it is kept (m_j > 1/2)
+# at τ = 0.1, 0.5, 1 and 2, and whether the mean of m_j is 0.7 too. *Run* `gumbel_mask`.
+# *Explain* what a warm τ does to a "masked" token.
 #
-# **Exercise 2 (apply).** How many predictor rows does a rationale cost in each prefix mode?
-# Count them over the training rationales with `weighting.prefix_lengths`, then time the
-# library's Eq. 5 loss (`weighting.answer_prediction_loss`), forward and backward, on the first
-# 2 training rationales in each mode.
+# **Exercise 2 (Eq. 15 ahead).** Eq. 15 weighs each token's loss by w_j. *Predict* the share
+# of the summed weight on keypoint tokens, against their share of the tokens. *Run* it on the
+# thread's weights. *Explain* what the student will be pushed hardest to copy.
 #
-# **Exercise 3 (a small experiment).** What does the trained predictor read? On 30 held-out
-# rationales, hide every token of one class (m_j = 0 for that class, 1 for all others) and
-# measure how much L_p rises. Eq. 7, normalised as the library does, keeps a token when hiding
-# it costs more than α / n of L_p per prefix, so the rise divided by the hidden share of the
-# tokens is the α at which hiding the class breaks even. Compare those α with α = 0.5 and with
-# the learned mean weights of section 8.
+# **Exercise 3 (Eq. 5 and the signs).** A + / - answer depends on the sign, yet the signs are
+# masked. *Predict* whether any "steps" prefix ends between a step's operands and its result.
+# *Run* `weighting.prefix_lengths` with the labels over all rationales. *Explain* why hiding
+# "+" costs the predictor nothing, and what `prefix_mode="all"` would change.
 
 # %% [markdown]
 # **Solutions** (the cells below run; expand them)
@@ -828,72 +586,28 @@ assert all(a > b for a, b in zip(means, means[1:])) and 0.5 < means[-1] < 0.7  #
 assert all(a < b for a, b in zip(leaks, leaks[1:]))  # a warmer τ hides less of a masked token
 
 # %% jupyter={"source_hidden": true}
-# Solution 2. "steps": one row per step (and the whole rationale); "all": one per token.
-rows = {mode: [len(weighting.prefix_lengths(rationale_tokens(tokenizer, r["rationale"])[1], r["rationale"], mode))
-               for r in train_records] for mode in ("steps", "all")}
-for mode, counts in rows.items():
-    print(f"{mode!r:8} {np.mean(counts):5.1f} predictor rows per rationale on average (min {min(counts)}, max {max(counts)})")
-
-
-def timed_answer_loss(records, mode):
-    """One forward and backward pass of Eq. 5 through the predictor, as one training step makes."""
-    questions_, masked_, ks_, answers_ = [], [], [], []
-    for record in records:
-        r_ids_, r_offsets_ = rationale_tokens(tokenizer, record["rationale"])
-        r_ids_ = torch.tensor([r_ids_], device=device)
-        with torch.no_grad():
-            m_ = weighting.gumbel_mask(weighter(r_ids_, torch.ones_like(r_ids_)), tau,
-                                       generator=torch.Generator().manual_seed(0))[0]
-        masked_.append(weighting.apply_mask(table(r_ids_[0]), m_, table(torch.tensor(mask_id, device=device))))
-        questions_.append(table(ids_of(templates.build_prompt(record["question"]))))
-        ks_.append(weighting.prefix_lengths(r_offsets_, record["rationale"], mode))
-        answers_.append(ids_of(" " + str(record["answer"])).tolist() + [tokenizer.eos_token_id])
-    started_ = time.perf_counter()
-    loss = weighting.answer_prediction_loss(predictor, questions_, masked_, ks_, answers_, trigger_embeds=table(trigger),
-                                            bos_embed=None if bos is None else table(torch.tensor(bos, device=device)))
-    loss.sum().backward()
-    predictor.zero_grad(set_to_none=True)
-    return time.perf_counter() - started_, sum(len(k) for k in ks_)
-
-
-seconds_by_mode = {}
-for mode in ("steps", "all"):
-    seconds_by_mode[mode], n_rows = timed_answer_loss(train_records[:2], mode)
-    print(f"{mode!r:8} on 2 rationales: {n_rows:3d} rows, {seconds_by_mode[mode]:.2f} s forward and backward")
-print(f"'all' costs {seconds_by_mode['all'] / seconds_by_mode['steps']:.0f} times as much here")
-assert np.mean(rows["all"]) > 10 * np.mean(rows["steps"]) and seconds_by_mode["all"] > seconds_by_mode["steps"]
+# Solution 2. Keypoint tokens are a minority of the tokens but take nearly all of the weight, most of it on
+# digits: Eq. 15 pushes the student to copy numbers and "=", and barely weighs the words around them.
+total = all_w.sum()
+shares = {label: (np.sum(weights_of(lambda lb: lb == label)) / total, np.mean([lb == label for _, lb, _ in rows]))
+          for label in order}
+for label, (weight_share, token_share) in shares.items():
+    print(f"{label:9} {token_share:6.1%} of the tokens, {weight_share:6.1%} of the summed weight")
+keypoint_weight = sum(shares[label][0] for label in KEYPOINT_LABELS)
+keypoint_tokens = sum(shares[label][1] for label in KEYPOINT_LABELS)
+print(f"keypoints: {keypoint_tokens:.1%} of the tokens, {keypoint_weight:.1%} of the weight")
+assert keypoint_weight > 2 * keypoint_tokens and max(shares, key=lambda lb: shares[lb][0]) in ("number", "result")
 
 # %% jupyter={"source_hidden": true}
-# Solution 3. A class whose break-even α is far above α = 0.5 is worth keeping, one below it is
-# worth masking, and the learned weights follow. Near 0.5 (operators, quantity words, here) a
-# class-wide estimate is rough and runs differ: hiding is measured with all else visible, while
-# training masks most tokens at once.
-def answer_loss_hiding(records, hidden):
-    questions_, masked_, ks_, answers_, shares = [], [], [], [], []
-    for record in records:
-        r_ids_, r_offsets_ = rationale_tokens(tokenizer, record["rationale"])
-        labels = weighting.token_classes(r_offsets_, record["spans"], record["rationale"])
-        m_ = torch.tensor([0.0 if label in hidden else 1.0 for label in labels], device=device)
-        masked_.append(weighting.apply_mask(table(torch.tensor(r_ids_, device=device)), m_,
-                                            table(torch.tensor(mask_id, device=device))))
-        questions_.append(table(ids_of(templates.build_prompt(record["question"]))))
-        ks_.append(weighting.prefix_lengths(r_offsets_, record["rationale"], cfg.prefix_mode))
-        answers_.append(ids_of(" " + str(record["answer"])).tolist() + [tokenizer.eos_token_id])
-        shares.append(1 - float(m_.mean()))  # the hidden share of the tokens, in L_m's units
-    with torch.no_grad():
-        loss = weighting.answer_prediction_loss(predictor, questions_, masked_, ks_, answers_, trigger_embeds=table(trigger),
-                                                bos_embed=None if bos is None else table(torch.tensor(bos, device=device)))
-    return loss.cpu().numpy(), np.array(shares)
-
-
-probe = eval_records[:30]
-visible, _ = answer_loss_hiding(probe, set())
-break_even = {}
-print(f"{'hidden':18} {'share':>6} {'rise of L_p':>12} {'break-even α':>13} {'learned mean w':>15}")
-for hidden in ({"number", "result"}, {"equals"}, {"operator"}, {"quantity"}, {"filler"}, {"plain"}):
-    loss, shares = answer_loss_hiding(probe, hidden)
-    name = " + ".join(sorted(hidden))
-    break_even[name] = (loss - visible).sum() / shares.sum()
-    learned = np.mean([scores["mean_weight"][label] for label in hidden])
-    print(f"{name:18} {shares.mean():6.1%} {np.mean(loss - visible):9.2f} nats {break_even[name]:13.2f} {learned:15.2f}")
-assert break_even["filler"] < cfg.alpha < break_even["number + result"]
+# Solution 3. Every step prefix ends at a ".", after the step's result: the last keypoint before the cut is
+# always a result, so the predictor reads the numbers already worked out and never needs the sign that produced
+# them. Under "all", prefixes that stop between "7 + 9" and "= 16" would make the sign pay (and cost n rows).
+cut_after = defaultdict(int)
+for record in rationales:
+    offsets = rationale_tokens(tokenizer, record["rationale"])[1]
+    labels = weighting.token_classes(offsets, record["spans"], record["rationale"])
+    for k in weighting.prefix_lengths(offsets, record["rationale"], "steps"):
+        last = next(label for label in reversed(labels[:k]) if label in KEYPOINT_LABELS - {"quantity"})
+        cut_after[last] += 1
+print("the last number, sign or '=' before each 'steps' prefix ends:", dict(cut_after))
+assert set(cut_after) == {"result"}
