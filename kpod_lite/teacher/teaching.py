@@ -73,7 +73,7 @@ def teach(
     finished (id, sample) pair and asks only for the rest. The cache belongs to one teacher
     setting: use a new one for a new teacher, model or temperature. `out` is rewritten whole
     (atomically) with the records to keep, in question order: those whose answer matches the
-    gold answer when `filter_correct` (§3.1), every answered one otherwise.
+    gold answer when `filter_correct` (Ho et al., 2023), every answered one otherwise.
 
     A run in which every request failed and nothing was cached raises `IncompleteWork` and
     writes no `out`: an empty rationale file would pass for a finished teacher. Fewer failures
@@ -162,7 +162,7 @@ def _ask_into_cache(backend: TeacherBackend, requests: list[TeacherRequest], cac
 
 def _to_keep(examples: Sequence[Example], samples: int, results: dict[tuple[str, int], Rationale],
              filter_correct: bool, report: TeachReport) -> list[Rationale]:
-    """The answered rationales in question order: the correct ones when `filter_correct` (§3.1)."""
+    """The answered rationales in question order: the correct ones when `filter_correct` (Ho et al., 2023)."""
     keep = []
     for example in examples:
         for sample in range(samples):
