@@ -189,3 +189,58 @@ def _per_epoch(fig: Figure, ax, ylabel: str) -> Figure:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+INPUT_COLOUR, TARGET_COLOUR = "#c7c7c7", KPOD_COLOUR  # given to the student / what it learns to write
+
+
+def staircase_grid(schedule, n_steps: int, question, epochs: int) -> "np.ndarray":
+    """One question's staircase: rows are its steps 1..n_i, columns the epochs 1..`epochs`;
+    1 where the step is input at that epoch (the first c_i(t) steps, Eq. 14), 0 where it is
+    target. Epoch e trains stage t = e - 1 while e <= T and the whole rationale afterwards
+    (Algorithm 1), as `Schedule.input_steps` says."""
+    import numpy as np
+
+    grid = np.zeros((n_steps, epochs))
+    for e in range(1, epochs + 1):
+        c = min(int(schedule.input_steps(e - 1)[question]), n_steps)
+        grid[:c, e - 1] = 1.0
+    return grid
+
+
+def staircase_figure(schedule, n_steps: dict, questions: Sequence, epochs: int | None = None,
+                     names: dict | None = None) -> Figure:
+    """Eq. 14's staircase for a few questions: at each epoch, which of each question's steps are
+    input (the first c_i(t), given with the question) and which are target (the last
+    n_i - c_i(t), which the student learns to write). `n_steps`: question -> n_i; `epochs`:
+    N_e (default: the schedule's `params["epochs"]`). A dotted line ends epoch T: after it,
+    every step is target (Algorithm 1, "post-epoch T"). `names`: optional titles per question."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    epochs = int(schedule.params.get("epochs", 2 * schedule.T)) if epochs is None else int(epochs)
+    fig, axes = plt.subplots(len(questions), 1, figsize=(min(1.2 + 0.55 * epochs, 14), 0.6 + 0.5 * sum(
+        n_steps[q] for q in questions)), squeeze=False, sharex=True,
+        gridspec_kw={"height_ratios": [n_steps[q] for q in questions]})
+    colours = ListedColormap([TARGET_COLOUR, INPUT_COLOUR])
+    for ax, question in zip(axes[:, 0], questions):
+        grid = staircase_grid(schedule, n_steps[question], question, epochs)
+        ax.imshow(grid, cmap=colours, vmin=0, vmax=1, aspect="auto",
+                  extent=(0.5, epochs + 0.5, n_steps[question] + 0.5, 0.5))
+        for x in range(1, epochs):  # cell borders, so single steps can be counted
+            ax.axvline(x + 0.5, color="white", linewidth=1)
+        for y in range(1, n_steps[question]):
+            ax.axhline(y + 0.5, color="white", linewidth=1)
+        if schedule.progressive and schedule.T < epochs:
+            ax.axvline(schedule.T + 0.5, color="black", linestyle=":", linewidth=1.5)
+        ax.set_yticks(range(1, n_steps[question] + 1), [f"step {j}" for j in range(1, n_steps[question] + 1)],
+                      fontsize=8)
+        ax.set_ylabel((names or {}).get(question, str(question)), rotation=0, ha="right", va="center", fontsize=9)
+    axes[-1, 0].set_xticks(range(1, epochs + 1))
+    axes[-1, 0].set_xlabel(f"epoch e (from 1; epochs 1..{schedule.T} train stages t = 0..{schedule.T - 1}, "
+                           f"then the whole rationale)")
+    axes[0, 0].legend(handles=[Patch(color=INPUT_COLOUR, label="input: given with the question"),
+                               Patch(color=TARGET_COLOUR, label="target: the student writes it (Eq. 14)")],
+                      loc="lower left", bbox_to_anchor=(0, 1.02), ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig

@@ -3,24 +3,17 @@
 #
 # # 04. The progressive schedule: D(t), h_i and c_i(t)
 #
-# KPOD does not ask the student to write a whole rationale from the first epoch. It teaches
-# each rationale *back to front*: early on the student gets the question and all but the last
-# step(s) as input and learns to write only the end; stage by stage, questions give up input
-# steps until every rationale is generated in full. How fast? A curve D(t) (Eq. 10) caps the
-# total difficulty of what the whole dataset must generate at stage t; every stage spends the
-# room left under the curve on a set of questions S(t) that each give up Δs input steps
-# (Eq. 11), chosen for closeness to the budget and for diversity (Eq. 12-13, notebook 05). In
-# this notebook you build D(t), the per-question difficulty h_i (Eq. 9) and one Eq. 11 stage
-# from scratch, check them against `kpod_lite.schedule`, and then watch whole schedules run on
-# the synthetic training questions, with the tiny preset's settings and the paper's.
-# **Runs in** about 25 seconds on 2 CPU cores (tiny preset).
+# KPOD teaches each rationale *back to front*: early on the student gets the question and all
+# but the last step(s) as input and writes only the end; stage by stage, questions give up
+# input steps. A curve D(t) (Eq. 10) caps the total difficulty to generate at stage t, and
+# each stage spends the room under it on a set S(t) of questions that give up Δs input steps
+# each (Eq. 11), chosen by Eq. 12-13 (notebook 05).
 #
-# **After this notebook you can** compute D(t) for any p, C_0 and T, explain what one stage of
-# Eq. 11 does and why its budget can be negative, read a `schedule.json`, and say what the
-# diversity term changes in the selected sets.
+# **After this notebook you can** compute D(t), h_i and one stage of Eq. 11 by hand, read a
+# `schedule.json`, draw which steps a question gets as input at each epoch (Eq. 14), and say
+# what the diversity term changes.
 #
-# **Paper:** §3.4 (Eq. 9-11; Eq. 12-13 are notebook 05's), App. A (p, C_0, T, β, K),
-# App. B (Algorithm 1), App. C (Figure 4: sensitivity to p and C_0).
+# **Paper:** §3.4 (Eq. 9-11, 14), App. A (p, C_0, T, β, K), App. B (Algorithm 1), App. C (Fig. 4).
 
 # %%
 # Install (Colab only). Outside Colab this cell does nothing: run the README's set-up command.
@@ -41,23 +34,19 @@ if "google.colab" in sys.modules:
 
     print(check_versions())  # stops here, naming the fix, if a preinstalled library is too old
 
+
 # %% [markdown]
-# **The task and the student.** This notebook schedules the shipped synthetic training split
-# (`data_samples/synthetic/`: 2-4 steps with + - × ÷), scored by the tiny T5, like notebooks
-# 00-05. Its rationales contain every keypoint kind, and its 2-4 steps leave the schedule room
-# to move. The easier task and the tiny LLaMA of the tiny preset belong to notebooks 06-07.
+# **The task and the student.** The course's thread (`data_samples/thread/`): the tiny
+# preset's training rationales and their step difficulties from notebook 03 (tiny LLaMA,
+# learned weights). We follow "Ben's magazines". **Runs in** about 30 seconds on 2 CPU cores.
 #
-# **How stages and epochs are counted in this course.** The paper's stage index t runs
-# 0, 1, ..., T (Eq. 10-11), and figures labelled "stage t" count from 0. Training epochs are
-# counted from 1, as the training histories of notebook 06 are, and epoch e trains with the
-# c_i of stage t = e - 1. With the tiny preset (8 epochs, T = 4), epochs 1-5 are stages 0-4 and
-# epochs 6-8 train on whole rationales.
+# **Stages and epochs.** Stage t counts from 0 (Eq. 10-11), epochs from 1. Algorithm 1
+# trains epoch e = 1..T on stage t = e - 1, and later epochs on whole rationales.
 
 # %% tags=["parameters"]
 import os
 
-PRESET = os.environ.get("KPOD_PRESET", "tiny")  # tiny | flan-t5-large | flan-t5-xl | llama-7b
-N_QUESTIONS = 300  # synthetic training questions to schedule (GSM8K has 7,473, App. A Table 4)
+PRESET = os.environ.get("KPOD_PRESET", "tiny")  # the thread is the tiny preset's run
 PAPER_EPOCHS = 100  # App. A: 100 epochs for FlanT5 (T = 50); 20 or 40 for LLaMA-7B
 GLOVE_PATH = None  # a GloVe text file (e.g. glove.6B.300d.txt, §3.4) if you have one; else TF-IDF
 
@@ -68,29 +57,22 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
-from kpod_lite import config, data, schedule, submodular
+from kpod_lite import config, schedule, submodular, templates, thread, viz
+from kpod_lite.distill.examples import split_at_step
 
 cfg = config.preset(PRESET)
-if PRESET == "tiny":
-    # This notebook's figures and remarks are for the seq2seq tiny T5; the tiny preset itself
-    # distils the causal tiny LLaMA (docs/RESULTS.md, "Calibration"). Its schedule here is built
-    # from the tiny T5's step difficulties, as in notebook 03.
-    cfg = cfg.replace(student="tiny-t5")
 print(f"preset {cfg.name}: {cfg.epochs} epochs, T = {cfg.stage_T}, p = {cfg.p}, "
       f"C0 = {cfg.c0_fraction} B, Δs = {cfg.delta_s}, β = {cfg.beta}, K = {cfg.n_clusters}")
 
 # %% [markdown]
 # ## 1. How much difficulty the dataset may carry at stage t: D(t) (Eq. 10)
 #
-# The paper sets the *growth rate* of the overall difficulty, dD/dt = u t^p with p > 0 (a
-# slow start that speeds up), and integrates it:
+# The paper sets dD/dt = u t^p (p > 0: a slow start that speeds up) and integrates it:
 #
 # $$D(t) = \frac{u\,t^{p+1}}{p+1} + C_0 .\qquad\text{(Eq. 10)}$$
 #
-# C_0 = D(0) is where the dataset starts. The schedule must arrive at full difficulty at stage
-# T: D(T) = B, the sum of every step difficulty of every rationale. Solving that one equation
-# for u gives u = (B - C_0)(p + 1) / T^{p+1}. App. A: p = 0.5, C_0 = 0.3 B, T = half the
-# epochs. From scratch:
+# D(0) = C_0, and D(T) = B, the sum of every step difficulty, fixes u = (B - C_0)(p + 1) /
+# T^{p+1}. App. A: p = 0.5, C_0 = 0.3 B, T = half the epochs.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -110,14 +92,11 @@ for t in range(T + 1):
           f"{my_D(t, B, T, p, C0) - my_D(max(t - 1, 0), B, T, p, C0):5.2f}")
 print(f"u = {my_growth_rate(B, C0, T, p):.3f}  (B = {B:.0f}, C0 = {C0:.0f}, T = {T}, p = {p})")
 
+
 # %% [markdown]
-# With p = 0.5 the curve is convex: the later stages add more difficulty than the early ones.
-# The library returns B itself from t = T on (App. B: after T every rationale is learnt in
-# full), so D(T) = B holds exactly rather than up to rounding.
-#
-# **Explore.** Drag the sliders (p, C_0 as a fraction of B, T) to redraw D(t)/B; the dotted
-# line is a straight ramp from C_0 to B. On GitHub only the static figure of
-# the defaults shows; run the notebook to get the sliders.
+# With p = 0.5 the curve is convex: later stages add more than early ones. **Explore:** drag
+# the sliders to redraw D(t)/B (dotted: a straight ramp). On GitHub only the static figure of
+# App. A's values shows; run the notebook for the sliders.
 
 # %%
 import ipywidgets as widgets
@@ -162,74 +141,33 @@ for ax in axes:
     ax.legend(fontsize=8)
 plt.show()
 
+
 # %% [markdown]
-# ## 2. The questions and their step difficulties (Eq. 8)
+# ## 2. The thread's step difficulties (Eq. 8)
 #
-# The schedule only needs, for every question i, the list d_1^(i), ..., d_{n_i}^(i) of its
-# steps' difficulties; steps are the sentences of the rationale, cut at "." (§3.4,
-# `data.split_steps`). We take the first N_QUESTIONS synthetic training questions and their
-# rationales (2 to 4 steps each).
+# The schedule needs only d_1^(i), ..., d_{n_i}^(i) for every question i: the thread's
+# `difficulty.jsonl`, which notebook 03 reproduced.
 
 # %%
-examples = data.load_examples("../data_samples/synthetic/train.jsonl", "kpod")[:N_QUESTIONS]
-ids = [e.id for e in examples]
-steps = {e.id: [s.text for s in data.split_steps(e.meta["rationale"])] for e in examples}
-n_steps = np.array([len(steps[i]) for i in ids])
+records = thread.records("difficulty.jsonl")
+question_of = {r["id"]: r["question"] for r in thread.records("rationales.jsonl")}
+ids = [r["id"] for r in records]
+difficulties = {r["id"]: r["difficulty"] for r in records}
+steps = {r["id"]: r["steps"] for r in records}
+n_steps = np.array([len(difficulties[i]) for i in ids])
+NAMED = thread.NAMED_ID  # Ben's magazines
 print(f"{len(ids)} questions; steps per rationale:",
       {int(n): int(k) for n, k in zip(*np.unique(n_steps, return_counts=True))})
-print("example:", ids[0])
-for j, s in enumerate(steps[ids[0]], 1):
-    print(f"  step {j}: {s}")
-
-# %% [markdown]
-# Each d_j^(i) is Eq. 8: the pre-trained student's negative log-likelihood of the step's
-# tokens, teacher-forced, averaged with the softmax of the token weights within the step.
-# Notebook 03 builds it from scratch; here we call `kpod_lite.difficulty` on the tiny student.
-# The token weights are **oracle weights** derived from the synthetic keypoint labels in each
-# record's `meta.spans`, as in notebook 03: 0.95 for keypoint tokens (numbers, operators, "=",
-# results, quantity words), 0.05 for planted fillers, 0.5 for the rest; learned weights from
-# notebook 02 would go in the same place.
-
-# %%
-import transformers
-
-from kpod_lite import difficulty, templates
-from kpod_lite.models import is_local_build, load_student
-
-if is_local_build(cfg.student):  # a GPU preset keeps the bars: its first load is a download
-    transformers.utils.logging.disable_progress_bar()
-model, tokenizer = load_student(cfg)  # θ^s before distillation (Eq. 8)
-KEYPOINT = {"number", "operator", "equals", "result", "quantity"}
-
-
-def oracle_weights(example, offsets):
-    text = example.meta["rationale"]
-    label = [lab for start, end, lab in example.meta["spans"] for _ in range(start, end)]
-    out = []
-    for start, _ in offsets:  # a token takes the label of its first non-space character
-        while start < len(text) - 1 and text[start].isspace():
-            start += 1
-        out.append(0.95 if label[start] in KEYPOINT else 0.05 if label[start] == "filler" else 0.5)
-    return out
-
-
-rationale_records, weight_records = [], []
-for e in examples:
-    token_ids, offsets = templates.rationale_tokens(tokenizer, e.meta["rationale"])
-    rationale_records.append({"id": e.id, "question": e.question, "rationale": e.meta["rationale"]})
-    weight_records.append({"id": e.id, "tokens": tokenizer.convert_ids_to_tokens(token_ids),
-                           "weights": oracle_weights(e, offsets)})
-records = difficulty.difficulty_records(rationale_records, weight_records, model, tokenizer,
-                                        cfg.replace(batch_size=64))  # the scoring batch: speed only
-difficulties = {r["id"]: r["difficulty"] for r in records}
-assert all(r["steps"] == steps[r["id"]] for r in records)
-DIFFICULTY_SOURCE = f"Eq. 8, {cfg.student}, oracle weights from the synthetic labels"
+print(f"Ben's magazines ({NAMED}):")
+for j, (s, d) in enumerate(zip(steps[NAMED], difficulties[NAMED]), 1):
+    print(f"  step {j}: d_{j} = {d:.3f}  {s}")
 
 # %%
 B_data = schedule.total_difficulty(difficulties)
 last = sum(d[-1] for d in difficulties.values())
-print(f"difficulties: {DIFFICULTY_SOURCE}")
 print(f"B = {B_data:.1f} over {n_steps.sum()} steps; the last steps alone hold {last / B_data:.0%} of B")
+first_hardest = sum(int(np.argmax(d) == 0) for d in difficulties.values())
+print(f"step 1 is the hardest step in {first_hardest} of {len(ids)} rationales")
 
 fig, ax = plt.subplots(figsize=(5.5, 3))
 for n in sorted(set(n_steps.tolist())):
@@ -237,34 +175,29 @@ for n in sorted(set(n_steps.tolist())):
     ax.plot(range(1, n + 1), rows.mean(axis=0), "o-", label=f"n_i = {n} ({len(rows)} questions)")
 ax.set_xlabel("step j")
 ax.set_ylabel("mean d_j")
-ax.set_xticks([1, 2, 3, 4])
+ax.set_xticks(range(1, n_steps.max() + 1))
 ax.set_title("step difficulty by position (Eq. 8)")
 ax.legend()
 plt.show()
 
 # %% [markdown]
-# For the pre-trained tiny student the first step is, on average, the hardest: it is written
-# with no earlier step to lean on. Keep the share of the last steps in mind and compare it with
-# C_0 = 0.3 B: it decides how the schedule starts (§4, §6).
+# Step 1 is the hardest, as notebook 03 found and explained: it has no earlier step to lean
+# on. Its words and numbers are new to the student, later steps repeat them, and a repeated
+# token is cheap. So the last steps, which the schedule hands out first, are the easy ones.
+# Compare their share of B with C_0 = 0.3 B: it decides how the schedule starts (§3, §7).
+
 
 # %% [markdown]
 # ## 3. h_i and one stage of Eq. 11, from scratch
 #
-# If question i gets its first c_i steps as input, the student must generate the rest, which
-# costs
+# Given its first c_i steps as input, question i must generate the rest, which costs
 #
 # $$h_i = \sum_{j=c_i+1}^{n_i} d_j^{(i)} .\qquad\text{(Eq. 9)}$$
 #
-# A stage t then works like this (Eq. 11):
-#
-# 1. the budget is the room left under the curve, ΔD(t) = D(t) - Σ_i h_i(c_i(t-1));
-# 2. every question that still has input steps is a candidate; giving up Δs of them (or the
-#    c_i it has left, if fewer) raises its h_i by the difficulty of those steps: its *cost*;
-# 3. S(t) is chosen by FTGP on Eq. 12-13 (`kpod_lite.submodular.ftgp`, notebook 05): costs
-#    that fit into ΔD(t) together, spread over the question clusters;
-# 4. c_i(t) = c_i(t-1) - q_i(t) Δs, with q_i(t) = 1 for i in S(t) and 0 otherwise.
-#
-# First on five hand-made questions, in two clusters:
+# A stage t (Eq. 11): the budget is the room left under the curve, ΔD(t) = D(t) - Σ_i
+# h_i(c_i(t-1)); every question with input steps left is a candidate whose *cost* is the
+# difficulty of the Δs steps it would give up; FTGP picks S(t) on Eq. 12-13 (notebook 05);
+# then c_i(t) = c_i(t-1) - q_i(t) Δs. First on five hand-made questions in two clusters:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -293,28 +226,25 @@ print("h_i at the start:", [my_h(d, c) for d, c in zip(toy_d, c_start)])
 delta_D, chosen, delta_H, c_next = my_stage(toy_d, c_start, toy_labels, D_t=16.0)
 print(f"D(t) = 16.0, ΔD(t) = {delta_D}, S(t) = {chosen}, ΔH(S(t)) = {delta_H}, c(t) = {c_next}")
 
+
 # %% [markdown]
-# The costs of giving up one step are 3, 4, 2, 5 and 3, and ΔD = 8 can be filled exactly by
-# {0, 3}, {3, 4} or {0, 2, 4}. Eq. 12 prefers the last: its diversity term is β(√2 + 1)
-# (two questions from cluster 0, one from cluster 1) against 2β for the pairs.
+# The costs are 3, 4, 2, 5 and 3; ΔD = 8 is filled exactly by {0, 3}, {3, 4} or {0, 2, 4},
+# and Eq. 12 prefers the last: β(√2 + 1) beats 2β.
 #
-# Now the same on the synthetic questions: every stage of the tiny preset's schedule from
-# c_i = n_i - 1 (the starting point, §6), checked stage by stage against
-# `kpod_lite.schedule.build_schedule`. The clusters C_k of Eq. 12 come first (K-means, K = 5,
-# App. A). §3.4 averages GloVe word vectors per question, which cannot be downloaded here, so
-# `embed_questions` falls back to TF-IDF vectors unless GLOVE_PATH names a GloVe file; the
-# printed source says which was used.
+# Now every stage of the thread's schedule, against `kpod_lite.schedule` and the shipped
+# `schedule.json`. Eq. 12's clusters: K-means (K = 5) on mean GloVe vectors (§3.4), or on
+# TF-IDF vectors unless GLOVE_PATH names a GloVe file.
 
 # %%
 # Clusters C_k for Eq. 12: question embeddings (GloVe means, §3.4, or the TF-IDF fallback), K-means.
-embeddings, embedding_source = schedule.embed_questions([e.question for e in examples], glove_path=GLOVE_PATH)
-labels = schedule.cluster_questions(embeddings, k=cfg.n_clusters, seed=0)
+embeddings, embedding_source = schedule.embed_questions([question_of[i] for i in ids], glove_path=GLOVE_PATH)
+labels = schedule.cluster_questions(embeddings, k=cfg.n_clusters, seed=cfg.seed)
 clusters = dict(zip(ids, labels.tolist()))
 print(f"embeddings: {embedding_source}; cluster sizes: {np.bincount(labels).tolist()}")
 
-lib = schedule.build_schedule(difficulties, clusters, epochs=cfg.epochs, T=cfg.stage_T, p=cfg.p,
-                              c0_fraction=cfg.c0_fraction, delta_s=cfg.delta_s, beta=cfg.beta,
-                              eps=cfg.ftgp_eps)
+lib = schedule.build_schedule_from_config(cfg, difficulties, clusters,
+                                          meta={"embeddings": embedding_source, "clusters": cfg.n_clusters,
+                                                "method": cfg.method})
 d_list = [difficulties[i] for i in ids]
 c = [len(d) - 1 for d in d_list]
 for t in range(cfg.stage_T + 1):  # stages 0..T of Eq. 11, budgets from Eq. 10, costs from Eq. 9
@@ -326,18 +256,53 @@ for t in range(cfg.stage_T + 1):  # stages 0..T of Eq. 11, budgets from Eq. 10, 
     print(f"stage {t}: D(t) = {D_t:7.1f}  ΔD(t) = {delta_D:7.1f}  ΔH(S(t)) = {delta_H:6.1f}  "
           f"|S(t)| = {len(chosen):3d}  questions with input steps left: {sum(x > 0 for x in c)}")
 
+# %%
+# NBVAL_CHECK_OUTPUT
+shipped = schedule.Schedule.load(thread.thread_folder() / "schedule.json")
+if GLOVE_PATH is None:  # the thread clustered on TF-IDF
+    assert lib == shipped, "the notebook's schedule differs from data_samples/thread/schedule.json"
+    print("from scratch == kpod_lite.schedule == data_samples/thread/schedule.json, stage by stage")
+
+
 # %% [markdown]
-# Every stage matches the library. Two things stand out already: stage 0 selects nothing
-# because its budget is negative (§6 explains why), and at stage T some questions still hold
-# input steps although D(T) = B (§4).
+# Every stage matches. Stage 0 buys little: the last steps alone hold about C_0 (§7).
 #
-# ## 4. Whole schedules: the tiny preset and the paper's settings
+# ## 4. Ben's magazines, stage by stage (Eq. 14)
 #
-# The tiny preset trains for 8 epochs (T = 4); the paper's FlanT5 runs train for 100
-# (T = 50). Same questions, same difficulties, same clusters. Epoch e (from 1) trains with
-# the c_i of stage t = e - 1 up to t = T and with full rationales afterwards
-# (`Schedule.input_steps(t)` takes the 0-based stage index; App. B). The stacked bars show
-# how many questions get 0, 1, 2 or 3 input steps at each epoch:
+# At each epoch the student reads the question and the first c_i(t) steps and learns to write
+# the rest, then the answer (Eq. 14). `Schedule.input_steps(e - 1)` gives epoch e's c_i, 0
+# after epoch T. Ben's row, and what the student reads and writes:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+named_q = thread.named("rationales.jsonl")
+print("c_i(t) of Ben's magazines, stages t = 0..T:", [s.c[NAMED] for s in shipped.stages])
+row = [shipped.input_steps(e - 1)[NAMED] for e in range(1, cfg.epochs + 1)]
+print("input steps at epochs 1..N_e:             ", row)
+for e in sorted({row.index(c) + 1 for c in row}):  # the first epoch of each c_i
+    given, offset = split_at_step(named_q["rationale"], row[e - 1])
+    print(f"\nepoch {e} (c_i = {row[e - 1]}):")
+    print(f"  input : {templates.student_prompt(named_q['question'], given_steps=given)!r}")
+    print(f"  target: {templates.format_rationale_target(named_q['rationale'][offset:], named_q['answer'])!r}")
+
+# %% [markdown]
+# The staircase: a few thread questions, one row per step, one column per epoch; grey steps
+# are input, red ones are what the student writes. The red grows upwards stage by stage; after
+# the dotted line (epoch T) every step is red, whatever stage T had left (Algorithm 1).
+
+# %%
+shown = [NAMED] + [i for i in ids[1:40] if len(steps[i]) == 3][:3]
+fig = viz.staircase_figure(shipped, {i: len(steps[i]) for i in shown}, shown,
+                           names={i: "Ben's magazines" if i == NAMED else i for i in shown})
+plt.show()
+
+
+# %% [markdown]
+# ## 5. Whole schedules: the tiny preset and the paper's settings
+#
+# The tiny preset trains 8 epochs (T = 4); the paper's FlanT5 runs 100 (T = 50). Same
+# questions, difficulties and clusters. The bars count the questions with 0, 1 or 2 input
+# steps at each epoch (`Schedule.input_steps(e - 1)`):
 
 # %%
 # Eq. 9-13 over all stages, for both settings, with and without the diversity term of Eq. 12.
@@ -348,17 +313,17 @@ for name, epochs in settings.items():
         runs[name, beta] = schedule.build_schedule(
             difficulties, clusters, epochs=epochs, p=cfg.p, c0_fraction=cfg.c0_fraction,
             delta_s=cfg.delta_s, beta=beta, eps=cfg.ftgp_eps,
-            meta={"embeddings": embedding_source, "difficulty": DIFFICULTY_SOURCE})
+            meta={"embeddings": embedding_source, "difficulty": "data_samples/thread/difficulty.jsonl"})
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1, 3]})
-colours = plt.cm.viridis(np.linspace(0.9, 0.1, 4))
+colours = plt.cm.viridis(np.linspace(0.9, 0.1, 3))
 for ax, (name, epochs) in zip(axes, settings.items()):
     sched = runs[name, cfg.beta]
     # epoch e (1-based) trains stage t = e - 1 (0-based), the index input_steps takes
-    counts = np.array([np.bincount(list(sched.input_steps(e - 1).values()), minlength=4)
+    counts = np.array([np.bincount(list(sched.input_steps(e - 1).values()), minlength=3)
                        for e in range(1, epochs + 1)])
     bottom = np.zeros(epochs)
-    for k in range(4):
+    for k in range(3):
         ax.bar(range(1, epochs + 1), counts[:, k], bottom=bottom, width=1.0, color=colours[k], label=f"c_i = {k}")
         bottom += counts[:, k]
     ax.axvline(sched.T + 0.5, color="k", ls=":", label="end of epoch T (Algorithm 1)")
@@ -369,10 +334,10 @@ axes[0].set_ylabel("questions")
 axes[1].legend(loc="lower right", fontsize=8)
 plt.show()
 
+
 # %% [markdown]
-# Now the budget itself. Left: D(t) against the difficulty the schedule actually reaches,
-# H(t) = Σ_i h_i(c_i(t)). Right: ΔH(S(t)), what each stage spends, against ΔD(t), what it
-# may spend.
+# Left: D(t) against the difficulty reached, H(t) = Σ_i h_i(c_i(t)). Right: what each stage
+# spends, ΔH(S(t)), against what it may spend, ΔD(t).
 
 # %%
 fig, axes = plt.subplots(2, 2, figsize=(11, 6))
@@ -401,35 +366,28 @@ plt.show()
 
 for name, epochs in settings.items():
     sched = runs[name, cfg.beta]
-    final = sched.stages[-1]
+    final, last_trained = sched.stages[-1], sched.stages[sched.T - 1]
     used = [s.delta_H / s.delta_D for s in sched.stages if s.delta_D > 0]
     H_T = sum(schedule.step_difficulty_sum(difficulties[i], final.c[i]) for i in ids)
     print(f"{name:15} stages with ΔD <= 0: {sum(s.delta_D <= 0 for s in sched.stages):2d}; "
           f"median ΔH/ΔD of the others: {np.median(used):.2f}; H(T) = {H_T / B_data:.2f} B; "
-          f"questions with input steps at T: {sum(x > 0 for x in final.c.values())}")
+          f"with input steps at T - 1, the last trained stage: {sum(x > 0 for x in last_trained.c.values())}")
+
 
 # %% [markdown]
-# What to read off these figures:
+# What to read off:
 #
-# * **The start is flat.** Our rationales are short (2-4 steps), so the last steps alone
-#   already weigh more than C_0 = 0.3 B: ΔD(t) < 0 until D(t) catches up, and nothing moves
-#   (the count of such stages is printed above: several with T = 50, stage 0 alone with T = 4).
-# * **Then the curve is tracked closely.** Once ΔD(t) > 0, FTGP fills it almost exactly
-#   (ΔH/ΔD near 1): H(t) follows D(t).
-# * **The end lags.** With Δs = 1 a question can give up only one step per stage. In the
-#   tiny preset (T = 4) the budget at the last stages is large, but every candidate is
-#   already selected: ΔH < ΔD because there is nothing left to buy, and at stage T some
-#   questions still hold input steps (H(T) < B). Algorithm 1 trains epochs 1..T on stages
-#   0..T-1 and then "post-epoch T, the student is trained to generate the complete
-#   rationale": the rest goes in one jump at epoch T + 1 (counted from 1).
-#   With T = 50 the lag is small.
+# * **The start is slow:** the last steps alone hold about C_0 (§2), so stage 0 buys little.
+# * **Then the curve is tracked closely:** FTGP fills each ΔD(t) almost exactly.
+# * **The jump after T.** Stage T completes every rationale here (H(T) = B), but Algorithm 1
+#   never trains it: questions still holding input steps at stage T - 1 (printed) go whole
+#   at epoch T + 1, in one jump. Compare the two settings' counts.
 #
-# ## 5. What the diversity term does: β = 12 against β = 0 (KPOD-w.o.-div)
+# ## 6. What the diversity term does: β = 12 against β = 0 (KPOD-w.o.-div)
 #
 # Eq. 12 adds β Σ_k √|C_k ∩ S(t)|: a second question from a cluster is worth less than the
-# first from another. Below, the cluster make-up of each S(t), in the paper's setting, with
-# and without that term; the last panel shows the clusters of the *candidates* (questions
-# with input steps left), i.e. what a stage could choose from.
+# first from another. Below, the clusters of each S(t) with and without it, and of the
+# candidates (questions with input steps left).
 
 # %%
 # The clusters C_k of Eq. 12 in each S(t), and among the candidates (c_i > 0) of each stage.
@@ -478,39 +436,18 @@ for name in settings:
               f"candidates {np.mean([balance(pool[t]) for t in rows]):.2f}  ({len(rows)} stages, "
               f"mean |S(t)| {sel[rows].sum(axis=1).mean():.0f} of {pool[rows].sum(axis=1).mean():.0f} candidates)")
 
+
 # %% [markdown]
-# With β = 12 each S(t) takes about as many questions from every cluster that still has
-# candidates, however large the cluster: the first panel is close to even stripes. With
-# β = 0, F is just "fill the budget": ftgp packs it costliest-first, the costs here have
-# little to do with the clusters, and S(t) roughly mirrors the candidate pool, noisily,
-# dominated by the big cluster. In the tiny preset a stage takes half of all candidates or
-# more, so there is little left to choose and β matters less.
+# With β = 12 each S(t) takes about as many questions from every cluster with candidates left:
+# near-even stripes. With β = 0, F only fills the budget, and S(t) roughly mirrors the pool.
+# The term balances *numbers* per cluster, so small clusters run out first.
 #
-# Note what the diversity term balances: the *number* of selected questions per cluster, not
-# each cluster's share. Small clusters therefore run out of candidates first, and the last
-# stages can only choose from the largest cluster (third panel): from then on no value of β
-# balances anything.
+# ## 7. The choices the paper leaves open
 #
-# ## 6. The choices the paper leaves open
-#
-# `kpod_lite.schedule`'s docstring states them; here they are with this data.
-#
-# * **c_i before stage 0.** §3.4 says the schedule "initiates with training the student model
-#   to generate the final few reasoning steps". kpod-lite starts every question at
-#   c_i = n_i - 1: it generates its last step only (`initial_input_steps` overrides this, per
-#   question or as one cap).
-# * **Stage 0 and C_0.** The paper sets D(0) = C_0 but never says how the starting c_i reach
-#   it. kpod-lite treats stage 0 as an ordinary Eq. 11 step from the starting point, with
-#   ΔD(0) = C_0 - Σ_i h_i(start). If the last steps alone exceed C_0, ΔD(0) < 0 and nothing is
-#   selected until D(t) catches up; because ΔD(t) always measures the room left under the
-#   curve, the schedule corrects itself either way. `stage0_selection=False` keeps the
-#   starting point as stage 0 and lets stage 1's budget absorb the gap.
-# * **Δs.** One step per stage by default; a question with fewer than Δs input steps gives up
-#   the ones it has, so its cost is the difficulty of min(Δs, c_i) steps.
-# * **Epochs after T.** Eq. 11 moves a question by Δs per stage only, so at stage T a question
-#   may still hold input steps; Algorithm 1's full-rationale training after epoch T removes them.
-#
-# The numbers for this data:
+# (`kpod_lite.schedule`'s docstring.) **Before stage 0**, c_i = n_i - 1 (§3.4: first "the
+# final few reasoning steps"). **Stage 0** is an ordinary Eq. 11 step, ΔD(0) = C_0 - Σ_i
+# h_i(start), nothing bought if negative (`stage0_selection=False` moves it to stage 1).
+# **Δs**: one step by default, at most the steps a question has. With this data:
 
 # %%
 start = sum(d[-1] for d in d_list)  # Σ_i h_i (Eq. 9) with c_i = n_i - 1; ΔD(0) = C0 - start (Eq. 10-11)
@@ -522,13 +459,13 @@ for T_ in (cfg.stage_T, PAPER_EPOCHS // 2):
                  if schedule.overall_difficulty(t, B_data, T_, cfg.p, C0_data) > start)
     print(f"T = {T_:2d}: D(t) first exceeds the starting difficulty at stage {first}")
 
-print("\nquestions still holding input steps at stage T, by Δs and T:")
+print("\nquestions still holding input steps at stage T - 1 (the last trained), by Δs and T:")
 for delta_s in (1, 2, 3):
     left = []
     for epochs in (cfg.epochs, PAPER_EPOCHS):
         s = schedule.build_schedule(difficulties, clusters, epochs=epochs, p=cfg.p, c0_fraction=cfg.c0_fraction,
                                     delta_s=delta_s, beta=cfg.beta, eps=cfg.ftgp_eps)
-        left.append(sum(x > 0 for x in s.stages[-1].c.values()))
+        left.append(sum(x > 0 for x in s.stages[s.T - 1].c.values()))
     print(f"  Δs = {delta_s}: T = {cfg.stage_T}: {left[0]:3d}   T = {PAPER_EPOCHS // 2}: {left[1]:3d}")
 
 print("\n|S(t)| per stage of the tiny preset's schedule, by C0 and stage0_selection:")
@@ -538,18 +475,12 @@ for c0_fraction in (cfg.c0_fraction, 0.5):
                                     beta=cfg.beta, eps=cfg.ftgp_eps, stage0_selection=stage0)
         print(f"  C0 = {c0_fraction} B, stage0_selection={stage0!s:5}: {[len(st.selected) for st in s.stages]}")
 
+
 # %% [markdown]
-# Reading these numbers: with C_0 = 0.3 B the stage-0 option changes nothing here, since
-# ΔD(0) < 0 leaves stage 0 empty either way. With C_0 = 0.5 B there is room at stage 0: by
-# default it is spent there; with `stage0_selection=False` stage 0 trains on the starting
-# point and stage 1 spends the gap on top of its own increment. Δs trades the lag at the end
-# against the size of each question's jumps: with Δs = 3 any question here can go from "last
-# step only" to "the whole rationale" in one stage, so none is left at T; smaller values move
-# more gently, and how many are left at T then depends on how the budget happens to fall.
-#
-# Finally, the record that the pipeline writes (`kpod-lite schedule`, `kpod_lite/schedule/record.py`): D, the stages
-# with ΔD, ΔH, S(t) and every c_i(t), plus the parameters and where the clusters and
-# difficulties came from.
+# Read these against the choices above: with ΔD(0) near 0, stage 0 moves few questions either
+# way, while C_0 = 0.5 B buys hundreds at once; a larger Δs lets a question go from "last step
+# only" to "whole rationale" in one stage. Finally, the record the pipeline writes
+# (`kpod-lite schedule`): D, every stage's ΔD, ΔH, S(t) and c_i(t), parameters and sources.
 
 # %%
 tiny = runs["tiny preset", cfg.beta]
@@ -561,31 +492,33 @@ print(f"stage 1: t = {stage['t']}, delta_D = {stage['delta_D']:.1f}, delta_H = {
       f"selected = {stage['selected'][:3]} ... ({len(stage['selected'])}), c = {{{len(stage['c'])} ids}}")
 assert schedule.Schedule.from_json(tiny.to_json()).stages[2].c == tiny.stages[2].c  # a round trip keeps the ids
 
+
 # %% [markdown]
 # ## Recap
 #
-# * D(t) = u t^{p+1}/(p+1) + C_0 (Eq. 10), with u fixed by D(T) = B; App. A: p = 0.5,
-#   C_0 = 0.3 B, T = half the epochs.
-# * h_i = Σ_{j>c_i} d_j (Eq. 9) is what question i must generate; a stage's budget is the room
-#   under the curve, ΔD(t) = D(t) - Σ_i h_i(c_i(t-1)), which can be negative.
-# * One stage of Eq. 11: candidate costs (the difficulty of the Δs steps given up), S(t) by
-#   FTGP, c_i(t) = c_i(t-1) - q_i(t) Δs.
-# * On short rationales the start is flat (the last steps exceed C_0) and, with Δs = 1 and a
-#   small T, the end lags behind D(t); after T every rationale is learnt in full (App. B).
-# * β = 12 spreads each S(t) over the clusters by count; small clusters then finish first.
+# * D(t) = u t^{p+1}/(p+1) + C_0 (Eq. 10), u fixed by D(T) = B; App. A: p = 0.5, C_0 = 0.3 B,
+#   T = half the epochs.
+# * h_i = Σ_{j>c_i} d_j (Eq. 9); a stage's budget ΔD(t) is the room left under the curve and
+#   can be negative; S(t) by FTGP; c_i(t) = c_i(t-1) - q_i(t) Δs (Eq. 11).
+# * Epoch e <= T trains stage e - 1: input = question + first c_i steps, target = the rest
+#   (Eq. 14); later epochs train whole rationales (Algorithm 1).
+# * Step 1 is the hardest (no earlier step to lean on), so the last steps come first.
+# * β = 12 spreads each S(t) over the clusters by count.
+
+# %% [markdown]
+# ## Exercises
 #
-# **Exercise 1** (recall). With App. A's values (p = 0.5, C_0 = 0.3 B, T = 50), is D(T/2)
-# above or below the midpoint (C_0 + B)/2 of a straight ramp? Answer from the shape of Eq. 10
-# first, then check with `my_D`, also for p = 0.25 and p = 2.
+# **Exercise 1.** *Predict:* at App. A's values (p = 0.5, C_0 = 0.3 B, T = 50), is D(T/2) above
+# or below the midpoint of a straight ramp from C_0 to B? *Run* `my_D`, also for p = 0.25 and
+# p = 2. *Explain* from the shape of Eq. 10.
 #
-# **Exercise 2** (apply). Which C_0 fraction makes ΔD(0) >= 0 on this data, so that stage 0
-# already selects questions? Build the tiny preset's schedule with it and print |S(t)| per
-# stage, next to the one with App. A's C_0 = 0.3 B.
+# **Exercise 2.** *Predict:* if Ben's magazines were scheduled with Δs = 2, at which epoch
+# would its student first write the whole rationale? *Run:* build the tiny preset's schedule
+# with `delta_s=2` and print Ben's row of input steps. *Explain* what Δs changed for Ben.
 #
-# **Exercise 3** (a small experiment). In the tiny preset's schedule, compare stage 1 with
-# β = 0 (KPOD-w.o.-div) and with β = 12: for the same budget ΔD(1), how many questions does
-# each select, and what does one cost on average? Explain the difference with the marginal
-# gain G(x | S) = w_x + β(√(m+1) - √m) of notebook 05 (m: how many of x's cluster S holds).
+# **Exercise 3.** *Predict:* for the same budget ΔD(1), does β = 0 (KPOD-w.o.-div) select more
+# or fewer questions than β = 12, and cheaper or dearer ones? *Run* both. *Explain* with the
+# marginal gain G(x | S) = w_x + β(√(m+1) - √m) of notebook 05.
 
 # %% [markdown]
 # **Solutions** (the cells below run; expand them)
@@ -599,19 +532,20 @@ for p_ in (0.25, cfg.p, 2.0):
           f"0.3 + 0.7 x 0.5^(p+1) = {0.3 + 0.7 * 0.5 ** (p_ + 1):.3f}")
     assert half < 0.65 and math.isclose(half, 0.3 + 0.7 * 0.5 ** (p_ + 1))
 
+
 # %% jupyter={"source_hidden": true}
-# Solution 2. ΔD(0) = C0 - Σ_i h_i(start) (Eq. 11) with h_i(start) = the last step (Eq. 9), so
-# C0 must be at least the last steps' share of B; strictly more, for ΔD(0) > 0 to buy anything.
-share = sum(d[-1] for d in d_list) / B_data
-print(f"ΔD(0) >= 0 needs c0_fraction >= {share:.3f}")
-sizes = {}
-for c0_fraction in (cfg.c0_fraction, round(min(1.0, share + 0.01), 3)):
-    s = schedule.build_schedule(difficulties, clusters, epochs=cfg.epochs, p=cfg.p, c0_fraction=c0_fraction,
-                                delta_s=cfg.delta_s, beta=cfg.beta, eps=cfg.ftgp_eps)
-    sizes[c0_fraction] = [len(st.selected) for st in s.stages]
-    print(f"  C0 = {c0_fraction} B: |S(t)| for t = 0..{s.T}: {sizes[c0_fraction]}")
-assert (cfg.c0_fraction < share) == (sizes[cfg.c0_fraction][0] == 0)  # App. A's C0 leaves stage 0 empty here
-assert max(sizes) > share and sizes[max(sizes)][0] > 0
+# Solution 2. Ben's rationale has two steps and starts with c_i = 1: with any Δs it gives up
+# that one step when selected. What Δs changes is everyone else: three-step questions now give
+# up two steps at once, at twice the cost, so the budgets buy a different mix and Ben's turn
+# can come at another stage. Δs acts through the whole schedule, not through one question.
+rows = {}
+for delta_s in (cfg.delta_s, 2):
+    s = schedule.build_schedule(difficulties, clusters, epochs=cfg.epochs, p=cfg.p, c0_fraction=cfg.c0_fraction,
+                                delta_s=delta_s, beta=cfg.beta, eps=cfg.ftgp_eps)
+    rows[delta_s] = [s.input_steps(e - 1)[NAMED] for e in range(1, cfg.epochs + 1)]
+    whole = rows[delta_s].index(0) + 1
+    print(f"Δs = {delta_s}: input steps at epochs 1..{cfg.epochs}: {rows[delta_s]}; whole rationale from epoch {whole}")
+assert all(set(r) == {0, 1} and r == sorted(r, reverse=True) for r in rows.values())  # one jump, 1 -> 0
 
 # %% jupyter={"source_hidden": true}
 # Solution 3. With β = 0 every question's gain per unit cost is exactly 1, and ftgp fills the
@@ -628,3 +562,4 @@ for beta in (0.0, cfg.beta):
           f"|S(1)| = {stage1[beta][0]}, mean cost {stage1[beta][1]:.2f}; "
           f"|S(t)| for t = 0..{s.T}: {[len(x.selected) for x in s.stages]}")
 assert stage1[0.0][0] < stage1[cfg.beta][0] and stage1[0.0][1] > stage1[cfg.beta][1]
+
