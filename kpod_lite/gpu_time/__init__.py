@@ -265,3 +265,7 @@ def estimate_hours(cfg: KPODConfig, parameters: int, data: DataShape, gpu: GPU, 
     return {**out, "total": sum(out.values()), "low": sum(low for low, _ in ranges.values()),
             "high": sum(high for _, high in ranges.values()), "ranges": ranges, "bound": bounds,
             "dominant": max(binding, key=binding.get)}
+
+
+# Before a run: what it needs and what it costs, per GPU (imported last: it reads the names above).
+from kpod_lite.gpu_time.plan import check_ready, needs, run_plan  # noqa: E402
