@@ -102,15 +102,13 @@ display(HTML(viz.labelled_html(rationale["rationale"], synthetic.spans_from_reco
 # %% [markdown]
 # ## 3. What each notebook does to Ben's magazines
 #
-# The running times below are read from the notebooks themselves: the time each one states at
-# its top, and how long its last build took (on the builder's 2 CPU cores, which may have been
-# busy). What a GPU run of the `colab` preset costs, in GPU time on each card, is worked out
+# The running times below are the ones the notebooks state at their top (tiny preset, 2 CPU
+# cores). What a GPU run of the `colab` preset costs, in GPU time on each card, is worked out
 # at the top of notebook 06.
 
 # %%
 import json
 import re
-from datetime import datetime
 from pathlib import Path
 
 NOTEBOOKS = Path(".")
@@ -122,35 +120,36 @@ JOURNEY = {
     "04": "schedules it: its row of c_i(t), its stage-t example (Eq. 9-14)",
     "05": "proves the question selection sound (Eq. 12-13, App. D)",
     "06": "distils students on it: their final answers (Eq. 14-15)",
-    "07": "collects the verdict: Tables 1-2 at tiny scale",
+    "07": "collects the verdict: Tables 1-3 at tiny scale",
 }
 
 
-def build_seconds(notebook):
-    """Wall time of the notebook's last build: first cell started to last cell answered."""
-    stamps = [cell["metadata"].get("execution", {}) for cell in json.loads(notebook.read_text())["cells"]]
-    begin = [s["iopub.execute_input"] for s in stamps if "iopub.execute_input" in s]
-    end = [s["shell.execute_reply"] for s in stamps if "shell.execute_reply" in s]
-    when = lambda stamp: datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    return (when(max(end)) - when(min(begin))).total_seconds() if begin and end else float("nan")
+def stated_time(notebook):
+    """The "**Runs in** about ..." line of the notebook's first two markdown cells."""
+    markdown = [cell for cell in json.loads(notebook.read_text())["cells"] if cell["cell_type"] == "markdown"]
+    for cell in markdown[:2]:
+        stated = re.search(r"\*\*Runs in\*\* about (.+?) on", "".join(cell["source"]))
+        if stated:
+            return stated.group(1)
+    return "?"
 
 
-print(f"{'notebook':32} {'states':>16} {'last build':>10}  what it does to Ben's magazines")
+print(f"{'notebook':32} {'runs in':>16}  what it does to Ben's magazines")
 for number, journey in JOURNEY.items():
     notebook = next(NOTEBOOKS.glob(f"{number}_*.ipynb"))
-    top = "".join(json.loads(notebook.read_text())["cells"][0]["source"])
-    stated = re.search(r"\*\*Runs in\*\* about (.+?) on", top)
-    print(f"{notebook.stem:32} {stated.group(1) if stated else '?':>16} "
-          f"{build_seconds(notebook):8.0f} s  {journey}")
+    print(f"{notebook.stem:32} {stated_time(notebook):>16}  {journey}")
 
 # %% [markdown]
 # ## 4. The paper's claims this course tests
 #
 # Each is judged in notebook 07, on the tiny preset's task and student; this tour states no
-# result.
+# result. Notebook 07 fills each claim in as the pre-registered 60-epoch run finishes; a row
+# whose models are not trained yet says "not yet run" (several do today).
 #
-# * **Fig. 2:** the learned weights pick out digits and operators and damp filler words
-#   (notebook 02, against the template teacher's labels).
+# * **Fig. 2:** the paper says its learned weights pick out digits and operators and damp filler
+#   words; notebook 02 scores the thread's weights against the template teacher's labels.
+
+# %% [markdown]
 # * **KPOD over plain CoT distillation:** Table 1 sets KPOD above four CoT distillation
 #   methods; our baseline is the plainest, Fine-tune-CoT (Ho et al., 2023): Eq. 1, every token
 #   equal, whole rationales from the start (notebook 06 trains both).
@@ -159,6 +158,8 @@ for number, journey in JOURNEY.items():
 #   notebooks 04-05); all trained in notebook 06.
 # * **Table 2, curricula:** KPOD's in-rationale schedule (notebooks 03-04) beats KPOD-ACL,
 #   -SPL and -ICL, the same model with another curriculum in its place.
+# * **Table 3, out of distribution:** KPOD trained on GSM8K still leads on ASDiv and SVAMP;
+#   here the students of the 2-3 step task meet distractor questions and four-step chains.
 
 # %% [markdown]
 # ## 5. The pipeline, and the thread's place in it
@@ -248,8 +249,8 @@ for fmt, name in files.items():
 #
 # * The course follows one run, `data_samples/thread/`, and one question, Ben's magazines,
 #   from the teacher (01) to the students' answers (06).
-# * Four groups of claims (Fig. 2, Table 1, Table 2's ablations and curricula) are built in
-#   notebooks 02-06 and judged in 07.
+# * Five groups of claims (Fig. 2, Table 1, Table 2's ablations and curricula, Table 3's
+#   out-of-distribution tests) are built in notebooks 02-06 and judged in 07.
 # * The thread is exactly what `kpod-lite run --preset tiny --until schedule` writes.
 # * One `KPODConfig`, a handful of presets; `KPOD_PRESET` switches every notebook.
 #
@@ -278,8 +279,9 @@ for fmt, name in files.items():
 
 # %% jupyter={"source_hidden": true}
 # Solution 1. Mask learning keeps only what the answer predictor cannot do without (Eq. 5) and
-# pays α for every kept token (Eq. 6-7). Digits, "=" and a quantity word survive; "+" and "-" do not: in
-# "7 + 9 = 16" the operator is implied by the numbers around it, so masking it costs nothing.
+# pays α for every kept token (Eq. 6-7). Digits, "=" and a quantity word survive; "+" and "-" do not:
+# every prefix Eq. 5 scores ("steps" mode) ends after a step's result, so the predictor reads
+# "16", never needs the sign that made it, and masking the sign costs nothing (notebook 02, Exercise 3).
 from kpod_lite.weighting.evidence import token_classes
 
 weights = thread.named("weights.jsonl")
@@ -295,9 +297,10 @@ assert {label for _, label, _ in heavy} >= {"number", "result"}
 assert max(by_label["operator"]) < 0.5 and max(by_label["filler"]) < 0.5
 
 # %% jupyter={"source_hidden": true}
-# Solution 2. The first step is the harder one, in every rationale of the thread. One likely
-# reason: it must find its numbers in the question, while a later step reuses a result written
-# just before it. Writing the last steps first is then also easy-to-hard, as §3.4 intends.
+# Solution 2. The first step is the harder one, in every rationale of the thread. Notebook 03
+# (section 4) measures why: a token that repeats one the rationale already wrote is cheap, a new
+# one dear, and step 1 has nothing earlier to repeat. Writing the last steps first is then also
+# easy-to-hard, as §3.4 intends.
 d = thread.named("difficulty.jsonl")["difficulty"]
 print("Ben's magazines, d_k per step:", [round(x, 3) for x in d])
 difficulties = [r["difficulty"] for r in thread.records("difficulty.jsonl")]

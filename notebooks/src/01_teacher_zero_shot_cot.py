@@ -336,22 +336,21 @@ print(next(data.read_jsonl(gold.out))[1]["rationale"])
 # %% [markdown]
 # ## Exercises
 #
-# **Exercise 1 (recall).** Before running anything, say what `my_extract_number` returns for
-# each text below, and which rule of the answer cleansing decides it; then check with
-# `data.extract_answer`. Where do the two disagree, and which is right?
-#
-# * `"Therefore, the answer is unknown."`
-# * `"The answer is 5. Wait, 5 + 3 = 8, so the answer is 8."`
-# * `"There were 9 trees and 5 died. Therefore, 4 more trees died than survived (9-5)."`
+# **Exercise 1 (fillers inside a step).** The template teacher plants filler words inside its
+# sentences, each slot filled with probability `filler_rate` (the thread's is 0.3). *Predict*:
+# taught by `teacher.TemplateTeacher(filler_rate=0.0)` and by `filler_rate=1.0`, how many steps
+# does Ben's magazines' rationale have (`data.split_steps`), and are its numbers, signs, "="
+# and results the same? *Run* both, greedy, on `questions[:1]`. *Explain* what the schedule,
+# which hands the student one more step per stage (§3.4), and Eq. 8, a weighted mean over a
+# step's tokens, each see of the difference.
 
 # %% [markdown]
-# **Exercise 2 (apply).** Real teachers often end without the trigger, on a sentence such as
-# the third one above, and "the last number" then misreads them. Give `my_extract_number` the
-# library's rule for that case: take the last step (`data.split_steps`) that holds a number; its
-# answer is the first number after its last "=", else, if the step opens with a concluding word
-# (Therefore, Thus, Hence, So, In total, Finally), its first number, else its last one. Check
-# your version against `data.extract_answer` on the texts of section 2, the three above and
-# `"She had 3 bags of 4 apples. In total 12 apples, or 3 x 4."`.
+# **Exercise 2 (a filler sentence).** A real teacher may open with a sentence that says
+# nothing: "Okay, let me think." *Predict* how many steps Ben's rationale has with it in
+# front, and how much of Eq. 8's in-step weight ŵ (a softmax over the step's w_j) its tokens
+# share, though every w_j of theirs is a filler's. *Run* `data.split_steps` on it, and the
+# softmax on the thread's learned weights of filler tokens (`weights.jsonl`, labelled by
+# `weighting.token_classes`). *Explain* whether the schedule or Eq. 8 can tell the step is empty.
 #
 # **Exercise 3 (a small experiment).** Teach the same questions at temperature 1.5 with one
 # sample and with three. Predict first: how many questions are left without any rationale in
@@ -361,46 +360,54 @@ print(next(data.read_jsonl(gold.out))[1]["rationale"])
 # **Solutions** (the cells below run; expand them)
 
 # %% jupyter={"source_hidden": true}
-# Solution 1. The trigger with nothing after it gives None (no guess); after two triggers the
-# last one counts; without a trigger the last number wins, and in "(9-5)" that is "-5", because
-# the number pattern takes the minus sign with it. The library reads the concluding sentence.
-puzzles = ["Therefore, the answer is unknown.",
-           "The answer is 5. Wait, 5 + 3 = 8, so the answer is 8.",
-           "There were 9 trees and 5 died. Therefore, 4 more trees died than survived (9-5)."]
-for text in puzzles:
-    print(f"mine {my_extract_number(text)!s:5} library {data.extract_answer(text, 'number')!s:5} <- {text}")
-assert [my_extract_number(t) for t in puzzles] == [None, "8", "-5"]
-assert [data.extract_answer(t, "number") for t in puzzles] == [None, "8", "4"]
+# Solution 1. Fillers are planted inside a sentence, never as one: both rationales have the same
+# steps and the same calculations; only the words around them differ. The schedule counts steps,
+# so it sees nothing; Eq. 8 sees more tokens in each step, which its weights damp but, through
+# a softmax of w in (0, 1), at most e-fold (notebook 03 measures what that leaves).
+CALCULATION = {"number", "operator", "equals", "result"}
+
+
+def taught(filler_rate):
+    out = run_dir / f"fillers_{filler_rate}.jsonl"
+    teacher.teach(questions[:1], teacher.TemplateTeacher(filler_rate=filler_rate), out=out,
+                  temperature=0.0, seed=cfg.seed, progress=False)
+    return next(record for _, record in data.read_jsonl(out))
+
+
+seen = {}
+for rate in (0.0, 1.0):
+    record = taught(rate)
+    text = record["rationale"]
+    seen[rate] = {"steps": len(data.split_steps(text)),
+                  "calculation": [text[a:b] for a, b, label in record["spans"] if label in CALCULATION],
+                  "fillers": [text[a:b] for a, b, label in record["spans"] if label == "filler"]}
+    print(f"filler_rate {rate}: {seen[rate]['steps']} steps, calculation {' '.join(seen[rate]['calculation'])}, "
+          f"fillers {seen[rate]['fillers']}\n  {text}")
+assert seen[0.0]["steps"] == seen[1.0]["steps"] == len(data.split_steps(ours["rationale"]))
+assert seen[0.0]["calculation"] == seen[1.0]["calculation"]
+assert not seen[0.0]["fillers"] and seen[1.0]["fillers"]
 
 # %% jupyter={"source_hidden": true}
-# Solution 2. Only the case without a trigger changes.
-CONCLUDING = re.compile(r"(therefore|thus|hence|so|in total|finally)\b", re.IGNORECASE)
+# Solution 2. One step more, with no keypoint in it. Eq. 8's softmax runs within a step, so the
+# step's ŵ sum to 1 however small its w_j are: its d_k is a weighted mean of its tokens' losses,
+# on the same scale as a real step's. Neither the schedule nor Eq. 8 can tell it is empty; only
+# the weights across steps (Eq. 15, notebook 06) would damp it.
+import torch
 
+from kpod_lite import weighting
 
-def my_conclusion_number(text):
-    for step in reversed(data.split_steps(text)):
-        numbers = NUMBER.findall(step.text)
-        if not numbers:
-            continue
-        after_equals = NUMBER.findall(step.text.rpartition("=")[2]) if "=" in step.text else []
-        if after_equals:
-            return my_normalise(after_equals[0])
-        return my_normalise(numbers[0] if CONCLUDING.match(step.text) else numbers[-1])
-    return None
-
-
-def my_extract_number_v2(text):
-    head, trigger, tail = text.rpartition("the answer is")
-    if not trigger:
-        return my_conclusion_number(text)
-    numbers = NUMBER.findall(tail)
-    return my_normalise(numbers[0]) if numbers else None
-
-
-checks = texts + puzzles + ["She had 3 bags of 4 apples. In total 12 apples, or 3 x 4."]
-for text in checks:
-    print(f"{my_extract_number_v2(text)!s:6} <- {text}")
-    assert my_extract_number_v2(text) == data.extract_answer(text, "number"), text
+padded = "Okay, let me think. " + ours["rationale"]
+print(f"{len(data.split_steps(ours['rationale']))} steps without the sentence, "
+      f"{len(data.split_steps(padded))} with it")
+filler_w = [w for record, weights in zip(thread.records("rationales.jsonl"), thread.records("weights.jsonl"))
+            for label, w in zip(weighting.token_classes(weights["offsets"], record["spans"], record["rationale"]),
+                                weights["weights"]) if label == "filler"]
+step_w = torch.tensor(filler_w[:6])  # a six-token step of fillers, as the thread weighs them
+print(f"the thread's filler weights: mean w {sum(filler_w) / len(filler_w):.3f}, max {max(filler_w):.3f}; "
+      f"a step of six of them: ŵ = {[round(x, 3) for x in torch.softmax(step_w, 0).tolist()]}, "
+      f"sum {float(torch.softmax(step_w, 0).sum()):.3f}")
+assert len(data.split_steps(padded)) == len(data.split_steps(ours["rationale"])) + 1
+assert max(filler_w) < 0.5 and torch.isclose(torch.softmax(step_w, 0).sum(), torch.tensor(1.0))
 
 # %% jupyter={"source_hidden": true}
 # Solution 3. A question keeps no rationale only if every one of its samples slips, so with

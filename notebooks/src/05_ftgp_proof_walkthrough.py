@@ -3,12 +3,11 @@
 #
 # # 05. Choosing who gets harder: the value function, its proof, and the solver
 #
-# At every stage of KPOD's schedule (notebook 04) some questions give up an input step and
-# must write one more step of their rationale. The paper picks the set S with F (Eq. 12),
-# which rewards filling the stage's difficulty budget ΔD and spreading S over question
-# clusters, maximised under the budget (Eq. 13) with a (1/2 - ε) guarantee (Proposition 3.1,
-# App. D). We check that proof step by step, mark where its algebra is loose,
-# build the project's solver from scratch and measure it against the exact optimum.
+# At every stage of KPOD's schedule (notebook 04) some questions must write one more step of
+# their rationale. The paper picks that set S by maximising F (Eq. 12), which rewards filling
+# the stage's difficulty budget ΔD and spreading S over question clusters, under the budget
+# (Eq. 13), with a (1/2 - ε) guarantee (Proposition 3.1, App. D). We check the proof step by
+# step, mark where its algebra is loose, and measure the project's solver against the optimum.
 #
 # **After this notebook you can** explain why F is monotone and submodular, say what the
 # guarantee is about, and use `kpod_lite.submodular.ftgp` knowing what it is.
@@ -108,7 +107,7 @@ for S in [[], [0], [0, 6], [0, 2, 4]]:
 # %% [markdown]
 # Two things to notice already. Adding a question from a *new* cluster is worth β = 12 on the
 # diversity term, a second one from the same cluster only β(√2 - 1) ≈ 5; that is the point of
-# the square root. And **F(∅) = -ΔD < 0**. Keep that in mind for §4.
+# the square root. And **F(∅) = -ΔD < 0**. Keep that in mind for section 4.
 #
 # ## 2. Lemma 1: F is monotone
 #
@@ -363,7 +362,7 @@ for share in (0.5, 0.3, 0.2, 0.1):
 #
 # The guarantee is a worst case. On random stages small enough for brute force (2^n subsets),
 # here is the distribution of G(Ŝ)/G(S_opt) for `ftgp` and for the classic density greedy +
-# best singleton (`submodular.greedy`, guarantee (1 - 1/e)/2 ≈ 0.32):
+# best singleton (`submodular.greedy`, guarantee (1 - 1/e)/2, printed below the figure):
 
 # %%
 rng = np.random.default_rng(SEED + 1)
@@ -389,6 +388,7 @@ ax.set_ylabel("instances (count)")
 ax.set_title(f"{N_INSTANCES} random stages, n = 6..14; dashed: the guarantee {bound:.2f}")
 ax.legend()
 plt.show()
+print(f"guarantees: ftgp (1 - eps)/(2 - eps) = {bound:.2f}, greedy (1 - 1/e)/2 = {(1 - 1 / math.e) / 2:.2f}")
 for name, values in ratios.items():
     values = np.array(values)
     print(f"{name:7} mean {values.mean():.3f}  min {values.min():.3f}  optimal in {np.mean(values > 1 - 1e-9):.0%}")
@@ -443,7 +443,7 @@ plt.show()
 #   (1 - ε)/(2 - ε) >= 1/2 - ε. Sections 6-8 show how near the optimum it lands, and how fast.
 
 # %% [markdown]
-# **Exercise 1** (recall). In §1's instance, what does question 1 (cluster 0, cost 1.5) add to
+# **Exercise 1** (recall). In section 1's instance, what does question 1 (cluster 0, cost 1.5) add to
 # G when it joins S = {0}, and when it joins S = {0, 6}? Which lemma says the second gain is
 # not larger, and why does the budget ΔD appear in neither? Check with
 # `submodular.marginal_gain`.
@@ -454,8 +454,8 @@ plt.show()
 # %% [markdown]
 # **Exercise 3** (a small experiment: what breaks without submodularity). Replace √ by the
 # square in Eq. 12, i.e. a diversity term β Σ_k |C_k ∩ S|². (a) Find, with a random search like
-# §3's, sets A ⊆ B and x ∉ B that violate Lemma 2. (b) Does FTGP still reach (1 - ε)/(2 - ε) of
-# the optimum? `kpod_lite.submodular` is written for √ only, so run §5's `my_ftgp` with
+# section 3's, sets A ⊆ B and x ∉ B that violate Lemma 2. (b) Does FTGP still reach (1 - ε)/(2 - ε) of
+# the optimum? `kpod_lite.submodular` is written for √ only, so run section 5's `my_ftgp` with
 # `phi=square` against a brute force of your own, on small random instances and on one you
 # build so that greedy is led astray.
 
