@@ -3,16 +3,15 @@
 #
 # # 02. Mask learning: which rationale tokens matter? (Eq. 2-7)
 #
-# KPOD gives every rationale token a weight w_j in (0, 1) without any labels: a small module
-# learns to *hide* as many tokens as it can while a transformer must still read the answer
-# off the question and what is left. The probability that the module keeps a token is its
-# weight, which Eq. 8 (notebook 03) and Eq. 15 (notebook 06) read. You build Eq. 2-7 from
-# scratch, check them against `kpod_lite.weighting`, then read the weights the course's run
-# learned, starting with Ben's magazines.
+# KPOD weighs every rationale token, without labels: a small module learns to *hide* as many
+# tokens as it can while a transformer must still read the answer off the question and what
+# is left. A token's weight w_j is the probability that the module keeps it; Eq. 8
+# (notebook 03) and Eq. 15 (notebook 06) read it. You build Eq. 2-7 from scratch, check them
+# against `kpod_lite.weighting`, then read the thread's learned weights, starting with Ben's
+# magazines.
 #
-# **After this notebook you can** explain each of Eq. 2-7 in code, say why the mask must act
-# on embeddings rather than token ids, and measure what a set of token weights separates and
-# what it does not.
+# **After this notebook you can** explain each of Eq. 2-7 in code, say why the mask acts on
+# embeddings rather than token ids, and measure what token weights separate and what not.
 #
 # **Paper:** §3.3 (Eq. 2-7), App. A (α, the student's embedding layer), §4.5 (Figure 2).
 # **Runs in** about a minute on 2 CPU cores (tiny preset).
@@ -336,9 +335,9 @@ print(f"'all' takes {seconds['all'] / seconds['steps']:.0f} times as long as 'st
 
 # %% [markdown]
 # The two prefix sets do not estimate the same mean: "steps" gives the whole rationale a
-# weight of 1/|K| where Eq. 5 gives it 1/n, so α under "steps" is not quite the paper's
-# trade-off (the `kpod_lite.weighting` docstring works it out). Exercise 3 asks what the step
-# prefixes let the predictor skip.
+# weight of 1/|K| where Eq. 5 gives it 1/n, so α under "steps" is not the paper's trade-off
+# (section 5 works out what it is). Exercise 3 asks what the step prefixes let the predictor
+# skip.
 
 # %% [markdown]
 # ## 5. The mask-ratio loss (Eq. 6) and the total (Eq. 7)
@@ -347,9 +346,27 @@ print(f"'all' takes {seconds['all'] / seconds['steps']:.0f} times as long as 'st
 #   \mathcal L_k = \mathcal L_p + \alpha\,\mathcal L_m \quad\text{(Eq. 7)}$$
 #
 # L_m pulls every m_j towards 0; L_p pushes back on the tokens the answer needs. The library
-# divides Eq. 5 by |K| and Eq. 6 by n (ours): with every prefix that is Eq. 7 divided by n,
-# so a token is kept when hiding it costs more than α nats of answer likelihood, and long
-# rationales do not outweigh short ones in a batch. On four padded rationales:
+# divides Eq. 5 by |K| and Eq. 6 by n (ours), so long rationales do not outweigh short ones.
+# Per rationale, with NLL_k the answer's loss from prefix k,
+# L_k = (1/|K|) Σ_{k∈K} NLL_k + (α/n) Σ_j m_j: hiding a token saves α/n, so it is kept when
+# hiding it raises the NLL_k, summed over K, by more than **α|K|/n nats**. With every prefix
+# (|K| = n, Eq. 5) that is α nats, Eq. 7's trade-off; with the thread's "steps", far less.
+# Below: the thresholds for Ben's magazines, then L_m and L_k on four padded rationales.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+alpha, thread_mode = thread_cfg["alpha"], thread_cfg["prefix_mode"]  # what the thread's weights were trained with
+n_ben, K_ben = len(r_offsets), len(weighting.prefix_lengths(r_offsets, text, thread_mode))
+m_probe = torch.full((1, n_ben), 0.5, requires_grad=True)
+ratio_only = weighting.keypoint_loss(torch.zeros(1), weighting.mask_ratio_loss(m_probe, torch.ones(1, n_ben)), alpha)
+(saving,) = torch.autograd.grad(ratio_only, m_probe)  # what hiding one token saves in L_k
+assert torch.allclose(saving, torch.full_like(saving, alpha / n_ben))  # the 1/n of the library's L_m
+print(f"Ben's magazines: n = {n_ben} tokens, α = {alpha}; hiding a token saves α/n = {alpha / n_ben:.4f} of L_k")
+print(f"  {thread_mode!r}: |K| = {K_ben} prefixes, kept when hiding costs > α|K|/n = {alpha * K_ben / n_ben:.4f} nats "
+      f"summed over K")
+print(f"  'all'  : |K| = {n_ben} prefixes, kept when hiding costs > α = {alpha} nats summed over K "
+      f"({n_ben / K_ben:.0f} times the {thread_mode!r} threshold)")
+
 
 # %%
 def my_mask_ratio_loss(m, attention_mask):
@@ -548,7 +565,8 @@ assert explained > 0.9  # what the prose below says: the string, not the context
 # * The mask mixes embeddings; swapping ids cuts the gradient from the answer to f_w.
 # * Eq. 5: the answer from the question and *prefixes* of the masked rationale, against the
 #   shortcut of reading only the last step; "steps" is a cheaper, different mean.
-# * Eq. 6-7: L_k = L_p + α L_m; keep a token when hiding it costs more than α.
+# * Eq. 6-7: L_k = L_p + α L_m; keep a token when hiding it costs more than α|K|/n nats summed
+#   over the prefixes K: α with every prefix, far less with the thread's "steps".
 # * The thread's weights keep digits and "=" and mask filler, plain words, operator signs and
 #   some quantity words, and a token's string sets its weight whatever its role.
 

@@ -15,6 +15,7 @@
 # our student, and what fillers do to weighted and unweighted difficulty (KPOD-w.o.-sig-dif).
 #
 # **Paper:** §3.4 (Eq. 8), Table 2 (KPOD-w.o.-sig-dif), App. B (Algorithm 1).
+# **Runs in** about a minute on 2 CPU cores (tiny preset).
 
 # %%
 # Install (Colab only). Outside Colab this cell does nothing: run the README's set-up command.
@@ -39,7 +40,7 @@ if "google.colab" in sys.modules:
 # **The task and the student.** The course's thread (`data_samples/thread/`, the tiny preset's
 # run): its template-teacher rationales, the token weights notebook 02 learned, and the tiny
 # preset's own student, the causal tiny LLaMA, before distillation. We follow one question,
-# "Ben's magazines". **Runs in** about a minute on 2 CPU cores.
+# "Ben's magazines".
 
 # %% tags=["parameters"]
 import os
@@ -232,10 +233,11 @@ assert min(hardest[name][0] for name in list(variants)[:2]) > 0.95 * len(rationa
 # %% [markdown]
 # ## 4. Why step 1 is the hardest
 #
-# Unweighted and at τ = 1, step 1 is the hardest step almost always. Is it the arithmetic? The
-# token losses by where a token sits: the rationale's opening two tokens, a token that
-# **repeats** one already written earlier in the rationale, or a **new** one; then how often
-# step 1 stays the hardest when the opening tokens, or everything but keypoints, are left out.
+# Unweighted and at τ = 1, step 1 is the hardest step in every rationale scored (the first
+# two lines above: no other step is ever the hardest). Is it the arithmetic? The token losses
+# by where a token sits: the rationale's opening two tokens, a token that **repeats** one
+# already written earlier in the rationale, or a **new** one; then how often step 1 stays the
+# hardest when the opening tokens, or everything but keypoints, are left out.
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -3,17 +3,18 @@
 #
 # # 04. The progressive schedule: D(t), h_i and c_i(t)
 #
-# KPOD teaches each rationale *back to front*: early on the student gets the question and all
-# but the last step(s) as input and writes only the end; stage by stage, questions give up
-# input steps. A curve D(t) (Eq. 10) caps the total difficulty to generate at stage t, and
-# each stage spends the room under it on a set S(t) of questions that give up Δs input steps
-# each (Eq. 11), chosen by Eq. 12-13 (notebook 05).
+# KPOD teaches each rationale *back to front*: the student first reads the question and all
+# but the last step(s) and writes the end; stage by stage, questions give up input steps.
+# D(t) (Eq. 10) caps the total difficulty to generate at stage t; each stage spends the room
+# under it on a set S(t) of questions, chosen by Eq. 12-13 (notebook 05), that give up Δs
+# input steps each (Eq. 11).
 #
 # **After this notebook you can** compute D(t), h_i and one stage of Eq. 11 by hand, read a
-# `schedule.json`, draw which steps a question gets as input at each epoch (Eq. 14), and say
-# what the diversity term changes.
+# `schedule.json`, draw a question's input steps at each epoch (Eq. 14), and say what the
+# diversity term changes.
 #
 # **Paper:** §3.4 (Eq. 9-11, 14), App. A (p, C_0, T, β, K), App. B (Algorithm 1), App. C (Fig. 4).
+# **Runs in** about 30 seconds on 2 CPU cores (tiny preset).
 
 # %%
 # Install (Colab only). Outside Colab this cell does nothing: run the README's set-up command.
@@ -38,10 +39,12 @@ if "google.colab" in sys.modules:
 # %% [markdown]
 # **The task and the student.** The course's thread (`data_samples/thread/`): the tiny
 # preset's training rationales and their step difficulties from notebook 03 (tiny LLaMA,
-# learned weights). We follow "Ben's magazines". **Runs in** about 30 seconds on 2 CPU cores.
+# learned weights). We follow "Ben's magazines".
 #
-# **Stages and epochs.** Stage t counts from 0 (Eq. 10-11), epochs from 1. Algorithm 1
-# trains epoch e = 1..T on stage t = e - 1, and later epochs on whole rationales.
+# **Stages and epochs.** Stage t counts from 0 (Eq. 10-11), epochs from 1. Algorithm 1 says
+# only that an epoch e <= T takes c_i(t) from Eq. 11 and S(t), and a later one the whole
+# rationale (c_i = 0); it does not say which stage t belongs to epoch e. kpod-lite reads
+# e -> t = e - 1 (section 7 lists it among the choices the paper leaves open).
 
 # %% tags=["parameters"]
 import os
@@ -53,6 +56,7 @@ GLOVE_PATH = None  # a GloVe text file (e.g. glove.6B.300d.txt, §3.4) if you ha
 # %%
 # %matplotlib inline
 import math
+from itertools import combinations
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -184,7 +188,8 @@ plt.show()
 # Step 1 is the hardest, as notebook 03 found and explained: it has no earlier step to lean
 # on. Its words and numbers are new to the student, later steps repeat them, and a repeated
 # token is cheap. So the last steps, which the schedule hands out first, are the easy ones.
-# Compare their share of B with C_0 = 0.3 B: it decides how the schedule starts (§3, §7).
+# Compare their share of B with C_0 = 0.3 B: it decides how the schedule starts (sections 3
+# and 7).
 
 
 # %% [markdown]
@@ -225,11 +230,20 @@ c_start = [len(d) - 1 for d in toy_d]  # c_i before stage 0: generate the last s
 print("h_i at the start:", [my_h(d, c) for d, c in zip(toy_d, c_start)])
 delta_D, chosen, delta_H, c_next = my_stage(toy_d, c_start, toy_labels, D_t=16.0)
 print(f"D(t) = 16.0, ΔD(t) = {delta_D}, S(t) = {chosen}, ΔH(S(t)) = {delta_H}, c(t) = {c_next}")
+toy_cost = {i: d[c - 1] for i, (d, c) in enumerate(zip(toy_d, c_start))}  # the one step (Δs = 1) each gives up
+print("cost of each question:", list(toy_cost.values()))
+exact = [S for r in range(1, len(toy_d) + 1) for S in combinations(toy_cost, r)
+         if sum(toy_cost[i] for i in S) == delta_D]
+diversity = {S: float(np.sqrt(np.bincount([toy_labels[i] for i in S])).sum()) for S in exact}  # Σ_k √|C_k ∩ S|
+for S in exact:
+    print(f"  {list(S)} fills ΔD(t) exactly; Σ_k √|C_k ∩ S| = {diversity[S]:.2f}")
+assert chosen == list(max(exact, key=diversity.get))  # same spend, so Eq. 12's diversity term decides
 
 
 # %% [markdown]
-# The costs are 3, 4, 2, 5 and 3; ΔD = 8 is filled exactly by {0, 3}, {3, 4} or {0, 2, 4},
-# and Eq. 12 prefers the last: β(√2 + 1) beats 2β.
+# Each question's cost is the step it would give up (printed). Several sets fill ΔD(t)
+# exactly; they spend the same, so Eq. 12's diversity term β Σ_k √|C_k ∩ S| decides, and
+# FTGP's S(t) is the exact fill with the largest sum (printed beside each).
 #
 # Now every stage of the thread's schedule, against `kpod_lite.schedule` and the shipped
 # `schedule.json`. Eq. 12's clusters: K-means (K = 5) on mean GloVe vectors (§3.4), or on
@@ -265,13 +279,14 @@ if GLOVE_PATH is None:  # the thread clustered on TF-IDF
 
 
 # %% [markdown]
-# Every stage matches. Stage 0 buys little: the last steps alone hold about C_0 (§7).
+# Every stage matches. Stage 0 buys little: the last steps alone hold about C_0 (section 7).
 #
 # ## 4. Ben's magazines, stage by stage (Eq. 14)
 #
 # At each epoch the student reads the question and the first c_i(t) steps and learns to write
-# the rest, then the answer (Eq. 14). `Schedule.input_steps(e - 1)` gives epoch e's c_i, 0
-# after epoch T. Ben's row, and what the student reads and writes:
+# the rest, then the answer (Eq. 14). `Schedule.input_steps(e - 1)` gives epoch e's c_i
+# (kpod-lite's reading, e -> t = e - 1), 0 after epoch T. Ben's row, and what the student
+# reads and writes:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -309,7 +324,7 @@ plt.show()
 settings = {"tiny preset": cfg.epochs, "paper (App. A)": PAPER_EPOCHS}
 runs = {}
 for name, epochs in settings.items():
-    for beta in (cfg.beta, 0.0):  # beta = 0 is KPOD-w.o.-div (§5)
+    for beta in (cfg.beta, 0.0):  # beta = 0 is KPOD-w.o.-div (§4.3, Table 2; section 6 below)
         runs[name, beta] = schedule.build_schedule(
             difficulties, clusters, epochs=epochs, p=cfg.p, c0_fraction=cfg.c0_fraction,
             delta_s=cfg.delta_s, beta=beta, eps=cfg.ftgp_eps,
@@ -319,7 +334,7 @@ fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), gridspec_kw={"width_ratios": [
 colours = plt.cm.viridis(np.linspace(0.9, 0.1, 3))
 for ax, (name, epochs) in zip(axes, settings.items()):
     sched = runs[name, cfg.beta]
-    # epoch e (1-based) trains stage t = e - 1 (0-based), the index input_steps takes
+    # kpod-lite's reading: epoch e (1-based) trains stage t = e - 1 (0-based), the index input_steps takes
     counts = np.array([np.bincount(list(sched.input_steps(e - 1).values()), minlength=3)
                        for e in range(1, epochs + 1)])
     bottom = np.zeros(epochs)
@@ -377,12 +392,14 @@ for name, epochs in settings.items():
 # %% [markdown]
 # What to read off:
 #
-# * **The start is slow:** the last steps alone hold about C_0 (§2), so stage 0 buys little.
+# * **The start is slow:** the last steps alone hold about C_0 (section 2), so stage 0 buys little.
 # * **Then the curve is tracked closely:** FTGP fills each ΔD(t) almost exactly.
-# * **The jump after T.** Stage T completes every rationale here (H(T) = B), but Algorithm 1
-#   never trains it: questions still holding input steps at stage T - 1 (printed) go whole
-#   at epoch T + 1, in one jump. Compare the two settings' counts.
-#
+# * **The jump after T.** Stage T completes every rationale here (H(T) = B), but with
+#   kpod-lite's e -> t = e - 1 (section 7) no epoch trains it: epoch T trains stage T - 1,
+#   and Algorithm 1 gives later epochs whole rationales. Questions still holding input steps
+#   at stage T - 1 (printed) go whole at epoch T + 1, in one jump. Compare the two settings.
+
+# %% [markdown]
 # ## 6. What the diversity term does: β = 12 against β = 0 (KPOD-w.o.-div)
 #
 # Eq. 12 adds β Σ_k √|C_k ∩ S(t)|: a second question from a cluster is worth less than the
@@ -428,26 +445,37 @@ axes[2].legend(fontsize=7, loc="lower left")
 plt.show()
 
 print("mean balance (1 = even over the 5 clusters), over the stages where every cluster still has candidates:")
+mean_balance = {}  # (setting, β) -> (S(t), candidates)
 for name in settings:
     for beta in (cfg.beta, 0.0):
         sel, pool = cluster_counts(runs[name, beta], "selected"), cluster_counts(runs[name, beta], "candidates")
         rows = [t for t in range(len(sel)) if sel[t].sum() > 0 and (pool[t] > 0).all()]
-        print(f"  {name:15} β = {beta:4}: S(t) {np.mean([balance(sel[t]) for t in rows]):.2f}, "
-              f"candidates {np.mean([balance(pool[t]) for t in rows]):.2f}  ({len(rows)} stages, "
+        mean_balance[name, beta] = (np.mean([balance(sel[t]) for t in rows]), np.mean([balance(pool[t]) for t in rows]))
+        print(f"  {name:15} β = {beta:4}: S(t) {mean_balance[name, beta][0]:.2f}, "
+              f"candidates {mean_balance[name, beta][1]:.2f}  ({len(rows)} stages, "
               f"mean |S(t)| {sel[rows].sum(axis=1).mean():.0f} of {pool[rows].sum(axis=1).mean():.0f} candidates)")
+for name in settings:  # what the prose below reads off these lines
+    assert mean_balance[name, cfg.beta][0] >= mean_balance[name, cfg.beta][1]
+    assert mean_balance[name, 0.0][0] < mean_balance[name, 0.0][1]
 
 
 # %% [markdown]
 # With β = 12 each S(t) takes about as many questions from every cluster with candidates left:
-# near-even stripes. With β = 0, F only fills the budget, and S(t) roughly mirrors the pool.
-# The term balances *numbers* per cluster, so small clusters run out first.
-#
+# near-even stripes, and in the printed balances S(t) is at least as even as its candidates.
+# With β = 0, F only fills the budget, and S(t) comes out *less* even than the candidates it
+# is drawn from (compare the two numbers of each β = 0 line): filling the budget favours
+# some clusters. The term balances *numbers* per cluster, so small clusters run out first.
+
+# %% [markdown]
 # ## 7. The choices the paper leaves open
 #
 # (`kpod_lite.schedule`'s docstring.) **Before stage 0**, c_i = n_i - 1 (§3.4: first "the
 # final few reasoning steps"). **Stage 0** is an ordinary Eq. 11 step, ΔD(0) = C_0 - Σ_i
 # h_i(start), nothing bought if negative (`stage0_selection=False` moves it to stage 1).
-# **Δs**: one step by default, at most the steps a question has. With this data:
+# **Δs**: one step by default, at most the steps a question has. **Epoch to stage**:
+# Algorithm 1 gives an epoch e <= T the c_i(t) of Eq. 11 without saying which t; kpod-lite
+# reads t = e - 1, so epochs 1..T train stages 0..T - 1 and stage T is never trained
+# (section 5). With this data:
 
 # %%
 start = sum(d[-1] for d in d_list)  # Σ_i h_i (Eq. 9) with c_i = n_i - 1; ΔD(0) = C0 - start (Eq. 10-11)
@@ -500,8 +528,9 @@ assert schedule.Schedule.from_json(tiny.to_json()).stages[2].c == tiny.stages[2]
 #   T = half the epochs.
 # * h_i = Σ_{j>c_i} d_j (Eq. 9); a stage's budget ΔD(t) is the room left under the curve and
 #   can be negative; S(t) by FTGP; c_i(t) = c_i(t-1) - q_i(t) Δs (Eq. 11).
-# * Epoch e <= T trains stage e - 1: input = question + first c_i steps, target = the rest
-#   (Eq. 14); later epochs train whole rationales (Algorithm 1).
+# * Input = question + first c_i steps, target = the rest (Eq. 14). Algorithm 1: epochs
+#   e <= T take c_i(t) from Eq. 11, later epochs the whole rationale; kpod-lite reads epoch
+#   e as stage t = e - 1, which the paper leaves open.
 # * Step 1 is the hardest (no earlier step to lean on), so the last steps come first.
 # * β = 12 spreads each S(t) over the clusters by count.
 
