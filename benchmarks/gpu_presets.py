@@ -23,6 +23,7 @@ import json
 
 from kpod_lite import gpu_time
 from kpod_lite.config import preset
+from kpod_lite.gpu_time.plan import format_span
 from kpod_lite.memory import GPU_STAGES, GiB, estimate_memory, model_shape, separate_predictor
 from kpod_lite.models.published import published_config
 
@@ -55,16 +56,6 @@ def table() -> list[dict]:
     return rows
 
 
-def span(low: float, high: float) -> str:
-    """Hours as the README's table writes them: 20-45 min, 40 min-1.5 h, 1.5-4.2 h, 12-33 h."""
-    if high < 1:
-        return f"{low * 60:.0f}-{high * 60:.0f} min"
-    if low < 1:
-        return f"{low * 60:.0f} min-{high:.1f} h"
-    digits = 1 if high < 10 else 0
-    return f"{low:.{digits}f}-{high:.{digits}f} h"
-
-
 def markdown(rows: list[dict]) -> str:
     gpus = [gpu.name for gpu in gpu_time.GPUS.values()]
     lines = ["| preset | " + " | ".join(gpus) + " |", "|---|" + "---|" * len(gpus)]
@@ -72,7 +63,7 @@ def markdown(rows: list[dict]) -> str:
         cells = []
         for gpu in gpus:
             row = next(r for r in rows if r["preset"] == name and r["gpu"] == gpu)
-            time = f"{span(row['hours']['low'], row['hours']['high'])} ({BOUND_WORDS[row['dominant']]})"
+            time = f"{format_span(row['hours']['low'], row['hours']['high'])} ({BOUND_WORDS[row['dominant']]})"
             cells.append(f"{time}, {row['peak_gib']} GiB" if row["fits"] else f"does not fit ({row['peak_gib']} GiB)")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
