@@ -7,7 +7,8 @@ SentencePiece stand-in, the released teacher on MCC-KD-format data, LoRA at the 
 on the family's modules, gradient checkpointing, float32 on a GPU-less machine, the released
 rationales rewritten so that no target holds `<unk>` (kpod_lite.symbols), and Algorithm 1's
 curriculum: with 2 epochs and T = 1, epoch 1 progressive and epoch 2 whole rationales; and
-Table 2's curriculum rows (KPOD-ACL, -SPL, -ICL) on the same path.
+Table 2's curriculum rows (KPOD-ACL, -SPL, -ICL) on the same path, in the seq2seq rehearsal,
+where SPL's confidences underflow (tests/test_curricula.py trains them on both families).
 """
 
 import json
@@ -27,6 +28,9 @@ REHEARSALS = {  # preset -> (model class name, LoRA rank, LoRA modules); App. A'
     "colab-rehearsal": ("T5ForConditionalGeneration", 128, {"q", "v"}),
     "llama-7b-rehearsal": ("LlamaForCausalLM", 64, {"q_proj", "v_proj"}),
 }
+# The curriculum rows cost a student each; one rehearsal, the one whose random start is far
+# from any target, trains them on the GPU path.
+CURRICULA_IN = {"colab-rehearsal": CURRICULUM_ROWS, "llama-7b-rehearsal": ()}
 
 
 @pytest.fixture(scope="module", params=sorted(REHEARSALS))
@@ -34,7 +38,7 @@ def rehearsal(request, tmp_path_factory):
     name = request.param
     out = tmp_path_factory.mktemp(name) / "run"
     result = subprocess.run([sys.executable, "-m", "kpod_lite.cli", "run", "--preset", name, "--out", str(out),
-                             "--methods", "plain-cot", "kpod", *CURRICULUM_ROWS, "--no-progress"],
+                             "--methods", "plain-cot", "kpod", *CURRICULA_IN[name], "--no-progress"],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return name, out, result
@@ -79,7 +83,9 @@ def test_the_curriculum_rows_train_on_the_gpu_path_at_the_scale_of_the_loss(rehe
     """KPOD-ACL, -SPL and -ICL with LoRA, gradient checkpointing and the stand-in tokenizers. The
     random FlanT5 starts near 120 nats a token, where every MC-dropout confidence of SPL
     underflows to 0: its rows must then weigh 1, not 0 (`curricula.spl.row_weights`)."""
-    _, out, _ = rehearsal
+    name, out, _ = rehearsal
+    if not CURRICULA_IN[name]:
+        pytest.skip(f"{name} trains no curriculum row (CURRICULA_IN)")
     histories = {m: json.loads((out / "students" / m / "seed-0" / "history.json").read_text())["history"]
                  for m in ("plain-cot", *CURRICULUM_ROWS)}
     first = {m: h[0]["loss"] for m, h in histories.items()}
