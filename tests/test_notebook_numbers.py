@@ -1,4 +1,5 @@
-"""A number the course states in prose is one the notebook printed, or one the paper states.
+"""Prose in the course: a number it states is one the notebook printed or the paper states, and
+a prose cell is short.
 
 Prose is markdown and cannot format a variable, so a measured number typed into it goes stale
 when the code changes (a ratio of 87x in prose beside an output of 39x). This check reads each
@@ -65,3 +66,16 @@ def test_prose_numbers_come_from_outputs(path):
     assert not unbacked, (f"{path.name}: numbers in prose that no output of the notebook prints; print them "
                           f"from a variable beside the prose, or, for the paper's figures, list them in PAPER: "
                           + "; ".join(unbacked))
+
+
+BADGE = re.compile(r"\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\)")
+PROSE_CELL_WORDS = 170  # "about 150" (notebooks/README.md): a reader's screen, not a page
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_prose_cells_are_short(path):
+    notebook = json.loads(path.read_text())
+    long = [(index, len(BADGE.sub("", "".join(cell["source"])).split()))
+            for index, cell in enumerate(notebook["cells"]) if cell["cell_type"] == "markdown"]
+    long = [(index, words) for index, words in long if words > PROSE_CELL_WORDS]
+    assert not long, f"{path.name}: prose cells over {PROSE_CELL_WORDS} words (cell, words): {long}; split or cut them"
