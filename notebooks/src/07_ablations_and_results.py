@@ -222,21 +222,37 @@ for method, runs in histories.items():
           f"({', '.join(f'{g:+.1f}' for g in gains)}): {'converged' if abs(np.mean(gains)) < 1 else 'not converged'}")
 
 # %% [markdown]
-# ## 6. A reading
+# ## 6. The mechanism: are keypoints more exact?
 #
-# Read the outputs above in this order.
+# Eq. 15 weights the loss so that the student copies keypoint tokens precisely (§3.3). That is
+# measurable: give each trained student the question and the teacher's test rationale up to
+# token j, and count how often its most likely next token is r_j, by token class
+# (`kpod_lite.keypoint_accuracy`). If the weights do what §3.3 says, KPOD and w.o.-prog should
+# gain on keypoints relative to plain CoT, and not on the rest.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+exactness = json.loads((shipped / "keypoint_accuracy.json").read_text())
+CLASSES = ("keypoint", "not keypoint", "number", "result", "operator", "filler")
+print(f"{'next-token accuracy %':<22}" + "".join(f"{c:>14}" for c in CLASSES))
+for method, per_seed in exactness.items():
+    share = {c: np.mean([s[c][0] / s[c][1] for s in per_seed.values()]) * 100 for c in CLASSES}
+    print(f"{method:<22}" + "".join(f"{share[c]:>14.1f}" for c in CLASSES))
+
+# %% [markdown]
+# ## 7. A reading
 #
 # * **The primary comparison** (section 2): the sign and interval of KPOD − plain CoT, and
 #   whether every seed agrees.
 # * **Which part costs or helps** (section 4): the schedule's effect with learned and with
 #   uniform weights, and the weights' with and without it. A schedule effect below 0 under
 #   both weightings makes the schedule the cost, whatever the weights.
-# * **The curves** (section 5): whether KPOD's fall or plain CoT's rise after epoch 30 explains
-#   the gap, and whether the target-token plot changes it. A method the rule calls not
-#   converged makes its comparison provisional.
+# * **The curves** (section 5): whether KPOD's fall or plain CoT's rise after epoch 30 makes
+#   the gap. A method the rule calls not converged makes its comparison provisional.
+# * **The mechanism** (section 6): whether the weights made keypoints more exact at all.
 # * **What this cannot say**: Table 2's gaps are 1.2 to 4.1 points on GSM8K, with 3B and 7B
-#   students trained on GPT-3.5's rationales. Intervals as wide as those above cannot confirm or
-#   rule out gaps that small, and nothing here speaks to scale.
+#   students and GPT-3.5's rationales. Intervals this wide cannot confirm or rule out gaps that
+#   small, and nothing here speaks to scale.
 
 # %% [markdown]
 # ## Recap
