@@ -18,6 +18,7 @@ Exit codes of every `kpod-lite` sub-command and of `python -m kpod_lite.stats`
 from __future__ import annotations
 
 import errno
+import os
 import sys
 from collections.abc import Callable
 
@@ -64,6 +65,9 @@ def report_errors(prog: str, work: Callable[[], int]) -> int:
         code, message = 2, str(error)
     except IncompleteWork as error:
         code, message = 1, str(error)
+    except BrokenPipeError:  # the reader closed our stdout (`| head`): nothing to tell it, 128 + SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
     except OSError as error:
         code = 2 if error.errno in _PATH_ERRNOS or error.errno is None else 1
         message = _os_error_message(error) if error.errno is not None else str(error)

@@ -100,8 +100,13 @@ def main(argv=None) -> int:
     path = args.results / "correct.json"
     if not path.is_file():
         parser.error(f"{path}: no such file; write it with stats.write_correctness from the run folder")
-    print(markdown(ledger_rows(json.loads(path.read_text()))))
-    return 0
+    from kpod_lite.errors import report_errors
+
+    def work() -> int:
+        print(markdown(ledger_rows(json.loads(path.read_text()))), flush=True)
+        return 0
+
+    return report_errors("python -m kpod_lite.ledger", work)
 
 
 if __name__ == "__main__":

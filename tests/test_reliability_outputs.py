@@ -156,3 +156,15 @@ def test_synth_writes_group_readable_splits_and_refuses_a_negative_size(tmp_path
     capsys.readouterr()
     err = refused(["synth", "--out", str(tmp_path / "other"), "--test", "-5"], capsys)
     assert "argument --test: must be >= 0, got -5" in err and not (tmp_path / "other").exists()
+
+
+def test_a_reader_that_closes_the_pipe_is_not_reported_as_a_bad_path():
+    import subprocess
+    import sys
+
+    # `python -m kpod_lite.ledger ... | head -1`: the reader stops after one line.
+    script = ("import sys\nfrom kpod_lite import errors\n"
+              "def work():\n    raise BrokenPipeError(32, 'Broken pipe')\n"
+              "sys.exit(errors.report_errors('kpod-lite x', work))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 141 and "check the path" not in result.stderr
