@@ -3,7 +3,9 @@
 
 - `last_quarter_gain`: the accuracy gained over the last quarter of N_e epochs, as the mean of
   the last three epochs minus the mean of the three ending at epoch 3 N_e / 4 (for N_e = 60:
-  epochs 58-60 against 43-45). A gain under about one point is "converged" by the rule.
+  epochs 58-60 against 43-45). A change under one point either way is "converged" by the rule.
+- `summary`: one method's students read together: each seed's gain, their mean, the verdict of
+  the rule, and the mean curve.
 - `target_tokens_seen`: the target tokens a student has been trained to write by the end of
   each epoch. A progressive student (Eq. 14) writes fewer in its first T epochs, since the given
   steps are input; its curve against these, rather than against epochs, asks whether it learns
@@ -36,6 +38,22 @@ def last_quarter_gain(accuracy: Mapping[int, float], epochs: int) -> float:
     late = sum(accuracy[e] for e in range(epochs - 2, epochs + 1)) / 3
     early = sum(accuracy[e] for e in range(quarter_end - 2, quarter_end + 1)) / 3
     return round(100 * (late - early), 2)
+
+
+def summary(accuracy: Sequence[Mapping[int, float]], epochs: int) -> dict:
+    """One method's finished students (`accuracy`: one {epoch: share} per seed, each of `epochs`
+    epochs) read by the rule: a mean last-quarter change under one point either way is converged
+    (a student that falls back is no more settled than one still climbing).
+
+    >>> summary([{e: e / 100 for e in range(1, 9)}], 8)["converged"]  # 6-8 against 4-6
+    False
+    """
+    gains = [last_quarter_gain(a, epochs) for a in accuracy]
+    mean = round(sum(gains) / len(gains), 2) if gains else None
+    return {"students": len(accuracy), "last_quarter_gain_per_seed": gains,
+            "last_quarter_gain_mean": mean, "converged": mean is not None and abs(mean) < 1,
+            "mean_accuracy_by_epoch": {e: round(100 * sum(a[e] for a in accuracy) / len(accuracy), 2)
+                                       for e in range(1, epochs + 1)} if accuracy else {}}
 
 
 def target_tokens_seen(history: Sequence[Mapping]) -> list[int]:
@@ -89,13 +107,7 @@ def main(argv=None) -> int:
         found = curves(args.run_dir, args.methods, run_seeds(args.run_dir, args.seeds))
         report = {"epochs": epochs, "split": split, "methods": {}}
         for method, runs in found.items():
-            complete = [a for a in runs["accuracy"] if len(a) == epochs]
-            gains = [last_quarter_gain(a, epochs) for a in complete]
-            report["methods"][method] = {
-                "students": len(complete), "last_quarter_gain_per_seed": gains,
-                "last_quarter_gain_mean": round(sum(gains) / len(gains), 2) if gains else None,
-                "mean_accuracy_by_epoch": {e: round(100 * sum(a[e] for a in complete) / len(complete), 2)
-                                           for e in range(1, epochs + 1)} if complete else {}}
+            report["methods"][method] = summary([a for a in runs["accuracy"] if len(a) == epochs], epochs)
         print(json.dumps(report, indent=1))
         if args.histories:
             from kpod_lite.data import write_atomically

@@ -26,6 +26,18 @@ def test_last_quarter_gain_reads_the_rules_epochs_and_nothing_else():
         convergence.last_quarter_gain(curve, 60)
 
 
+def test_the_rule_calls_a_fall_as_unsettled_as_a_climb():
+    flat = {e: 0.5 for e in range(1, 61)}
+    climbing = {**flat, 58: 0.52, 59: 0.52, 60: 0.52}
+    falling = {**flat, 58: 0.47, 59: 0.47, 60: 0.47}
+    assert convergence.summary([flat, flat], 60)["converged"]
+    read = convergence.summary([climbing, falling, falling], 60)
+    assert read["last_quarter_gain_per_seed"] == pytest.approx([2.0, -3.0, -3.0])
+    assert read["last_quarter_gain_mean"] == pytest.approx(-4 / 3, abs=0.01) and not read["converged"]
+    assert read["mean_accuracy_by_epoch"][60] == pytest.approx(100 * (0.52 + 0.94) / 3, abs=0.01)
+    assert not convergence.summary([], 60)["converged"]
+
+
 def test_the_epoch_curve_draws_a_seed_band_and_can_be_read_against_tokens_written():
     def run(scale, tokens):
         return [{"epoch": e, "test_accuracy": scale * e / 10, "target_tokens": tokens} for e in range(1, 6)]

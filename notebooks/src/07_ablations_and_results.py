@@ -215,11 +215,10 @@ print(f"per-epoch accuracy on {config['epoch_eval_size']} {config['epoch_eval_sp
       f"converged by the rule: a last-quarter change under 1 point either way")
 print(f"{'method':<20}{'epoch 30':>9}{'epoch 45':>9}{'epoch 60':>9}{'last-quarter gain (points)':>29}")
 for method, runs in histories.items():
-    accuracy = [{row["epoch"]: row["test_accuracy"] for row in run} for run in runs]
-    at = {e: np.mean([a[e] for a in accuracy]) * 100 for e in (30, 45, 60)}
-    gains = [convergence.last_quarter_gain(a, epochs) for a in accuracy]
-    print(f"{method:<20}{at[30]:>9.1f}{at[45]:>9.1f}{at[60]:>9.1f}{np.mean(gains):>+18.1f} "
-          f"({', '.join(f'{g:+.1f}' for g in gains)}): {'converged' if abs(np.mean(gains)) < 1 else 'not converged'}")
+    read = convergence.summary([{row["epoch"]: row["test_accuracy"] for row in run} for run in runs], epochs)
+    at, gains = read["mean_accuracy_by_epoch"], read["last_quarter_gain_per_seed"]
+    print(f"{method:<20}{at[30]:>9.1f}{at[45]:>9.1f}{at[60]:>9.1f}{read['last_quarter_gain_mean']:>+18.1f} "
+          f"({', '.join(f'{g:+.1f}' for g in gains)}): {'converged' if read['converged'] else 'not converged'}")
 
 # %% [markdown]
 # ## 6. The mechanism: are keypoints more exact?
