@@ -6,6 +6,9 @@
   epochs 58-60 against 43-45). A change under one point either way is "converged" by the rule.
 - `summary`: one method's students read together: each seed's gain, their mean, the verdict of
   the rule, and the mean curve.
+- `how_far`: the lines a run's results.md ends with: each method's reading by the rule, or,
+  where no per-epoch accuracy was measured (the tiny preset's quick demo), the change of its
+  training loss over the same last quarter.
 - `target_tokens_seen`: the target tokens a student has been trained to write by the end of
   each epoch. A progressive student (Eq. 14) writes fewer in its first T epochs, since the given
   steps are input; its curve against these, rather than against epochs, asks whether it learns
@@ -54,6 +57,43 @@ def summary(accuracy: Sequence[Mapping[int, float]], epochs: int) -> dict:
             "last_quarter_gain_mean": mean, "converged": mean is not None and abs(mean) < 1,
             "mean_accuracy_by_epoch": {e: round(100 * sum(a[e] for a in accuracy) / len(accuracy), 2)
                                        for e in range(1, epochs + 1)} if accuracy else {}}
+
+
+def how_far(histories: Mapping[str, Sequence[Sequence[Mapping]]], epochs: int) -> str:
+    """Markdown, one line per method: how far its students (`histories`: {method: [one history per
+    seed]}, the rows of `history.json`) are from convergence after `epochs` epochs."""
+    if epochs < 8:
+        return f"Trained {epochs} epochs: too few for the convergence rule's last quarter (8 or more).\n"
+    quarter_end = round(0.75 * epochs)
+    windows = f"epochs {epochs - 2}-{epochs} against {quarter_end - 2}-{quarter_end}"
+    lines = [f"How far from convergence after N_e = {epochs} epochs (the last quarter: {windows}):", ""]
+    for method, runs in histories.items():
+        runs = [run for run in runs if len(run) == epochs]
+        if not runs:
+            continue
+        accuracy = [{row["epoch"]: row["test_accuracy"] for row in run if row.get("test_accuracy") is not None}
+                    for run in runs]
+        if all(len(a) == epochs for a in accuracy):
+            read = summary(accuracy, epochs)
+            seeds = ", ".join(f"{g:+.1f}" for g in read["last_quarter_gain_per_seed"])
+            verdict = "converged" if read["converged"] else "not converged"
+            lines.append(f"- {method}: accuracy changed {read['last_quarter_gain_mean']:+.1f} points ({seeds}): "
+                         f"{verdict} by the rule (converged: a change under 1 point either way)")
+            continue
+        changes = []
+        for run in runs:
+            loss = {row["epoch"]: row["loss"] for row in run}
+            if any(loss[e] is None for e in (*range(quarter_end - 2, quarter_end + 1), *range(epochs - 2, epochs + 1))):
+                break  # a history without losses (none logged) says nothing here
+            early = sum(loss[e] for e in range(quarter_end - 2, quarter_end + 1))
+            late = sum(loss[e] for e in range(epochs - 2, epochs + 1))
+            changes.append(100 * (late / early - 1))
+        if len(changes) < len(runs):
+            lines.append(f"- {method}: neither per-epoch accuracy nor every epoch's loss was recorded")
+            continue
+        lines.append(f"- {method}: per-epoch accuracy not measured (epoch_eval_size = 0); its training loss "
+                     f"changed {sum(changes) / len(changes):+.0f}% ({', '.join(f'{c:+.0f}%' for c in changes)})")
+    return "\n".join(lines) + "\n"
 
 
 def target_tokens_seen(history: Sequence[Mapping]) -> list[int]:

@@ -38,6 +38,21 @@ def test_the_rule_calls_a_fall_as_unsettled_as_a_climb():
     assert not convergence.summary([], 60)["converged"]
 
 
+def test_how_far_reads_accuracy_by_the_rule_and_falls_back_to_the_loss():
+    def run(accuracy, loss):
+        return [{"epoch": e, "test_accuracy": accuracy(e), "loss": loss(e)} for e in range(1, 9)]
+
+    measured = run(lambda e: 0.5 + (0.1 if e >= 6 else 0.0), lambda e: 1.0)
+    unmeasured = run(lambda e: None, lambda e: 2.0 if e <= 6 else 1.0)
+    text = convergence.how_far({"kpod": [measured], "plain-cot": [unmeasured, unmeasured]}, 8)
+    assert "epochs 6-8 against 4-6" in text
+    # epochs 6-8 average 0.6, epochs 4-6 (0.5, 0.5, 0.6) average 0.533: +6.7 points
+    assert "- kpod: accuracy changed +6.7 points (+6.7): not converged by the rule" in text
+    # loss: epochs 6-8 sum 4, epochs 4-6 sum 6: -33%
+    assert "- plain-cot: per-epoch accuracy not measured (epoch_eval_size = 0); its training loss changed -33% (-33%, -33%)" in text
+    assert "too few" in convergence.how_far({"kpod": [measured[:4]]}, 4)
+
+
 def test_the_epoch_curve_draws_a_seed_band_and_can_be_read_against_tokens_written():
     def run(scale, tokens):
         return [{"epoch": e, "test_accuracy": scale * e / 10, "target_tokens": tokens} for e in range(1, 6)]

@@ -11,7 +11,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
-from kpod_lite import data
+from kpod_lite import convergence, data
 from kpod_lite.methods import METHODS
 
 # The two rows that frame the table; the methods' rows are named in kpod_lite.methods.
@@ -213,7 +213,9 @@ def write_results(cfg, run_dir: Path, methods, seeds, timings: dict, memory: dic
     rows = results_table(run_dir, methods, seeds)
     if not rows:
         return _markdown(summary)
-    table = table_markdown(rows)
+    histories = {m: [json.loads((student_dir(run_dir, m, s) / "history.json").read_text())["history"]
+                     for s in seeds if (student_dir(run_dir, m, s) / "history.json").exists()] for m in methods}
+    table = f"{table_markdown(rows)}\n{convergence.how_far(histories, cfg.epochs)}"
     data.write_atomically(results / "results.md", f"# KPOD results: {cfg.name}\n\n{table}")
     data.write_atomically(results / "results.csv", table_csv(rows))
     data.write_atomically(results / "results.json", json.dumps({"methods": list(methods), "seeds": seeds,
