@@ -372,8 +372,10 @@ show(fig)
 # are one binomial standard error; bars whose whiskers overlap are not told apart by this run,
 # and the table's out-of-distribution columns (irrelevant numbers, four-step chains) are as noisy.
 #
-# This is the tiny preset's own 8-epoch run, a demo far from converged. Its gap is not the
-# verdict: docs/RESULTS.md's pre-registered Table 2 run trains 60 epochs, 5 seeds x 500
+# This is the tiny preset's own 8-epoch run, a demo far from converged: the lines under the
+# table give each student's training-loss change over its last quarter of epochs
+# (`convergence.how_far`), still falling fast. Its gap is not the verdict: docs/RESULTS.md's
+# pre-registered Table 2 run trains 60 epochs, 5 seeds x 500
 # questions, and there plain CoT beats KPOD on this task; notebook 07 rebuilds it.
 #
 # ## 6. The training curves, and a like-with-like loss
