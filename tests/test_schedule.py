@@ -334,3 +334,19 @@ def test_a_schedule_made_before_algorithm_1s_mapping_is_refused(tmp_path):
     with pytest.raises(Exception, match=r"schedule\.json.*progressive_epochs.*epoch T \+ 1 still trained stage T.*--force"):
         Schedule.load(path)
     assert Schedule.load(sched.save(tmp_path / "new.json")).input_steps(sched.T) == {i: 0 for i in DIFFS}
+
+
+def test_a_run_folder_with_such_a_schedule_trains_no_student_from_it(tmp_path, capsys):
+    import json
+
+    from kpod_lite import cli, thread
+
+    run = thread.extend(tmp_path / "run")  # the tiny preset's run folder, every stage up to the schedule
+    path = run / "schedule.json"
+    record = json.loads(path.read_text())
+    del record["params"]["progressive_epochs"]
+    path.write_text(json.dumps(record))
+    assert cli.main(["run", "--preset", "tiny", "--methods", "kpod", "--no-progress", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "schedule.json: field 'params.progressive_epochs': missing" in err and "--force" in err
+    assert "Traceback" not in err and not (run / "students" / "kpod").exists()
