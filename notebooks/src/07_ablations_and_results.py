@@ -193,6 +193,35 @@ else:
     print("not yet run: " + ", ".join(m for m in cells.values() if m not in methods))
 
 # %% [markdown]
+# **Not pre-registered: the weights' scale.** The controls answer "emphasis or a smaller loss?"
+# only halfway. Plain CoT and w.o.-sig train every rationale token at weight 1; the uniform
+# controls at λ + (1 − λ) times the learned weights' mean, the same for every token. Pair them by
+# schedule and the only difference left is that scale (the answer sentence keeps weight 1 in
+# all four). The cell measures it with and without the schedule, then splits KPOD − w.o.-sig
+# into emphasis (learned against uniform weights) plus scale. Read it as a question for the
+# next run: it was not among the comparisons fixed before this one.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+scale_pairs = {"schedule off": ("w.o.-prog-uniform", "plain-cot"), "schedule on": ("kpod-uniform", "w.o.-sig")}
+if all(m in methods for pair in scale_pairs.values() for m in pair):
+    mean_weight = json.loads((thread.thread_folder() / "weights.summary.json").read_text())["mean_weight"]
+    floor = config["token_weight_floor"]
+    print(f"rationale tokens at 1 against {floor} + (1 - {floor}) x {mean_weight:.3f} = "
+          f"{floor + (1 - floor) * mean_weight:.2f} (the thread's mean weight)")
+    for schedule_state, (small, full) in scale_pairs.items():
+        effect = stats.paired_bootstrap(answers(small), answers(full))
+        print(f"{schedule_state:<14}{full} − {small}: {effect['difference']:+.1f} "
+              f"[{effect['interval'][0]:+.1f}, {effect['interval'][1]:+.1f}]")
+    emphasis = (answers("kpod") - answers("kpod-uniform")).mean() * 100
+    scale = (answers("kpod-uniform") - answers("w.o.-sig")).mean() * 100
+    total = (answers("kpod") - answers("w.o.-sig")).mean() * 100
+    print(f"KPOD − w.o.-sig {total:+.1f} = emphasis {emphasis:+.1f} + smaller scale {scale:+.1f}")
+    assert abs(total - (emphasis + scale)) < 1e-9  # paired on the same seeds and questions
+else:
+    print("not yet run: " + ", ".join(m for pair in scale_pairs.values() for m in pair if m not in methods))
+
+# %% [markdown]
 # ## 5. Training to convergence
 #
 # After every epoch each student answered the validation questions (the first output below
