@@ -3,7 +3,8 @@
 
 - `last_quarter_gain`: the accuracy gained over the last quarter of N_e epochs, as the mean of
   the last three epochs minus the mean of the three ending at epoch 3 N_e / 4 (for N_e = 60:
-  epochs 58-60 against 43-45). A change under one point either way is "converged" by the rule.
+  epochs 58-60 against 43-45). A change under one point either way is "converged": the rule
+  docs/RESULTS.md pre-registered names a gain; a student still falling is not settled either.
 - `summary`: one method's students read together: each seed's gain, their mean, the verdict of
   the rule, and the mean curve.
 - `how_far`: the lines a run's results.md ends with: each method's reading by the rule, or,
@@ -54,45 +55,51 @@ def summary(accuracy: Sequence[Mapping[int, float]], epochs: int) -> dict:
     gains = [last_quarter_gain(a, epochs) for a in accuracy]
     mean = round(sum(gains) / len(gains), 2) if gains else None
     return {"students": len(accuracy), "last_quarter_gain_per_seed": gains,
-            "last_quarter_gain_mean": mean, "converged": mean is not None and abs(mean) < 1,
+            "last_quarter_gain_mean": mean, "converged": None if mean is None else abs(mean) < 1,
             "mean_accuracy_by_epoch": {e: round(100 * sum(a[e] for a in accuracy) / len(accuracy), 2)
                                        for e in range(1, epochs + 1)} if accuracy else {}}
 
 
-def how_far(histories: Mapping[str, Sequence[Sequence[Mapping]]], epochs: int) -> str:
+def how_far(histories: Mapping[str, Sequence[Sequence[Mapping]]], epochs: Mapping[str, int]) -> str:
     """Markdown, one line per method: how far its students (`histories`: {method: [one history per
-    seed]}, the rows of `history.json`) are from convergence after `epochs` epochs."""
-    if epochs < 8:
-        return f"Trained {epochs} epochs: too few for the convergence rule's last quarter (8 or more).\n"
-    quarter_end = round(0.75 * epochs)
-    windows = f"epochs {epochs - 2}-{epochs} against {quarter_end - 2}-{quarter_end}"
-    lines = [f"How far from convergence after N_e = {epochs} epochs (the last quarter: {windows}):", ""]
+    seed]}, the rows of `history.json`) are from convergence after the method's `epochs[method]`
+    epochs (kpod-equal trains T more than the rest). A progressive student's loss windows may
+    include its last progressive epochs, whose targets are shorter: the loss line is a sign of
+    movement, the accuracy line the rule."""
+    lines = ["How far from convergence (the rule's last quarter: the mean of the last three epochs "
+             "against the three ending at 3 N_e / 4):", ""]
     for method, runs in histories.items():
-        runs = [run for run in runs if len(run) == epochs]
-        if not runs:
+        n_e = epochs[method]
+        if n_e < 8:
+            lines.append(f"- {method}: {n_e} epochs, too few for the rule's last quarter (8 or more)")
             continue
+        finished = [run for run in runs if len(run) == n_e]
+        if not finished:
+            lines.append(f"- {method}: no student has finished its {n_e} epochs")
+            continue
+        quarter_end = round(0.75 * n_e)
+        windows = (*range(quarter_end - 2, quarter_end + 1), *range(n_e - 2, n_e + 1))
+        head = f"- {method} (N_e = {n_e}" + (f", {len(finished)} of {len(runs)} seeds finished" if len(finished) < len(runs) else "") + ")"
         accuracy = [{row["epoch"]: row["test_accuracy"] for row in run if row.get("test_accuracy") is not None}
-                    for run in runs]
-        if all(len(a) == epochs for a in accuracy):
-            read = summary(accuracy, epochs)
+                    for run in finished]
+        if all(len(a) == n_e for a in accuracy):
+            read = summary(accuracy, n_e)
             seeds = ", ".join(f"{g:+.1f}" for g in read["last_quarter_gain_per_seed"])
             verdict = "converged" if read["converged"] else "not converged"
-            lines.append(f"- {method}: accuracy changed {read['last_quarter_gain_mean']:+.1f} points ({seeds}): "
+            lines.append(f"{head}: accuracy changed {read['last_quarter_gain_mean']:+.1f} points ({seeds}): "
                          f"{verdict} by the rule (converged: a change under 1 point either way)")
             continue
-        changes = []
-        for run in runs:
-            loss = {row["epoch"]: row["loss"] for row in run}
-            if any(loss[e] is None for e in (*range(quarter_end - 2, quarter_end + 1), *range(epochs - 2, epochs + 1))):
-                break  # a history without losses (none logged) says nothing here
-            early = sum(loss[e] for e in range(quarter_end - 2, quarter_end + 1))
-            late = sum(loss[e] for e in range(epochs - 2, epochs + 1))
-            changes.append(100 * (late / early - 1))
-        if len(changes) < len(runs):
-            lines.append(f"- {method}: neither per-epoch accuracy nor every epoch's loss was recorded")
+        measured = sum(len(a) == n_e for a in accuracy)
+        why = ("per-epoch accuracy not measured (epoch_eval_size = 0)" if not measured else
+               f"per-epoch accuracy measured for only {measured} of {len(finished)} seeds")
+        losses = [{row["epoch"]: row.get("loss") for row in run} for run in finished]
+        if any(not loss[e] for loss in losses for e in windows):  # none logged, or a zero to divide by
+            lines.append(f"{head}: {why}, and the loss of some epoch was not recorded")
             continue
-        lines.append(f"- {method}: per-epoch accuracy not measured (epoch_eval_size = 0); its training loss "
-                     f"changed {sum(changes) / len(changes):+.0f}% ({', '.join(f'{c:+.0f}%' for c in changes)})")
+        changes = [100 * (sum(loss[e] for e in windows[3:]) / sum(loss[e] for e in windows[:3]) - 1)
+                   for loss in losses]
+        lines.append(f"{head}: {why}; its training loss changed {sum(changes) / len(changes):+.0f}% "
+                     f"({', '.join(f'{c:+.0f}%' for c in changes)})")
     return "\n".join(lines) + "\n"
 
 
@@ -128,7 +135,9 @@ def main(argv=None) -> int:
     import json
     from pathlib import Path
 
+    from kpod_lite.config import KPODConfig
     from kpod_lite.errors import report_errors
+    from kpod_lite.methods import method_named
     from kpod_lite.stats import run_seeds
 
     parser = argparse.ArgumentParser(prog="python -m kpod_lite.convergence", description=main.__doc__)
@@ -142,12 +151,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def work() -> int:
-        config = json.loads((args.run_dir / "config.json").read_text("utf-8"))
-        epochs, split = config["epochs"], config.get("epoch_eval_split", "test")
+        config = KPODConfig(**json.loads((args.run_dir / "config.json").read_text("utf-8")))
         found = curves(args.run_dir, args.methods, run_seeds(args.run_dir, args.seeds))
-        report = {"epochs": epochs, "split": split, "methods": {}}
+        report = {"epochs": config.epochs, "split": config.epoch_eval_split, "methods": {}}
         for method, runs in found.items():
-            report["methods"][method] = summary([a for a in runs["accuracy"] if len(a) == epochs], epochs)
+            epochs = method_named(method).config_for(config).epochs  # kpod-equal trains T more
+            report["methods"][method] = {"epochs": epochs,
+                                         **summary([a for a in runs["accuracy"] if len(a) == epochs], epochs)}
         print(json.dumps(report, indent=1))
         if args.histories:
             from kpod_lite.data import write_atomically
@@ -161,7 +171,7 @@ def main(argv=None) -> int:
             args.figures.mkdir(parents=True, exist_ok=True)
             histories = {m: r["histories"] for m, r in found.items()}
             for against, name in (("epoch", "accuracy_by_epoch.png"), ("target tokens", "accuracy_by_tokens.png")):
-                figure = viz.epoch_accuracy_figure(histories, split=split, against=against)
+                figure = viz.epoch_accuracy_figure(histories, split=config.epoch_eval_split, against=against)
                 figure.savefig(args.figures / name, dpi=110, bbox_inches="tight")
                 plt.close(figure)
         return 0

@@ -35,22 +35,42 @@ def test_the_rule_calls_a_fall_as_unsettled_as_a_climb():
     assert read["last_quarter_gain_per_seed"] == pytest.approx([2.0, -3.0, -3.0])
     assert read["last_quarter_gain_mean"] == pytest.approx(-4 / 3, abs=0.01) and not read["converged"]
     assert read["mean_accuracy_by_epoch"][60] == pytest.approx(100 * (0.52 + 0.94) / 3, abs=0.01)
-    assert not convergence.summary([], 60)["converged"]
 
 
 def test_how_far_reads_accuracy_by_the_rule_and_falls_back_to_the_loss():
-    def run(accuracy, loss):
-        return [{"epoch": e, "test_accuracy": accuracy(e), "loss": loss(e)} for e in range(1, 9)]
+    def run(accuracy, loss, epochs=8):
+        return [{"epoch": e, "test_accuracy": accuracy(e), "loss": loss(e)} for e in range(1, epochs + 1)]
 
     measured = run(lambda e: 0.5 + (0.1 if e >= 6 else 0.0), lambda e: 1.0)
     unmeasured = run(lambda e: None, lambda e: 2.0 if e <= 6 else 1.0)
-    text = convergence.how_far({"kpod": [measured], "plain-cot": [unmeasured, unmeasured]}, 8)
-    assert "epochs 6-8 against 4-6" in text
-    # epochs 6-8 average 0.6, epochs 4-6 (0.5, 0.5, 0.6) average 0.533: +6.7 points
-    assert "- kpod: accuracy changed +6.7 points (+6.7): not converged by the rule" in text
-    # loss: epochs 6-8 sum 4, epochs 4-6 sum 6: -33%
-    assert "- plain-cot: per-epoch accuracy not measured (epoch_eval_size = 0); its training loss changed -33% (-33%, -33%)" in text
-    assert "too few" in convergence.how_far({"kpod": [measured[:4]]}, 4)
+    text = convergence.how_far({"kpod": [measured], "plain-cot": [unmeasured, unmeasured]},
+                               {"kpod": 8, "plain-cot": 8})
+    # epochs 6-8 average 0.6 against 4-6's (0.5 + 0.5 + 0.6) / 3: +6.7 points
+    assert "- kpod (N_e = 8): accuracy changed +6.7 points (+6.7): not converged by the rule" in text
+    # the loss over epochs 6-8 sums to 4 against 6 over epochs 4-6: -33%
+    assert ("- plain-cot (N_e = 8): per-epoch accuracy not measured (epoch_eval_size = 0); "
+            "its training loss changed -33% (-33%, -33%)") in text
+
+
+def test_how_far_names_every_method_it_cannot_read_instead_of_dropping_it():
+    def run(epochs, accuracy=None, loss=1.0):
+        return [{"epoch": e, "test_accuracy": accuracy, "loss": loss} for e in range(1, epochs + 1)]
+
+    text = convergence.how_far({
+        "kpod-equal": [run(12, accuracy=0.5)],  # trains T more epochs than the rest
+        "kpod": [run(8, accuracy=0.5), run(5, accuracy=0.5)],  # one seed cut short
+        "w.o.-sig": [run(8, accuracy=0.5), run(8)],  # accuracy measured for one seed of two
+        "w.o.-div": [run(8, loss=0.0)],  # nothing to divide by
+        "w.o.-prog": [run(4)],
+        "plain-cot": [run(3)],
+    }, {"kpod-equal": 12, "kpod": 8, "w.o.-sig": 8, "w.o.-div": 8, "w.o.-prog": 8, "plain-cot": 4})
+    assert "- kpod-equal (N_e = 12): accuracy changed +0.0 points (+0.0): converged" in text
+    assert "- kpod (N_e = 8, 1 of 2 seeds finished): accuracy changed +0.0" in text
+    assert "- w.o.-sig (N_e = 8): per-epoch accuracy measured for only 1 of 2 seeds; its training loss changed +0%" in text
+    assert "- w.o.-div (N_e = 8): per-epoch accuracy not measured (epoch_eval_size = 0), and the loss" in text
+    assert "- w.o.-prog: no student has finished its 8 epochs" in text
+    assert "- plain-cot: 4 epochs, too few for the rule's last quarter (8 or more)" in text
+    assert convergence.summary([], 8)["converged"] is None
 
 
 def test_the_epoch_curve_draws_a_seed_band_and_can_be_read_against_tokens_written():

@@ -215,7 +215,8 @@ def write_results(cfg, run_dir: Path, methods, seeds, timings: dict, memory: dic
         return _markdown(summary)
     histories = {m: [json.loads((student_dir(run_dir, m, s) / "history.json").read_text())["history"]
                      for s in seeds if (student_dir(run_dir, m, s) / "history.json").exists()] for m in methods}
-    table = f"{table_markdown(rows)}\n{convergence.how_far(histories, cfg.epochs)}"
+    epochs = {m: METHODS[m].config_for(cfg).epochs for m in methods}
+    table = f"{table_markdown(rows)}\n{convergence.how_far(histories, epochs)}"
     data.write_atomically(results / "results.md", f"# KPOD results: {cfg.name}\n\n{table}")
     data.write_atomically(results / "results.csv", table_csv(rows))
     data.write_atomically(results / "results.json", json.dumps({"methods": list(methods), "seeds": seeds,

@@ -230,7 +230,7 @@ else:
 # then: during its T progressive epochs KPOD writes only the steps not given as input, so
 # against epochs it may look slow where it only writes less. The band is the seeds' range.
 # The rule of the pre-registration: a method whose last quarter of epochs gains a point or more
-# is not converged.
+# is not converged. The analysis reads it both ways: a student still falling is not settled either.
 
 # %%
 for against in ("epoch", "target tokens"):
