@@ -14,7 +14,7 @@ tiny: $(STAMP)
 	$(BIN)/kpod-lite run --preset tiny --methods plain-cot kpod --out runs/tiny
 
 ## make table2: Table 2 in full at tiny scale, trained as the paper trains (N_e = 60, T = 30), 5 seeds x 500
-## test questions, pre-registered in docs/RESULTS.md; about 11 hours on 2 idle cores (part D about 6), in four parts (each a
+## test questions, pre-registered in docs/RESULTS.md; about 6 hours on 2 idle cores, in four parts (each a
 ## `kpod-lite run` on the same folder: a killed part resumes, a finished one is reused)
 TABLE2_SETTINGS := --seeds 5 --workers 2 --set epochs=60 --set validation_size=400 --set epoch_eval_size=400 \
 	--set epoch_eval_split='"validation"' --set test_size=500 \

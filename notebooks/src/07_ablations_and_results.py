@@ -38,7 +38,7 @@ if "google.colab" in sys.modules:
 import os
 
 PRESET = os.environ.get("KPOD_PRESET", "tiny")  # the thread's preset; the run below is made with it
-# Your own run folder from `make table2` (about 11 hours on 2 cores, in four resumable parts).
+# Your own run folder from `make table2` (about 6 hours on 2 cores, in four resumable parts).
 # Without one, the notebook reads the copy of that run shipped in docs/results/table2.
 RUN_DIR = "../runs/table2"
 SEEDS = 5
