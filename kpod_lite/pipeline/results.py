@@ -213,8 +213,7 @@ def write_results(cfg, run_dir: Path, methods, seeds, timings: dict, memory: dic
     rows = results_table(run_dir, methods, seeds)
     if not rows:
         return _markdown(summary)
-    histories = {m: [json.loads((student_dir(run_dir, m, s) / "history.json").read_text())["history"]
-                     for s in seeds if (student_dir(run_dir, m, s) / "history.json").exists()] for m in methods}
+    histories = {m: r["histories"] for m, r in convergence.curves(run_dir, methods, seeds).items()}
     epochs = {m: METHODS[m].config_for(cfg).epochs for m in methods}
     table = f"{table_markdown(rows)}\n{convergence.how_far(histories, epochs)}"
     data.write_atomically(results / "results.md", f"# KPOD results: {cfg.name}\n\n{table}")
