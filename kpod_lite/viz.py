@@ -8,6 +8,7 @@ it and the tests can check it without a screen. The results figures read the row
 from __future__ import annotations
 
 import html
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -27,6 +28,10 @@ LABEL_COLOURS = {
 }
 
 KPOD_COLOUR = "#d62728"  # KPOD's bars and lines, in every figure that compares methods
+# Every other method's line: matplotlib's ten without KPOD's red, then black, so that Table 2's
+# eleven methods get eleven colours and none is mistaken for KPOD.
+OTHER_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                 "#bcbd22", "#17becf", "#000000"]
 
 PIPELINE_BOXES = (
     ("questions", "loaders,\nsynthetic"),
@@ -153,6 +158,7 @@ def epoch_accuracy_figure(histories: dict[str, list[list[dict]]], split: str = "
 
     fig, ax = plt.subplots(figsize=(7, 4))
     styles = ["-", "--", ":", "-."]
+    others = itertools.cycle(OTHER_COLOURS)  # past eleven methods colours repeat; the line styles still differ
     for index, (method, runs) in enumerate(histories.items()):
         runs = [run for run in runs if run and None not in [row.get("test_accuracy") for row in run]]
         if not runs:
@@ -166,7 +172,7 @@ def epoch_accuracy_figure(histories: dict[str, list[list[dict]]], split: str = "
             seen = [target_tokens_seen(run[:epochs]) for run in runs]
             x = [sum(s[e] for s in seen) / len(seen) / 1e6 for e in range(epochs)]
         line, = ax.plot(x, mean, linestyle=styles[index % len(styles)], marker="o", markersize=2,
-                        color=KPOD_COLOUR if method == "kpod" else None, label=f"{method} (n={len(runs)})")
+                        color=KPOD_COLOUR if method == "kpod" else next(others), label=f"{method} (n={len(runs)})")
         if len(curves) > 1:
             ax.fill_between(x, [min(c[e] for c in curves) for e in range(epochs)],
                             [max(c[e] for c in curves) for e in range(epochs)], color=line.get_color(), alpha=0.15)

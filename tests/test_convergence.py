@@ -88,6 +88,16 @@ def test_the_epoch_curve_draws_a_seed_band_and_can_be_read_against_tokens_writte
     assert list(kpod_line.get_ydata()) == pytest.approx([90 * e / 10 for e in range(1, 6)])
 
 
+def test_table_2s_eleven_methods_get_eleven_colours_and_only_kpod_is_kpods_red():
+    methods = ["plain-cot", "kpod", "w.o.-prog", "kpod-uniform", "w.o.-prog-uniform", "w.o.-sig",
+               "w.o.-sig-dif", "w.o.-div", "kpod-acl", "kpod-spl", "kpod-icl"]
+    histories = {m: [[{"epoch": 1, "test_accuracy": 0.5}, {"epoch": 2, "test_accuracy": 0.6}]] for m in methods}
+    lines = viz.epoch_accuracy_figure(histories, split="validation").axes[0].lines
+    colours = {line.get_label().split(" ")[0]: matplotlib.colors.to_hex(line.get_color()) for line in lines}
+    assert len(set(colours.values())) == len(methods)
+    assert [m for m, c in colours.items() if c == viz.KPOD_COLOUR] == ["kpod"]
+
+
 def test_the_command_reports_each_students_gain_and_draws_both_figures(tmp_path, capsys):
     import json
 
