@@ -143,8 +143,9 @@ for number, journey in JOURNEY.items():
 # ## 4. The paper's claims this course tests
 #
 # Each is judged in notebook 07, on the tiny preset's task and student; this tour states no
-# result. Notebook 07 fills each claim in as the pre-registered 60-epoch run finishes; a row
-# whose models are not trained yet says "not yet run" (several do today).
+# result. Notebook 07 reads each claim from the pre-registered 60-epoch run, whose results for
+# all eleven methods are shipped; in a run folder of your own, a row whose students have not
+# trained yet says "not yet run".
 #
 # * **Fig. 2:** the paper says its learned weights pick out digits and operators and damp filler
 #   words; notebook 02 scores the thread's weights against the template teacher's labels.
