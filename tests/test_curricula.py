@@ -13,6 +13,7 @@ from kpod_lite import curricula, distill, methods
 from kpod_lite.config import preset
 from kpod_lite.curricula import acl, icl, spl
 from kpod_lite.distill.examples import pad_batch, stage_examples
+from kpod_lite.distill.trainer import target_token_count
 from kpod_lite.families import family_of
 from kpod_lite.methods import CURRICULUM_ROWS, METHODS
 from kpod_lite.models import apply_lora, load_student
@@ -115,7 +116,10 @@ def test_acl_trains_each_epoch_from_its_pool_and_resumes_with_its_difficulties(r
     drawn: list[list[int]] = []
     original_iter = acl.PacedSampler.__iter__
 
+    tokens: list[int] = []
+
     def spying_iter(self):
+        tokens[:] = [target_token_count(e) for e in self.trainer.train_dataset.examples]
         drawn.append([])
         for index in original_iter(self):
             drawn[-1].append(index)
@@ -131,6 +135,9 @@ def test_acl_trains_each_epoch_from_its_pool_and_resumes_with_its_difficulties(r
     T, n = config.stage_T, len(rationales)
     assert [len(epoch) for epoch in drawn] == [n] * 3  # as many steps as any other method
     assert [len(set(epoch)) for epoch in drawn] == [acl.pool_size(e, T, n) for e in (1, 2, 3)]
+    # The history's token axis counts what each epoch drew, repeats included, not every rationale once.
+    assert [row["target_tokens"] for row in history] == [sum(tokens[i] for i in epoch) for epoch in drawn]
+    assert history[0]["target_tokens"] != sum(tokens)
     last = max((tmp_path / "straight/checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     state = json.loads((last / "trainer_state.json").read_text())["stateful_callbacks"]["AdaptiveCurriculum"]
     assert len(state["attributes"]["scores"]) == n and state["attributes"]["epoch"] == 3
@@ -140,6 +147,7 @@ def test_acl_trains_each_epoch_from_its_pool_and_resumes_with_its_difficulties(r
     _, _, resumed = distill.distill(rationales, weights, None, config, tmp_path / "killed", method="kpod-acl",
                                     resume=True, progress=False)
     assert [row["loss"] for row in resumed] == pytest.approx([row["loss"] for row in history], rel=1e-4)
+    assert [row["target_tokens"] for row in resumed] == [row["target_tokens"] for row in history]
 
 
 # --- SPL (Wan et al., 2020) ---------------------------------------------------------------------

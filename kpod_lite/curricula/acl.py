@@ -98,10 +98,14 @@ class AdaptiveCurriculum(TrainerCallback, ExportableState):
         self.scores: list[float] | None = None
         self.pool: list[int] | None = None
         self.epoch = 0
+        # epoch (a string: JSON keys) -> the target tokens its draws, repeats included, train the
+        # student to write; the dataset's own count is every rationale once (`PacedSampler`)
+        self.drawn_target_tokens: dict[str, int] = {}
 
     def state(self) -> dict:
         return {"args": {"T": self.T, "pad_token_id": self.pad_token_id, "batch_size": self.batch_size},
-                "attributes": {"scores": self.scores, "pool": self.pool, "epoch": self.epoch}}
+                "attributes": {"scores": self.scores, "pool": self.pool, "epoch": self.epoch,
+                               "drawn_target_tokens": dict(self.drawn_target_tokens)}}
 
     def _losses(self, model, train_dataloader) -> list[float]:
         from kpod_lite.families import family_of
@@ -125,7 +129,8 @@ class AdaptiveCurriculum(TrainerCallback, ExportableState):
 
 class PacedSampler(torch.utils.data.Sampler):
     """N indices an epoch from the live `AdaptiveCurriculum`'s pool: the pool shuffled, repeated
-    as needed, from a generator seeded by the run's seed and the epoch."""
+    as needed, from a generator seeded by the run's seed and the epoch. It tells the curriculum
+    how many target tokens the epoch's draws hold, for the history's token axis."""
 
     def __init__(self, trainer, n: int, seed: int):
         self.trainer, self.n, self.seed = trainer, n, seed
@@ -135,13 +140,15 @@ class PacedSampler(torch.utils.data.Sampler):
 
     def __iter__(self):
         # A generator: the pool is read when the epoch's first batch is drawn, after on_epoch_begin.
+        from kpod_lite.distill.trainer import target_token_count
+
         curriculum = next(cb for cb in self.trainer.callback_handler.callbacks if isinstance(cb, AdaptiveCurriculum))
         pool = curriculum.pool if curriculum.pool is not None else list(range(self.n))
         generator = torch.Generator().manual_seed(self.seed * 100_003 + curriculum.epoch)
-        drawn = 0
-        while drawn < self.n:
-            for position in torch.randperm(len(pool), generator=generator).tolist():
-                if drawn == self.n:
-                    break
-                yield pool[position]
-                drawn += 1
+        order: list[int] = []
+        while len(order) < self.n:
+            order.extend(pool[position] for position in torch.randperm(len(pool), generator=generator).tolist())
+        order = order[:self.n]
+        examples = self.trainer.train_dataset.examples
+        curriculum.drawn_target_tokens[str(curriculum.epoch)] = sum(target_token_count(examples[i]) for i in order)
+        yield from order

@@ -216,6 +216,12 @@ def distill(rationale_records: list[Mapping], weight_records: Iterable[Mapping] 
     curriculum = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, CurriculumCallback))
     accuracy = next((cb.accuracy for cb in extra if isinstance(cb, EpochAccuracyCallback)), None)
     history = _epoch_history(trainer.state.log_history, curriculum.stages, accuracy)
+    if switches.curriculum == "acl":  # its epochs draw from a pool, with repeats: count what they drew
+        from kpod_lite.curricula import AdaptiveCurriculum
+
+        drawn = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, AdaptiveCurriculum))
+        for row in history:
+            row["target_tokens"] = drawn.drawn_target_tokens.get(str(row["epoch"]), row["target_tokens"])
     trainer.save_model(str(output_dir / "model"))  # safetensors; the adapter alone for LoRA
     if trainer.is_world_process_zero():
         record = {"method": config.method, "token_weights": switches.token_weights, "progressive": switches.progressive,

@@ -51,6 +51,11 @@ def weighted_token_loss(logits: torch.Tensor, labels: torch.Tensor, weights: tor
 # --- the curriculum inside the Trainer ------------------------------------------------------------------
 
 
+def target_token_count(example: Mapping) -> int:
+    """The tokens the student learns to write in one example: its labels other than -100."""
+    return sum(label != -100 for label in example["labels"])
+
+
 class ProgressiveDataset(torch.utils.data.Dataset):
     """The training examples of the current stage; `set_stage(t)` rebuilds them (Eq. 14).
 
@@ -111,7 +116,7 @@ class ProgressiveDataset(torch.utils.data.Dataset):
             "stage": stage,
             "mean_input_steps": round(sum(e["c"] for e in self.examples) / n, 4),
             "full_rationales": round(sum(e["c"] == 0 for e in self.examples) / n, 4),
-            "target_tokens": sum(sum(label != -100 for label in e["labels"]) for e in self.examples),
+            "target_tokens": sum(target_token_count(e) for e in self.examples),
             "truncated_inputs": round(sum(e["truncated"][0] for e in self.examples) / n, 4),
             "truncated_targets": round(sum(e["truncated"][1] for e in self.examples) / n, 4),
         }
